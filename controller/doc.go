@@ -1,0 +1,3 @@
+// Package controller holds the search strategies (random search, regularized
+// evolution, REINFORCE) behind one interface over categorical choices.
+package controller
