@@ -85,6 +85,14 @@ func (b Block) validateShape() error {
 // block's output filters, the first block's the stem's). The error satisfies
 // errors.Is(err, ErrInvalid).
 func (a Arch) Validate() error {
+	if err := a.validateSettings(); err != nil {
+		return err
+	}
+	return a.validateBlocks()
+}
+
+// validateSettings checks every field except the blocks.
+func (a Arch) validateSettings() error {
 	switch {
 	case a.InChannels < 1 || a.InChannels > MaxInChannels:
 		return invalidf("input channels %d: must be 1 to %d (3 for RGB)", a.InChannels, MaxInChannels)
@@ -102,6 +110,13 @@ func (a Arch) Validate() error {
 		return invalidf("dropout %v: must be at least 0 and below 1", a.Dropout)
 	case math.IsNaN(a.DropConnect) || a.DropConnect < 0 || a.DropConnect >= 1:
 		return invalidf("drop-connect %v: must be at least 0 and below 1", a.DropConnect)
+	}
+	return nil
+}
+
+// validateBlocks checks the blocks, their chaining and the size of the counts.
+func (a Arch) validateBlocks() error {
+	switch {
 	case len(a.Blocks) == 0:
 		return invalidf("no blocks: an architecture needs at least one block")
 	case len(a.Blocks) > MaxBlocks:

@@ -1,0 +1,547 @@
+package space
+
+import (
+	"bytes"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/big"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// This file holds the MnasNet factorized hierarchical search space: a fixed
+// skeleton of stages (base filters, base repeats, stride), and for each
+// stage independently a choice of op, kernel, squeeze-excite ratio, skip,
+// output filters (base filters times a multiplier, rounded with
+// RoundFilters) and layers (base repeats plus a delta, at least 1).
+//
+// A space is described by a JSON file (see default_space.json):
+//
+//	{
+//	  "name": "mnasnet-b0",
+//	  "in_channels": 3, "resolution": 224, "classes": 1000,
+//	  "stem": 32, "head": 1280,
+//	  "activation": "swish", "dropout": 0.2, "drop_connect": 0.2,
+//	  "choices": {                      // every stage's, unless it gives its own
+//	    "ops": ["conv", "sepconv", "mbconv3", "mbconv6"],
+//	    "kernels": [3, 5],
+//	    "se": [0, 0.25],
+//	    "skip": [true, false],
+//	    "filter_multipliers": [0.75, 1.0, 1.25],
+//	    "layer_deltas": [-1, 0, 1]
+//	  },
+//	  "stages": [
+//	    {"filters": 16, "repeats": 1, "stride": 1, "choices": {"ops": ["sepconv", "mbconv6"]}},
+//	    ...
+//	  ]
+//	}
+//
+// Ops are "conv" (a regular conv), "sepconv" (a depthwise-separable conv;
+// "mbconv1" is accepted as another name for it) and "mbconv<e>" for an
+// expansion e of 2 to 32. Multipliers that round to the same filter count,
+// and deltas that clamp to the same layer count, are one option.
+
+//go:embed default_space.json
+var defaultSpaceJSON []byte
+
+// DefaultSpace returns the MnasNet space around EfficientNet-B0's skeleton
+// (default_space.json): 7 stages with ops conv, sepconv, mbconv3, mbconv6;
+// kernels 3, 5; SE 0, 0.25; skip on, off; filters x0.75, x1, x1.25; layers
+// -1, 0, +1. B0 and a MnasNet-A1-like network are members.
+func DefaultSpace() *Space {
+	s, err := ParseSpace(defaultSpaceJSON)
+	if err != nil {
+		panic("space: default_space.json: " + err.Error())
+	}
+	return s
+}
+
+// spaceFile is the JSON form of a space.
+type spaceFile struct {
+	Name        string       `json:"name"`
+	InChannels  int          `json:"in_channels"`
+	Resolution  int          `json:"resolution"`
+	Classes     int          `json:"classes"`
+	Stem        int          `json:"stem"`
+	Head        int          `json:"head"`
+	Activation  string       `json:"activation"`
+	Dropout     float64      `json:"dropout"`
+	DropConnect float64      `json:"drop_connect"`
+	Choices     *choicesFile `json:"choices,omitempty"`
+	Stages      []stageFile  `json:"stages"`
+}
+
+type choicesFile struct {
+	Ops               []string  `json:"ops,omitempty"`
+	Kernels           []int     `json:"kernels,omitempty"`
+	SE                []float64 `json:"se,omitempty"`
+	Skip              []bool    `json:"skip,omitempty"`
+	FilterMultipliers []float64 `json:"filter_multipliers,omitempty"`
+	LayerDeltas       []int     `json:"layer_deltas,omitempty"`
+}
+
+type stageFile struct {
+	Filters int          `json:"filters"`
+	Repeats int          `json:"repeats"`
+	Stride  int          `json:"stride"`
+	Choices *choicesFile `json:"choices,omitempty"`
+}
+
+// opChoice is one op option of a stage.
+type opChoice struct {
+	op     Op
+	expand int
+}
+
+func (o opChoice) String() string {
+	if o.op == OpMBConv {
+		return "mbconv" + strconv.Itoa(o.expand)
+	}
+	return o.op.String()
+}
+
+// stage is a resolved stage: every option list, deduplicated, in file order
+// (filters and layers ascending).
+type stage struct {
+	stride  int
+	ops     []opChoice
+	kernels []int
+	se      []float64
+	skip    []bool
+	filters []int
+	layers  []int
+}
+
+// Dimensions of a stage, in the order Dims lists them.
+const (
+	dimOp = iota
+	dimKernel
+	dimSE
+	dimSkip
+	dimFilters
+	dimLayers
+	dimsPerStage
+)
+
+// Space is a parsed search space. It is immutable and safe for concurrent use.
+type Space struct {
+	file   spaceFile // resolved: every stage has all its choices, no top-level choices
+	stages []stage
+	dims   []Dim
+	json   []byte // canonical JSON of file
+}
+
+// Dim is one categorical dimension of the space: a name such as
+// "stage3.kernel" and its options as strings such as "3" and "5".
+type Dim struct {
+	Name    string   `json:"name"`
+	Options []string `json:"options"`
+}
+
+// Candidate is a point of a space: one option index per dimension of Dims.
+type Candidate []int
+
+// String returns the indices joined by commas, e.g. "2,0,1,0,1,1,3,...",
+// the form the effnas arch --candidate flag reads.
+func (c Candidate) String() string {
+	parts := make([]string, len(c))
+	for i, x := range c {
+		parts[i] = strconv.Itoa(x)
+	}
+	return strings.Join(parts, ",")
+}
+
+// ParseCandidate parses indices separated by commas or spaces (brackets
+// ignored), e.g. "2,0,1,0,1,1" or "[2 0 1 0 1 1]".
+func ParseCandidate(s string) (Candidate, error) {
+	fields := splitList(s)
+	if len(fields) == 0 {
+		return nil, fmt.Errorf("candidate %q: no indices: want option indices separated by commas, e.g. 1,0,1,0,1,0", s)
+	}
+	c := make(Candidate, len(fields))
+	for i, f := range fields {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("candidate %q: index %d (%q): must be a whole number of at least 0", s, i, f)
+		}
+		c[i] = n
+	}
+	return c, nil
+}
+
+// ParseSpace parses and validates a search space's JSON. Errors name the
+// field, e.g. `stage 2: ops: unknown op "mbconv"`. Unknown fields are errors.
+func ParseSpace(data []byte) (*Space, error) {
+	var f spaceFile
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("search space: %w", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("search space: data after the JSON object")
+	}
+	s, err := newSpace(f)
+	if err != nil {
+		return nil, fmt.Errorf("search space: %w", err)
+	}
+	return s, nil
+}
+
+func newSpace(f spaceFile) (*Space, error) {
+	if len(f.Stages) == 0 {
+		return nil, invalidf("stages: none given: want a list of {\"filters\", \"repeats\", \"stride\"}")
+	}
+	if len(f.Stages) > MaxBlocks {
+		return nil, invalidf("stages: %d given, at most %d are supported", len(f.Stages), MaxBlocks)
+	}
+	top := choicesFile{}
+	if f.Choices != nil {
+		top = *f.Choices
+	}
+	s := &Space{}
+	resolved := f
+	resolved.Choices = nil
+	resolved.Stages = make([]stageFile, len(f.Stages))
+	for i, sf := range f.Stages {
+		st, rc, err := resolveStage(sf, top)
+		if err != nil {
+			return nil, fmt.Errorf("stage %d: %w", i, err)
+		}
+		resolved.Stages[i] = stageFile{Filters: sf.Filters, Repeats: sf.Repeats, Stride: sf.Stride, Choices: &rc}
+		s.stages = append(s.stages, st)
+	}
+	s.file = resolved
+	if err := s.arch(func(stage) Block { return Block{} }).validateSettings(); err != nil {
+		return nil, err
+	}
+	// Check the largest member, which bounds the counts of all others (Decode
+	// validates every network it returns too).
+	if err := s.largest().Validate(); err != nil {
+		return nil, fmt.Errorf("largest network of the space: %w", err)
+	}
+	for i, st := range s.stages {
+		name := fmt.Sprintf("stage%d.", i)
+		s.dims = append(s.dims,
+			Dim{name + "op", mapStrings(st.ops, opChoice.String)},
+			Dim{name + "kernel", mapStrings(st.kernels, strconv.Itoa)},
+			Dim{name + "se", mapStrings(st.se, formatRatio)},
+			Dim{name + "skip", mapStrings(st.skip, func(b bool) string {
+				if b {
+					return "skip"
+				}
+				return "noskip"
+			})},
+			Dim{name + "filters", mapStrings(st.filters, strconv.Itoa)},
+			Dim{name + "layers", mapStrings(st.layers, strconv.Itoa)},
+		)
+	}
+	js, err := json.Marshal(s.file)
+	if err != nil {
+		return nil, fmt.Errorf("encode canonical JSON: %w", err)
+	}
+	s.json = js
+	return s, nil
+}
+
+func mapStrings[T any](xs []T, f func(T) string) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = f(x)
+	}
+	return out
+}
+
+// resolveStage fills a stage's missing choices from top and checks them.
+func resolveStage(sf stageFile, top choicesFile) (stage, choicesFile, error) {
+	c := top
+	if sf.Choices != nil {
+		o := sf.Choices
+		c.Ops = cmpOrSlice(o.Ops, c.Ops)
+		c.Kernels = cmpOrSlice(o.Kernels, c.Kernels)
+		c.SE = cmpOrSlice(o.SE, c.SE)
+		c.Skip = cmpOrSlice(o.Skip, c.Skip)
+		c.FilterMultipliers = cmpOrSlice(o.FilterMultipliers, c.FilterMultipliers)
+		c.LayerDeltas = cmpOrSlice(o.LayerDeltas, c.LayerDeltas)
+	}
+	st := stage{stride: sf.Stride}
+	if sf.Filters < 1 || sf.Filters > MaxFilters {
+		return st, c, invalidf("filters %d: must be 1 to %d", sf.Filters, MaxFilters)
+	}
+	if sf.Repeats < 1 || sf.Repeats > MaxRepeats {
+		return st, c, invalidf("repeats %d: must be 1 to %d", sf.Repeats, MaxRepeats)
+	}
+	if sf.Stride != 1 && sf.Stride != 2 {
+		return st, c, invalidf("stride %d: must be 1 or 2", sf.Stride)
+	}
+	for _, l := range []struct {
+		name string
+		n    int
+	}{{"ops", len(c.Ops)}, {"kernels", len(c.Kernels)}, {"se", len(c.SE)}, {"skip", len(c.Skip)},
+		{"filter_multipliers", len(c.FilterMultipliers)}, {"layer_deltas", len(c.LayerDeltas)}} {
+		if l.n == 0 {
+			return st, c, invalidf("%s: empty choice list: give at least one option here or in the top-level choices", l.name)
+		}
+	}
+	norm := make([]string, 0, len(c.Ops))
+	for _, name := range c.Ops {
+		o, err := parseOpChoice(name)
+		if err != nil {
+			return st, c, fmt.Errorf("ops: %w", err)
+		}
+		if slices.Contains(st.ops, o) {
+			return st, c, invalidf("ops: %q: %s given twice (mbconv1 is sepconv)", name, o)
+		}
+		st.ops = append(st.ops, o)
+		norm = append(norm, o.String())
+	}
+	c.Ops = norm
+	for _, k := range c.Kernels {
+		if k < 1 || k > MaxKernel || k%2 == 0 {
+			return st, c, invalidf("kernels: %d: must be odd, 1 to %d (usually 3 or 5)", k, MaxKernel)
+		}
+		if slices.Contains(st.kernels, k) {
+			return st, c, invalidf("kernels: %d given twice", k)
+		}
+		st.kernels = append(st.kernels, k)
+	}
+	for _, r := range c.SE {
+		if math.IsNaN(r) || r < 0 || r > 1 {
+			return st, c, invalidf("se: %v: must be 0 (no SE) to 1", r)
+		}
+		if slices.Contains(st.se, r) {
+			return st, c, invalidf("se: %v given twice", r)
+		}
+		st.se = append(st.se, r)
+	}
+	for _, b := range c.Skip {
+		if slices.Contains(st.skip, b) {
+			return st, c, invalidf("skip: %v given twice", b)
+		}
+		st.skip = append(st.skip, b)
+	}
+	for _, m := range c.FilterMultipliers {
+		if math.IsNaN(m) || m <= 0 || m > 16 {
+			return st, c, invalidf("filter_multipliers: %v: must be above 0 and at most 16", m)
+		}
+		n := RoundFilters(sf.Filters, m)
+		if n > MaxFilters {
+			return st, c, invalidf("filter_multipliers: %v: %d x %v gives %d filters, more than %d", m, sf.Filters, m, n, MaxFilters)
+		}
+		if !slices.Contains(st.filters, n) {
+			st.filters = append(st.filters, n)
+		}
+	}
+	slices.Sort(st.filters)
+	for _, d := range c.LayerDeltas {
+		n := max(1, sf.Repeats+d)
+		if n > MaxRepeats {
+			return st, c, invalidf("layer_deltas: %d: %d + %d layers is more than %d", d, sf.Repeats, d, MaxRepeats)
+		}
+		if !slices.Contains(st.layers, n) {
+			st.layers = append(st.layers, n)
+		}
+	}
+	slices.Sort(st.layers)
+	return st, c, nil
+}
+
+// cmpOrSlice returns a unless it is nil (absent from the JSON; an explicit
+// [] is kept and reported as an empty choice list).
+func cmpOrSlice[T any](a, b []T) []T {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+func parseOpChoice(name string) (opChoice, error) {
+	switch name {
+	case "conv":
+		return opChoice{OpConv, 1}, nil
+	case "sepconv", "mbconv1":
+		return opChoice{OpSepConv, 1}, nil
+	}
+	if rest, ok := strings.CutPrefix(name, "mbconv"); ok {
+		if e, err := strconv.Atoi(rest); err == nil && e >= 2 && e <= MaxExpand && strconv.Itoa(e) == rest {
+			return opChoice{OpMBConv, e}, nil
+		}
+	}
+	return opChoice{}, invalidf("unknown op %q: want conv, sepconv or mbconv<e> with e from 1 to %d (e.g. mbconv6)", name, MaxExpand)
+}
+
+// arch builds the space's network with block(st) for every stage, chaining
+// the input filters.
+func (s *Space) arch(block func(stage) Block) Arch {
+	f := s.file
+	a := Arch{InChannels: f.InChannels, Resolution: f.Resolution, Classes: f.Classes, Stem: f.Stem, Head: f.Head,
+		Activation: f.Activation, Dropout: f.Dropout, DropConnect: f.DropConnect, Blocks: make([]Block, len(s.stages))}
+	in := f.Stem
+	for i, st := range s.stages {
+		b := block(st)
+		b.In, in = in, b.Out
+		a.Blocks[i] = b
+	}
+	return a
+}
+
+// largest returns the member with the most filters, layers, the largest
+// kernel and SE ratio in every stage, and the op that costs the most
+// multiply-adds per output pixel there.
+func (s *Space) largest() Arch {
+	in := s.file.Stem
+	return s.arch(func(st stage) Block {
+		b := Block{Repeats: slices.Max(st.layers), Kernel: slices.Max(st.kernels), Stride: st.stride,
+			Out: slices.Max(st.filters), SE: slices.Max(st.se), Skip: true}
+		c := float64(max(in, b.Out))
+		k2 := float64(b.Kernel * b.Kernel)
+		best := -1.0
+		for _, o := range st.ops {
+			cost := k2 * c * c // conv
+			if o.op != OpConv {
+				e := float64(o.expand)
+				cost = c*c*e + k2*c*e + c*e*c
+			}
+			if cost > best {
+				best, b.Op, b.Expand = cost, o.op, o.expand
+			}
+		}
+		in = b.Out
+		return b
+	})
+}
+
+// Name returns the space's name from its file.
+func (s *Space) Name() string { return s.file.Name }
+
+// Dims returns the categorical dimensions in their fixed order: for each
+// stage i, "stage<i>.op", ".kernel", ".se", ".skip", ".filters", ".layers".
+// The caller must not modify the result.
+func (s *Space) Dims() []Dim { return s.dims }
+
+// Size returns the number of candidates (the product of the option counts).
+func (s *Space) Size() *big.Int {
+	n := big.NewInt(1)
+	for _, d := range s.dims {
+		n.Mul(n, big.NewInt(int64(len(d.Options))))
+	}
+	return n
+}
+
+// Validate reports whether c has one index per dimension, each in range.
+func (s *Space) Validate(c Candidate) error {
+	if len(c) != len(s.dims) {
+		return fmt.Errorf("candidate has %d indices, the space %q has %d dimensions", len(c), s.file.Name, len(s.dims))
+	}
+	for i, x := range c {
+		if x < 0 || x >= len(s.dims[i].Options) {
+			return fmt.Errorf("candidate index %d (%s) is %d: must be 0 to %d (%s)", i, s.dims[i].Name, x,
+				len(s.dims[i].Options)-1, strings.Join(s.dims[i].Options, ", "))
+		}
+	}
+	return nil
+}
+
+// Sample draws a candidate uniformly at random from r.
+func (s *Space) Sample(r *rand.Rand) Candidate {
+	c := make(Candidate, len(s.dims))
+	for i, d := range s.dims {
+		c[i] = r.IntN(len(d.Options))
+	}
+	return c
+}
+
+// Decode returns the full-size network of c: the space's resolution, input
+// channels, classes, stem, head and training settings, one block per stage.
+func (s *Space) Decode(c Candidate) (Arch, error) {
+	if err := s.Validate(c); err != nil {
+		return Arch{}, err
+	}
+	i := 0
+	a := s.arch(func(st stage) Block {
+		d := c[i*dimsPerStage:]
+		i++
+		op := st.ops[d[dimOp]]
+		return Block{Op: op.op, Expand: op.expand, Repeats: st.layers[d[dimLayers]], Kernel: st.kernels[d[dimKernel]],
+			Stride: st.stride, Out: st.filters[d[dimFilters]], SE: st.se[d[dimSE]], Skip: st.skip[d[dimSkip]]}
+	})
+	if err := a.Validate(); err != nil {
+		return Arch{}, fmt.Errorf("candidate %s: %w", c, err)
+	}
+	return a, nil
+}
+
+// Encode returns the candidate whose Decode has a's blocks, stem and head.
+// The other fields of a (resolution, input channels, classes, activation,
+// dropout, drop-connect) are training settings and are not checked. The
+// error names the first block field that is not an option of the space.
+func (s *Space) Encode(a Arch) (Candidate, error) {
+	if err := a.Validate(); err != nil {
+		return nil, err
+	}
+	f := s.file
+	switch {
+	case a.Stem != f.Stem:
+		return nil, fmt.Errorf("stem %d is not in the space %q (its stem is %d)", a.Stem, f.Name, f.Stem)
+	case a.Head != f.Head:
+		return nil, fmt.Errorf("head %d is not in the space %q (its head is %d)", a.Head, f.Name, f.Head)
+	case len(a.Blocks) != len(s.stages):
+		return nil, fmt.Errorf("%d blocks: the space %q has %d stages", len(a.Blocks), f.Name, len(s.stages))
+	}
+	c := make(Candidate, 0, len(s.dims))
+	for i, b := range a.Blocks {
+		st := s.stages[i]
+		if b.Stride != st.stride {
+			return nil, fmt.Errorf("block %d (%q): stride %d: the space's stage %d has stride %d", i, b.String(), b.Stride, i, st.stride)
+		}
+		idx := []int{
+			slices.Index(st.ops, opChoice{b.Op, b.Expand}),
+			slices.Index(st.kernels, b.Kernel),
+			slices.Index(st.se, b.SE),
+			slices.Index(st.skip, b.Skip),
+			slices.Index(st.filters, b.Out),
+			slices.Index(st.layers, b.Repeats),
+		}
+		vals := []string{opChoice{b.Op, b.Expand}.String(), strconv.Itoa(b.Kernel), formatRatio(b.SE),
+			map[bool]string{true: "skip", false: "noskip"}[b.Skip], strconv.Itoa(b.Out), strconv.Itoa(b.Repeats)}
+		for j, x := range idx {
+			if x < 0 {
+				d := s.dims[i*dimsPerStage+j]
+				return nil, fmt.Errorf("block %d (%q): %s %s is not an option of the space (%s)", i, b.String(), d.Name, vals[j], strings.Join(d.Options, ", "))
+			}
+		}
+		c = append(c, idx...)
+	}
+	return c, nil
+}
+
+// Key returns a stable, unique, readable key for c: its blocks' TF strings
+// joined by spaces. Two candidates have the same key exactly when they are
+// the same network. An invalid candidate gets "invalid:" and its indices.
+func (s *Space) Key(c Candidate) string {
+	a, err := s.Decode(c)
+	if err != nil {
+		return "invalid:" + c.String()
+	}
+	return strings.Join(FormatBlocks(a.Blocks), " ")
+}
+
+// JSON returns the space's canonical JSON: every stage with all its choices
+// spelled out and ops by their canonical names. ParseSpace reads it back
+// into the same space. The caller must not modify the result.
+func (s *Space) JSON() []byte { return s.json }
+
+// Hash returns the SHA-256 of JSON() in hex: two files describing the same
+// space (e.g. with the choices given at the top or in every stage) hash alike.
+func (s *Space) Hash() string {
+	h := sha256.Sum256(s.json)
+	return hex.EncodeToString(h[:])
+}
