@@ -1,0 +1,138 @@
+package nb201
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// tablePath finds ../shared/nasbench201/nb201.csv relative to the
+// repository root (the directory holding go.mod above this one).
+func tablePath(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test's directory")
+		}
+		dir = parent
+	}
+	p := filepath.Join(dir, "..", "shared", "nasbench201", "nb201.csv")
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("NAS-Bench-201 table not found at %s (the repository's ../shared/nasbench201/nb201.csv): %v", p, err)
+	}
+	return p
+}
+
+var (
+	loadOnce sync.Once
+	loaded   *Table
+	loadErr  error
+)
+
+func table(t testing.TB) *Table {
+	t.Helper()
+	p := tablePath(t)
+	loadOnce.Do(func() { loaded, loadErr = Load(p) })
+	if loadErr != nil {
+		t.Fatal(loadErr)
+	}
+	return loaded
+}
+
+func TestLoad(t *testing.T) {
+	tab := table(t)
+	// Row 1 of the file: index 1, ops_idx 334131.
+	c, err := tab.Lookup([]int{3, 3, 4, 1, 3, 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Index != 1 || c.Valid[CIFAR10] != 82.834 || c.Test[CIFAR10] != 93.66 || c.Valid[CIFAR100] != 57.8 || c.Test[ImageNet16] != 44.0333 || c.MFLOPs != 116.692672 {
+		t.Errorf("cell 334131 = %+v, want index 1, c10 valid 82.834 test 93.66, c100 valid 57.8, in16 test 44.0333, 116.692672 MFLOPs", c)
+	}
+	if !strings.HasPrefix(c.Arch, "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|") {
+		t.Errorf("cell 334131 arch = %q", c.Arch)
+	}
+	for d, want := range map[Dataset]float64{CIFAR10: 94.3733, CIFAR100: 73.5133, ImageNet16: 47.3111} {
+		if got := tab.Best(d); got != want {
+			t.Errorf("Best(%s) = %g, want %g", d, got, want)
+		}
+	}
+	indices := map[int]bool{}
+	for i := range tab.cells {
+		indices[tab.cells[i].Index] = true
+	}
+	if len(indices) != Cells {
+		t.Errorf("%d distinct benchmark indices, want %d", len(indices), Cells)
+	}
+	if _, err := tab.Lookup([]int{0, 0, 0, 0, 0, 5}); err == nil {
+		t.Error("Lookup accepted operation 5")
+	}
+	if _, err := tab.Lookup([]int{0}); err == nil {
+		t.Error("Lookup accepted one edge")
+	}
+}
+
+func TestLoadMissing(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.csv"))
+	if err == nil || !strings.Contains(err.Error(), "open NAS-Bench-201 table") {
+		t.Errorf("Load(missing) = %v, want an open error", err)
+	}
+}
+
+const header = "index,arch_str,ops_idx,c10_valid12,c10_test200,c100_valid12,c100_test200,in16_valid12,in16_test200,flops_c10_M,params_c10_M\n"
+
+func TestReadErrors(t *testing.T) {
+	tests := []struct {
+		name, csv, want string
+	}{
+		{"empty", "", "empty file"},
+		{"missing column", "index,arch_str\n", `no column "ops_idx"`},
+		{"short ops", header + "0,x,12345,1,1,1,1,1,1,1,1\n", `ops_idx "12345" has 5 digits`},
+		{"bad digit", header + "0,x,123456,1,1,1,1,1,1,1,1\n", `digit '5'`},
+		{"bad index", header + "a,x,000000,1,1,1,1,1,1,1,1\n", `index "a"`},
+		{"bad number", header + "0,x,000000,1,x,1,1,1,1,1,1\n", `c10_test200 "x" is not a non-negative number`},
+		{"not a percentage", header + "0,x,000000,101,1,1,1,1,1,1,1\n", `c10_valid12 "101" is not a percentage`},
+		{"duplicate", header + "0,x,000000,1,1,1,1,1,1,1,1\n1,x,000000,1,1,1,1,1,1,1,1\n", "ops_idx 000000 appears twice"},
+		{"too few", header + "0,x,000000,1,1,1,1,1,1,1,1\n", "table has 1 cells; NAS-Bench-201 has 15625"},
+		{"ragged", header + "0,x\n", "wrong number of fields"},
+	}
+	for _, tt := range tests {
+		_, err := Read(strings.NewReader(tt.csv))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: Read error = %v, want %q", tt.name, err, tt.want)
+		}
+	}
+}
+
+func TestParseDataset(t *testing.T) {
+	for i, n := range DatasetNames {
+		if d, err := ParseDataset(n); err != nil || d != Dataset(i) || d.String() != n {
+			t.Errorf("ParseDataset(%q) = %v, %v", n, d, err)
+		}
+	}
+	if _, err := ParseDataset("mnist"); err == nil || !strings.Contains(err.Error(), "valid datasets are cifar10, cifar100, imagenet16") {
+		t.Errorf("ParseDataset(mnist) error = %v", err)
+	}
+}
+
+func FuzzRead(f *testing.F) {
+	f.Add(header + "0,x,000000,1,1,1,1,1,1,1,1\n")
+	f.Add(header + "0,x,444444,100,0,1e3,1,1,1,1,1\n")
+	f.Add("ops_idx\n000000\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		tab, err := Read(strings.NewReader(s))
+		if err == nil && tab == nil {
+			t.Fatal("Read returned neither a table nor an error")
+		}
+	})
+}
