@@ -1,0 +1,319 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+)
+
+// Errors Open returns, wrapped with the path; test them with errors.Is.
+var (
+	// ErrNoDatabase: a read-only open found no file at the path.
+	ErrNoDatabase = errors.New("no database")
+	// ErrNotDatabase: the file is not a SQLite database, or is one that
+	// belongs to another program. It is left untouched.
+	ErrNotDatabase = errors.New("not an effnas SQLite database")
+	// ErrCorrupt: the file is a damaged SQLite database. It is left untouched.
+	ErrCorrupt = errors.New("damaged database")
+	// ErrNewerSchema: the database was written by a newer effnas. It is left
+	// untouched.
+	ErrNewerSchema = errors.New("database schema is newer than this program")
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// applicationID marks effnas databases in the SQLite header (offset 68):
+// "EFNS". A database with another application id belongs to another program.
+const applicationID = 0x45464E53
+
+// sqliteMagic is the first 16 bytes of every SQLite 3 database.
+var sqliteMagic = []byte("SQLite format 3\x00")
+
+// DefaultBusyTimeout is how long a write waits for another connection or
+// process holding the write lock before it gives up.
+const DefaultBusyTimeout = 30 * time.Second
+
+// Options tunes Open. The zero value is a read-write store.
+type Options struct {
+	// ReadOnly opens an existing database without creating, migrating or
+	// writing it; write methods fail. Default false.
+	ReadOnly bool
+	// BusyTimeout bounds the wait for the write lock; default
+	// DefaultBusyTimeout.
+	BusyTimeout time.Duration
+}
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrations returns the embedded migrations sorted by version.
+func migrations() []migration {
+	entries, err := fs.ReadDir(migrationFS, "migrations")
+	if err != nil {
+		panic("sqlite: read embedded migrations: " + err.Error())
+	}
+	var ms []migration
+	for _, e := range entries {
+		name := e.Name()
+		num, _, ok := strings.Cut(name, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || !strings.HasSuffix(name, ".up.sql") {
+			panic("sqlite: bad migration file name " + name)
+		}
+		b, err := migrationFS.ReadFile("migrations/" + name)
+		if err != nil {
+			panic("sqlite: read migration " + name + ": " + err.Error())
+		}
+		ms = append(ms, migration{version: v, name: name, sql: string(b)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	for i, m := range ms {
+		if m.version != i+1 {
+			panic(fmt.Sprintf("sqlite: migrations must be numbered 1, 2, 3...; found %s at position %d", m.name, i+1))
+		}
+	}
+	return ms
+}
+
+// SchemaVersion is the schema version this program writes.
+func SchemaVersion() int { return len(migrations()) }
+
+// dsn builds a go-sqlite3 URI for path with the given parameters.
+func dsn(path string, params ...string) string {
+	r := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
+	return "file:" + r.Replace(path) + "?" + strings.Join(params, "&")
+}
+
+// Open opens the effnas database at path, creating it (and migrating its
+// schema) unless opts.ReadOnly. Before anything can write, an existing file
+// is inspected read-only: a file that is not a SQLite database, a damaged
+// one, one of another program, or one with a newer schema is refused with
+// ErrNotDatabase, ErrCorrupt or ErrNewerSchema and left byte-for-byte as it
+// was.
+//
+// Several processes may open one file: WAL lets readers run beside the
+// writer, writes take the write lock up front (BEGIN IMMEDIATE) and wait up
+// to BusyTimeout for it, and trial leases keep two workers off one trial.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	if path == "" {
+		return nil, fmt.Errorf("open database: empty path; want a file path such as effnas.db")
+	}
+	busy := opts.BusyTimeout
+	if busy <= 0 {
+		busy = DefaultBusyTimeout
+	}
+	st, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if opts.ReadOnly {
+			return nil, fmt.Errorf("no database at %s: %w", path, ErrNoDatabase)
+		}
+		dir := filepath.Dir(path)
+		if dst, err := os.Stat(dir); err != nil {
+			return nil, fmt.Errorf("create database %s: directory %s: %w", path, dir, err)
+		} else if !dst.IsDir() {
+			return nil, fmt.Errorf("create database %s: %s is not a directory", path, dir)
+		}
+	case err != nil:
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	case st.IsDir():
+		return nil, fmt.Errorf("open database %s: %w: it is a directory; want a file path", path, ErrNotDatabase)
+	case st.Size() == 0:
+		if opts.ReadOnly {
+			return nil, fmt.Errorf("open database %s: %w: the file is empty", path, ErrNotDatabase)
+		}
+		// An empty file is an empty SQLite database: it becomes ours.
+	default:
+		if err := inspect(ctx, path); err != nil {
+			return nil, err
+		}
+	}
+
+	s := &Store{path: path}
+	if !opts.ReadOnly {
+		// synchronous=FULL: every commit (a claim, a result) is fsynced
+		// before it returns. Commits are rare next to training (a few per
+		// trial, each trial minutes long), so the millisecond an fsync
+		// costs is nothing, while a result that cost minutes of compute
+		// then survives power loss and OS crashes too, not only process
+		// crashes (which WAL with NORMAL already survives).
+		w, err := sql.Open("sqlite3", dsn(path, "mode=rwc", "_txlock=immediate",
+			"_busy_timeout="+strconv.FormatInt(busy.Milliseconds(), 10),
+			"_journal_mode=WAL", "_synchronous=FULL", "_foreign_keys=1"))
+		if err != nil {
+			return nil, fmt.Errorf("open database %s: %w", path, err)
+		}
+		// One writer connection: goroutines of this process queue in Go
+		// instead of spinning on SQLite's busy handler; other processes
+		// wait on the busy timeout.
+		w.SetMaxOpenConns(1)
+		w.SetConnMaxIdleTime(0)
+		s.w = w
+		if err := w.PingContext(ctx); err != nil {
+			w.Close()
+			return nil, fmt.Errorf("open database %s for writing: %w (is the file and its directory writable?)", path, err)
+		}
+		if err := s.migrate(ctx); err != nil {
+			w.Close()
+			return nil, fmt.Errorf("migrate database %s: %w", path, err)
+		}
+	}
+	r, err := sql.Open("sqlite3", dsn(path, "mode=ro",
+		"_busy_timeout="+strconv.FormatInt(busy.Milliseconds(), 10), "_query_only=1"))
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(4)
+	s.r = r
+	if opts.ReadOnly {
+		v, err := schemaVersion(ctx, r)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("open database %s: %w", path, err)
+		}
+		if v < SchemaVersion() {
+			s.Close()
+			return nil, fmt.Errorf("open database %s read-only: schema version %d is older than %d; open it once with a command that writes (effnas search or grid) to upgrade it", path, v, SchemaVersion())
+		}
+	}
+	return s, nil
+}
+
+// inspect checks an existing, non-empty file without writing to it: the
+// SQLite header, the application id, integrity and schema version.
+func inspect(ctx context.Context, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("open database %s: %w", path, err)
+	}
+	hdr := make([]byte, 100)
+	_, err = io.ReadFull(f, hdr)
+	f.Close()
+	if err != nil || !bytes.Equal(hdr[:16], sqliteMagic) {
+		return fmt.Errorf("open database %s: %w: it does not start with the SQLite header; choose another path (the file was not changed)", path, ErrNotDatabase)
+	}
+	if id := binary.BigEndian.Uint32(hdr[68:72]); id != 0 && id != applicationID {
+		return fmt.Errorf("open database %s: %w: it is a SQLite database of another program (application id %#x); choose another path (the file was not changed)", path, ErrNotDatabase, id)
+	}
+
+	db, err := sql.Open("sqlite3", dsn(path, "mode=ro", "_query_only=1"))
+	if err != nil {
+		return fmt.Errorf("open database %s: %w", path, err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	var check string
+	if err := db.QueryRowContext(ctx, "PRAGMA quick_check").Scan(&check); err != nil {
+		return fmt.Errorf("open database %s: %w: %v (the file was not changed)", path, ErrCorrupt, err)
+	}
+	if check != "ok" {
+		return fmt.Errorf("open database %s: %w: integrity check says %q (the file was not changed)", path, ErrCorrupt, check)
+	}
+	var tables []string
+	rows, err := db.QueryContext(ctx, "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+	if err != nil {
+		return fmt.Errorf("open database %s: %w: %v (the file was not changed)", path, ErrCorrupt, err)
+	}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return fmt.Errorf("open database %s: %w", path, err)
+		}
+		tables = append(tables, n)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("open database %s: %w: %v (the file was not changed)", path, ErrCorrupt, err)
+	}
+	if len(tables) == 0 {
+		return nil // an empty database becomes ours
+	}
+	if binary.BigEndian.Uint32(hdr[68:72]) != applicationID {
+		return fmt.Errorf("open database %s: %w: it holds tables %s of another program; choose another path (the file was not changed)", path, ErrNotDatabase, strings.Join(tables, ", "))
+	}
+	v, err := schemaVersion(ctx, db)
+	if err != nil {
+		return fmt.Errorf("open database %s: %w", path, err)
+	}
+	if v > SchemaVersion() {
+		return fmt.Errorf("open database %s: %w: it has schema version %d and this effnas knows up to %d; use a newer effnas (the file was not changed)", path, ErrNewerSchema, v, SchemaVersion())
+	}
+	return nil
+}
+
+// schemaVersion reads the highest applied migration; 0 when none.
+func schemaVersion(ctx context.Context, db *sql.DB) (int, error) {
+	var n int
+	err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'").Scan(&n)
+	if err != nil || n == 0 {
+		return 0, err
+	}
+	var v int
+	err = db.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&v)
+	return v, err
+}
+
+// migrate applies the missing migrations in one immediate transaction, so
+// two processes opening a new file at once cannot both apply them.
+func (s *Store) migrate(ctx context.Context) (err error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	// The version table is the one thing created outside a numbered
+	// migration: it records them.
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		name       TEXT    NOT NULL,
+		applied_ms INTEGER NOT NULL
+	) STRICT`); err != nil {
+		return err
+	}
+	var current int
+	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&current); err != nil {
+		return err
+	}
+	if current > SchemaVersion() {
+		return fmt.Errorf("%w: version %d, this effnas knows up to %d", ErrNewerSchema, current, SchemaVersion())
+	}
+	for _, m := range migrations() {
+		if m.version <= current {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			return fmt.Errorf("apply %s: %w", m.name, err)
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_ms) VALUES (?, ?, "+nowMS+")", m.version, m.name); err != nil {
+			return fmt.Errorf("record %s: %w", m.name, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d", applicationID)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}

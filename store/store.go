@@ -1,0 +1,340 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+)
+
+// Errors a Store returns, wrapped with context; test them with errors.Is.
+var (
+	// ErrNotFound: the study, trial or controller state does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrLeaseLost: the caller no longer holds the trial it tries to finish,
+	// fail, interrupt or heartbeat (another attempt claimed it, it was
+	// recovered, or its lease expired on the database's clock). The caller
+	// must drop its result: a newer attempt owns the trial.
+	ErrLeaseLost = errors.New("lease lost")
+	// ErrDuplicateKey: a planned trial's candidate key is already in the study.
+	ErrDuplicateKey = errors.New("candidate key already planned in this study")
+	// ErrInvalidMetric: an accuracy, reward or duration is NaN or infinite.
+	// Nothing is written; record the trial with FailTrial instead.
+	ErrInvalidMetric = errors.New("metric is NaN or infinite")
+	// ErrInvalid: an argument is malformed (empty worker, unknown kind...).
+	ErrInvalid = errors.New("invalid argument")
+)
+
+// Store keeps studies, their trials (search candidates and grid points) and
+// controller state. Implementations are safe for concurrent use by many
+// goroutines, and by several processes sharing one database, and must pass
+// storetest.Run.
+//
+// Work flows through trials: the coordinator plans trials (state pending),
+// workers claim them with a lease measured on the database's clock
+// (running), renew the lease with Heartbeat while training, and record the
+// outcome with FinishTrial, FailTrial or InterruptTrial, each accepted only
+// while the caller still holds the lease. No transaction stays open while a
+// model trains.
+type Store interface {
+	// CreateStudy inserts a study and returns it with ID, Status (running),
+	// and timestamps filled in. MaxAttempts 0 means DefaultMaxAttempts.
+	CreateStudy(ctx context.Context, s Study) (Study, error)
+	// Study returns one study or ErrNotFound.
+	Study(ctx context.Context, id int64) (Study, error)
+	// LatestStudy returns the newest study of the kind ("" for any kind),
+	// or ErrNotFound when there is none.
+	LatestStudy(ctx context.Context, kind Kind) (Study, error)
+	// Studies returns every study, oldest first.
+	Studies(ctx context.Context) ([]Study, error)
+	// SetStudyStatus changes a study's status.
+	SetStudyStatus(ctx context.Context, id int64, status StudyStatus) error
+
+	// PlanTrials writes plans as pending trials numbered after the study's
+	// last trial, all or nothing, and returns them in order. A key already
+	// in the study (or twice in plans) fails with ErrDuplicateKey. When
+	// controllerState is not nil it is saved in the same transaction, so
+	// the proposals and the controller state that produced them commit
+	// together.
+	PlanTrials(ctx context.Context, study int64, plans []Plan, controllerState []byte) ([]Trial, error)
+	// ClaimTrials claims up to limit trials of the study for worker, lowest
+	// number first: pending ones, and running ones whose lease expired
+	// (their worker is presumed dead). Each claim increments the trial's
+	// Attempt and sets a lease of the given duration. An expired trial that
+	// already used the study's MaxAttempts is marked failed instead. It
+	// returns an empty slice when nothing is claimable.
+	ClaimTrials(ctx context.Context, study int64, worker string, limit int, lease time.Duration) ([]Trial, error)
+	// Heartbeat extends a held lease to lease from now (database clock).
+	Heartbeat(ctx context.Context, l Lease, lease time.Duration) error
+	// FinishTrial records a result and marks the trial complete. It fails
+	// with ErrInvalidMetric for NaN or infinite values (nothing written)
+	// and with ErrLeaseLost when l is no longer the trial's claimant.
+	FinishTrial(ctx context.Context, l Lease, r Result) error
+	// FailTrial marks a held trial failed for good with a reason.
+	FailTrial(ctx context.Context, l Lease, reason string, seconds float64) error
+	// InterruptTrial marks a held trial interrupted (a stop the trial did
+	// not cause, such as Ctrl-C); RecoverTrials puts it back to pending.
+	InterruptTrial(ctx context.Context, l Lease, reason string) error
+	// RecoverTrials is called on resume by the only process working on the
+	// study: interrupted trials and trials left running (whatever their
+	// lease) go back to pending with the same candidate; a running trial
+	// that already used MaxAttempts is marked failed instead. Complete and
+	// failed trials are never touched.
+	RecoverTrials(ctx context.Context, study int64) (Recovered, error)
+
+	// Trial returns one trial by number or ErrNotFound.
+	Trial(ctx context.Context, study int64, number int) (Trial, error)
+	// TrialByKey returns the study's trial with the candidate key or
+	// ErrNotFound.
+	TrialByKey(ctx context.Context, study int64, key string) (Trial, error)
+	// Trials returns all trials of the study ordered by number.
+	Trials(ctx context.Context, study int64) ([]Trial, error)
+	// CountTrials counts the study's trials by state.
+	CountTrials(ctx context.Context, study int64) (Counts, error)
+
+	// SaveControllerState replaces the study's controller snapshot.
+	SaveControllerState(ctx context.Context, study int64, state []byte) error
+	// LoadControllerState returns the last snapshot or ErrNotFound.
+	LoadControllerState(ctx context.Context, study int64) ([]byte, error)
+
+	// Close releases the database.
+	Close() error
+}
+
+// DefaultMaxAttempts is a study's retry limit when Study.MaxAttempts is 0.
+const DefaultMaxAttempts = 3
+
+// Kind says what a study does.
+type Kind string
+
+// Study kinds.
+const (
+	KindSearch Kind = "search" // architecture search for the baseline
+	KindGrid   Kind = "grid"   // alpha/beta/gamma grid at phi = 1
+)
+
+// Validate reports whether k is a known kind.
+func (k Kind) Validate() error {
+	if k != KindSearch && k != KindGrid {
+		return fmt.Errorf("study kind %q: %w: want %q or %q", string(k), ErrInvalid, KindSearch, KindGrid)
+	}
+	return nil
+}
+
+// StudyStatus is where a study is in its life.
+type StudyStatus string
+
+// Study statuses.
+const (
+	StudyRunning  StudyStatus = "running"  // created or resumed, work remains
+	StudyStopped  StudyStatus = "stopped"  // stopped by the user; resumable
+	StudyComplete StudyStatus = "complete" // every trial finished
+	StudyFailed   StudyStatus = "failed"   // stopped by an error; resumable
+)
+
+// Validate reports whether s is a known status.
+func (s StudyStatus) Validate() error {
+	switch s {
+	case StudyRunning, StudyStopped, StudyComplete, StudyFailed:
+		return nil
+	}
+	return fmt.Errorf("study status %q: %w: want running, stopped, complete or failed", string(s), ErrInvalid)
+}
+
+// Study is one search or grid run with everything needed to resume it.
+type Study struct {
+	ID          int64           `json:"id"`
+	Name        string          `json:"name"`
+	Kind        Kind            `json:"kind"`
+	Config      json.RawMessage `json:"config"`       // the full job config as JSON ({} when empty)
+	Seed        uint64          `json:"seed"`         // the study's root seed
+	SpaceHash   string          `json:"space_hash"`   // hash of the search space the study samples from
+	MaxAttempts int             `json:"max_attempts"` // retry limit for trials that crash; default DefaultMaxAttempts
+	Status      StudyStatus     `json:"status"`
+	Created     time.Time       `json:"created"`
+	Updated     time.Time       `json:"updated"`
+}
+
+// TrialState is where a trial is in its life.
+type TrialState string
+
+// Trial states.
+const (
+	TrialPending     TrialState = "pending"     // planned, waiting for a worker
+	TrialRunning     TrialState = "running"     // claimed; the lease says until when
+	TrialComplete    TrialState = "complete"    // finished with a result
+	TrialFailed      TrialState = "failed"      // failed for good; Error says why
+	TrialInterrupted TrialState = "interrupted" // stopped from outside; will be re-run
+)
+
+// TrialStates lists every state in a fixed order.
+var TrialStates = []TrialState{TrialPending, TrialRunning, TrialComplete, TrialFailed, TrialInterrupted}
+
+// GridPoint is the compound-scaling coefficients a grid trial evaluates.
+type GridPoint struct {
+	Alpha float64 `json:"alpha"` // depth multiplier
+	Beta  float64 `json:"beta"`  // width multiplier
+	Gamma float64 `json:"gamma"` // resolution multiplier
+}
+
+// Plan is a trial to be written as pending.
+type Plan struct {
+	Key     string          // stable candidate key, unique within the study
+	Choices json.RawMessage // the candidate's decisions as JSON (null when empty)
+	Blocks  []string        // the architecture as block strings
+	Params  int64           // parameter count
+	FLOPs   int64           // multiply-adds
+	Grid    *GridPoint      // set for grid studies, nil for search
+}
+
+// Trial is one candidate (or grid point) of a study. Accuracy and Reward
+// are meaningful only when State is complete.
+type Trial struct {
+	Study        int64           `json:"study"`
+	Number       int             `json:"number"` // 0, 1, 2... within the study, never reused
+	Key          string          `json:"key"`
+	Choices      json.RawMessage `json:"choices"`
+	Blocks       []string        `json:"blocks"`
+	Params       int64           `json:"params"`
+	FLOPs        int64           `json:"flops"`
+	Grid         *GridPoint      `json:"grid,omitempty"`
+	State        TrialState      `json:"state"`
+	Accuracy     float64         `json:"accuracy"`
+	Reward       float64         `json:"reward"`
+	Seconds      float64         `json:"seconds"` // training time of the recorded attempt
+	Error        string          `json:"error"`
+	Attempt      int             `json:"attempt"` // how many times the trial was claimed
+	Worker       string          `json:"worker"`  // the last claimant
+	LeaseExpires time.Time       `json:"lease_expires"`
+	Created      time.Time       `json:"created"`
+	Updated      time.Time       `json:"updated"`
+}
+
+// Lease returns the token that proves the claimant still holds the trial.
+func (t Trial) Lease() Lease {
+	return Lease{Study: t.Study, Number: t.Number, Worker: t.Worker, Attempt: t.Attempt}
+}
+
+// Lease identifies one claim of one trial: the trial plus the worker and
+// attempt that claimed it. A later claim has a higher attempt, so an old
+// lease can never finish a trial claimed again.
+type Lease struct {
+	Study   int64
+	Number  int
+	Worker  string
+	Attempt int
+}
+
+func (l Lease) String() string {
+	return fmt.Sprintf("trial %d of study %d (worker %q, attempt %d)", l.Number, l.Study, l.Worker, l.Attempt)
+}
+
+// Result is what a finished trial reports.
+type Result struct {
+	Accuracy float64 // validation accuracy in [0, 1]
+	Reward   float64 // the search objective, e.g. ACC * (FLOPS/T)^w
+	Seconds  float64 // wall time of the training
+}
+
+// Validate rejects NaN and infinite values with ErrInvalidMetric.
+func (r Result) Validate() error {
+	for _, m := range []struct {
+		name string
+		v    float64
+	}{{"accuracy", r.Accuracy}, {"reward", r.Reward}, {"seconds", r.Seconds}} {
+		if math.IsNaN(m.v) || math.IsInf(m.v, 0) {
+			return fmt.Errorf("%s is %v: %w; want a finite number (record a diverged trial with FailTrial)", m.name, m.v, ErrInvalidMetric)
+		}
+	}
+	return nil
+}
+
+// Counts is the number of a study's trials in each state.
+type Counts struct {
+	Pending     int `json:"pending"`
+	Running     int `json:"running"`
+	Complete    int `json:"complete"`
+	Failed      int `json:"failed"`
+	Interrupted int `json:"interrupted"`
+}
+
+// Total is the number of trials.
+func (c Counts) Total() int { return c.Pending + c.Running + c.Complete + c.Failed + c.Interrupted }
+
+// Add counts n trials in state s.
+func (c *Counts) Add(s TrialState, n int) {
+	switch s {
+	case TrialPending:
+		c.Pending += n
+	case TrialRunning:
+		c.Running += n
+	case TrialComplete:
+		c.Complete += n
+	case TrialFailed:
+		c.Failed += n
+	case TrialInterrupted:
+		c.Interrupted += n
+	}
+}
+
+// Recovered says what RecoverTrials did.
+type Recovered struct {
+	Requeued int // back to pending
+	Failed   int // out of attempts, now failed
+}
+
+// ValidateStudy checks a study before it is created and fills defaults.
+func ValidateStudy(s Study) (Study, error) {
+	if err := s.Kind.Validate(); err != nil {
+		return s, err
+	}
+	if len(s.Config) == 0 {
+		s.Config = json.RawMessage("{}")
+	}
+	if !json.Valid(s.Config) {
+		return s, fmt.Errorf("study config: %w: not valid JSON", ErrInvalid)
+	}
+	if s.MaxAttempts < 0 {
+		return s, fmt.Errorf("study max attempts %d: %w: want 0 (default %d) or more", s.MaxAttempts, ErrInvalid, DefaultMaxAttempts)
+	}
+	if s.MaxAttempts == 0 {
+		s.MaxAttempts = DefaultMaxAttempts
+	}
+	return s, nil
+}
+
+// ValidatePlans checks plans before they are written: keys present and
+// distinct, choices valid JSON, grid coefficients finite and positive.
+func ValidatePlans(plans []Plan) error {
+	seen := make(map[string]bool, len(plans))
+	for i, p := range plans {
+		if p.Key == "" {
+			return fmt.Errorf("plan %d: %w: empty candidate key", i, ErrInvalid)
+		}
+		if seen[p.Key] {
+			return fmt.Errorf("plan %d: key %q: %w", i, p.Key, ErrDuplicateKey)
+		}
+		seen[p.Key] = true
+		if len(p.Choices) > 0 && !json.Valid(p.Choices) {
+			return fmt.Errorf("plan %d (key %q): choices: %w: not valid JSON", i, p.Key, ErrInvalid)
+		}
+		if g := p.Grid; g != nil {
+			for _, v := range []float64{g.Alpha, g.Beta, g.Gamma} {
+				if !(v > 0) || math.IsInf(v, 0) {
+					return fmt.Errorf("plan %d (key %q): grid point %+v: %w: coefficients must be finite and positive", i, p.Key, *g, ErrInvalid)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// ValidateLease checks the parts of a lease a caller supplies.
+func ValidateLease(l Lease) error {
+	if l.Worker == "" || l.Attempt < 1 {
+		return fmt.Errorf("%v: %w: a lease needs the worker and attempt returned by ClaimTrials", l, ErrInvalid)
+	}
+	return nil
+}
