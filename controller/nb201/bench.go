@@ -76,7 +76,9 @@ type Result struct {
 	MeanValid    float64 `json:"mean_valid"`
 	StdValid     float64 `json:"std_valid"`
 	BestPossible float64 `json:"best_possible"` // best test accuracy of any cell
-	PerRun       []Run   `json:"-"`
+
+	Params controller.Config `json:"params"` // the controller's settings, defaults filled
+	PerRun []Run             `json:"-"`
 }
 
 // Search runs one search of samples proposals on d, one proposal at a time,
@@ -150,6 +152,7 @@ func Bench(ctx context.Context, t *Table, cfg Config) (Result, error) {
 		Runs:         cfg.Runs,
 		Seed:         cfg.Seed,
 		BestPossible: t.Best(cfg.Dataset),
+		Params:       cfg.Params,
 		PerRun:       runs,
 	}
 	tests := make([]float64, len(runs))

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// nb201Table finds ../shared/nasbench201/nb201.csv relative to the
+// repository root, or skips.
+func nb201Table(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test's directory")
+		}
+		dir = parent
+	}
+	p := filepath.Join(dir, "..", "shared", "nasbench201", "nb201.csv")
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("NAS-Bench-201 table not found at %s (the repository's ../shared/nasbench201/nb201.csv): %v", p, err)
+	}
+	return p
+}
+
+func TestBenchNB201JSON(t *testing.T) {
+	table := nb201Table(t)
+	var out, errb bytes.Buffer
+	env := &Env{Stdout: &out, Stderr: &errb}
+	args := []string{"--table", table, "--dataset", "cifar100", "--controller", "reinforce", "--samples", "50", "--runs", "10", "--seed", "4", "--json"}
+	if err := runBenchNB201(t.Context(), env, args); err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, out.String())
+	}
+	for _, k := range []string{"mean_test", "std_test", "mean_valid", "controller", "dataset", "samples", "runs", "best_possible"} {
+		if _, ok := got[k]; !ok {
+			t.Errorf("JSON output has no %q: %s", k, out.String())
+		}
+	}
+	if got["controller"] != "reinforce" || got["dataset"] != "cifar100" || got["samples"] != 50.0 || got["runs"] != 10.0 || got["best_possible"] != 73.5133 {
+		t.Errorf("JSON output = %s", out.String())
+	}
+	if m := got["mean_test"].(float64); m < 65 || m > 73.5133 {
+		t.Errorf("mean_test = %g, want a CIFAR-100 accuracy between 65 and the best cell's 73.51", m)
+	}
+
+	// The same command is reproducible, and the text output says the same.
+	var again bytes.Buffer
+	if err := runBenchNB201(t.Context(), &Env{Stdout: &again, Stderr: &errb}, args); err != nil {
+		t.Fatal(err)
+	}
+	if again.String() != out.String() {
+		t.Errorf("second run printed\n%s\nfirst\n%s", again.String(), out.String())
+	}
+	var text bytes.Buffer
+	if err := runBenchNB201(t.Context(), &Env{Stdout: &text, Stderr: &errb}, args[:len(args)-1]); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "reinforce on NAS-Bench-201 cifar100, 50 proposals x 10 runs (seeds 4..13)") {
+		t.Errorf("text output = %q", text.String())
+	}
+}
+
+func TestBenchNB201BadFlags(t *testing.T) {
+	table := "/nonexistent/nb201.csv"
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{nil, "--table is required"},
+		{[]string{"--table", table, "--dataset", "mnist"}, `--dataset: unknown dataset "mnist": valid datasets are cifar10, cifar100, imagenet16`},
+		{[]string{"--table", table, "--controller", "bohb"}, `--controller "bohb" is unknown: valid controllers are random, evolution, reinforce`},
+		{[]string{"--table", table, "--samples", "0"}, "--samples 0 is out of range: give 1 to 15625"},
+		{[]string{"--table", table, "--samples", "20000"}, "--samples 20000 is out of range"},
+		{[]string{"--table", table, "--runs", "-1"}, "--runs -1 is out of range"},
+		{[]string{"--table", table, "--workers", "-1"}, "--workers -1 is negative"},
+		{[]string{"--table", table, "--population", "4", "--tournament", "5"}, "--tournament 5 is out of range: give 1 to the population (4)"},
+		{[]string{"--table", table, "--lr", "0"}, "--lr 0 is out of range"},
+		{[]string{"--table", table, "--baseline-decay", "1"}, "--baseline-decay 1 is out of range"},
+		{[]string{"--table", table, "--entropy", "-1"}, "--entropy -1 is out of range"},
+		{[]string{"--table", table, "--seed", "-3"}, `invalid value "-3" for flag -seed`},
+		{[]string{"--table", table, "extra"}, `unexpected argument "extra"`},
+	}
+	for _, tt := range tests {
+		var errb bytes.Buffer
+		err := runBenchNB201(t.Context(), &Env{Stdout: &errb, Stderr: &errb}, tt.args)
+		var u *usageError
+		if !errors.As(err, &u) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("bench nb201 %q: error = %v, want a usage error containing %q", tt.args, err, tt.want)
+		}
+	}
+	// A missing table is not a usage error but names the file.
+	err := runBenchNB201(t.Context(), &Env{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}}, []string{"--table", table})
+	if err == nil || !strings.Contains(err.Error(), table) {
+		t.Errorf("missing table: error = %v, want one naming %s", err, table)
+	}
+}
