@@ -2,13 +2,15 @@ package controller
 
 import (
 	"fmt"
+	"math"
 	"slices"
 )
 
 // Evolution is regularized (aging) evolution (Real et al., 2019): the
 // population is the Population most recent completed trials in proposal
-// order, so the oldest dies as each new one completes; a proposal mutates
-// one choice of the best of Sample members drawn from the population. Until
+// order (failed trials and NaN rewards excluded), so the oldest dies as each
+// new one completes; a proposal mutates one choice of the best of Sample
+// members drawn from the population (the younger wins a tie). Until
 // Population candidates have been proposed, proposals are random. Its only
 // state is the RNG: the population is rebuilt from the history.
 type Evolution struct {
@@ -23,7 +25,7 @@ func (e *Evolution) Propose(history []Observation, pending [][]int, n int) ([][]
 	}
 	var pop []Observation
 	for _, o := range history {
-		if !o.Failed {
+		if !o.Failed && !math.IsNaN(o.Reward) {
 			pop = append(pop, o)
 		}
 	}
