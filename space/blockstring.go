@@ -185,9 +185,9 @@ func ParseBlocks(s string) ([]Block, error) {
 	}
 	blocks := make([]Block, len(fields))
 	for i, f := range fields {
-		b, err := ParseBlock(f)
+		b, err := parseTFBlock(f)
 		if err != nil {
-			return nil, fmt.Errorf("block %d: %w", i, err)
+			return nil, fmt.Errorf("block %d %q: %w", i, f, err)
 		}
 		blocks[i] = b
 	}

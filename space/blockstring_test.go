@@ -120,7 +120,7 @@ func TestParseBlocks(t *testing.T) {
 	for _, tt := range []struct{ in, want string }{
 		{"", "no block strings"},
 		{" [ ] ", "no block strings"},
-		{"r1_k3_s11_e1_i32_o16 r2_k3_s33_e6_i16_o24", `block 1: block "r2_k3_s33_e6_i16_o24": stride "s33"`},
+		{"r1_k3_s11_e1_i32_o16 r2_k3_s33_e6_i16_o24", `block 1 "r2_k3_s33_e6_i16_o24": stride "s33"`},
 	} {
 		_, err := ParseBlocks(tt.in)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {

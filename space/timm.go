@@ -149,13 +149,13 @@ func ParseTimmBlocks(strs []string, stem int) ([]Block, error) {
 	blocks := make([]Block, len(fields))
 	in := stem
 	for i, f := range fields {
-		b, err := ParseTimmBlock(f)
-		if err != nil {
-			return nil, fmt.Errorf("block %d: %w", i, err)
+		b, err := parseTimmBlock(f)
+		if err == nil {
+			b.In = in
+			err = b.Validate()
 		}
-		b.In = in
-		if err := b.Validate(); err != nil {
-			return nil, fmt.Errorf("block %d: timm block %q: %w", i, f, err)
+		if err != nil {
+			return nil, fmt.Errorf("block %d %q: %w", i, f, err)
 		}
 		blocks[i], in = b, b.Out
 	}
