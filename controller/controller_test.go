@@ -312,3 +312,28 @@ func ExampleNew() {
 	fmt.Println(len(props), len(more))
 	// Output: 6 0
 }
+
+// TestLargeSpaceFullyDrawn checks the error for a space above the
+// enumeration limit whose random draws find nothing unseen.
+func TestLargeSpaceFullyDrawn(t *testing.T) {
+	ctl, err := New("random", smallDims, Config{MaxRetries: 5, EnumerateLimit: 10}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pending [][]int
+	for a := range 3 {
+		for c := range 4 {
+			for d := range 2 {
+				pending = append(pending, []int{a, 0, c, d})
+			}
+		}
+	}
+	_, err = ctl.Propose(nil, pending, 1)
+	if err == nil || !strings.Contains(err.Error(), "no unseen candidate in 5 random draws from a space of 24 candidates") {
+		t.Errorf("Propose on a drawn-out space = %v, want the draws error", err)
+	}
+	ctl, _ = New("random", smallDims, Config{}, 1)
+	if got, err := ctl.Propose(nil, pending, 1); err != nil || len(got) != 0 {
+		t.Errorf("Propose on an exhausted space = %v, %v; want none and no error", got, err)
+	}
+}
