@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"embed"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -211,9 +210,6 @@ func inspect(ctx context.Context, path string) error {
 	if err != nil || !bytes.Equal(hdr[:16], sqliteMagic) {
 		return fmt.Errorf("open database %s: %w: it does not start with the SQLite header; choose another path (the file was not changed)", path, ErrNotDatabase)
 	}
-	if id := binary.BigEndian.Uint32(hdr[68:72]); id != 0 && id != applicationID {
-		return fmt.Errorf("open database %s: %w: it is a SQLite database of another program (application id %#x); choose another path (the file was not changed)", path, ErrNotDatabase, id)
-	}
 
 	db, err := sql.Open("sqlite3", dsn(path, "mode=ro", "_query_only=1"))
 	if err != nil {
@@ -221,6 +217,15 @@ func inspect(ctx context.Context, path string) error {
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
+	// The application id is read through SQLite, not from the header
+	// bytes: a writer's uncommitted-to-file WAL may hold the newer header.
+	var appID int64
+	if err := db.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
+		return fmt.Errorf("open database %s: %w: %v (the file was not changed)", path, ErrCorrupt, err)
+	}
+	if appID != 0 && appID != applicationID {
+		return fmt.Errorf("open database %s: %w: it is a SQLite database of another program (application id %#x); choose another path (the file was not changed)", path, ErrNotDatabase, appID)
+	}
 	var check string
 	if err := db.QueryRowContext(ctx, "PRAGMA quick_check").Scan(&check); err != nil {
 		return fmt.Errorf("open database %s: %w: %v (the file was not changed)", path, ErrCorrupt, err)
@@ -248,7 +253,7 @@ func inspect(ctx context.Context, path string) error {
 	if len(tables) == 0 {
 		return nil // an empty database becomes ours
 	}
-	if binary.BigEndian.Uint32(hdr[68:72]) != applicationID {
+	if appID != applicationID {
 		return fmt.Errorf("open database %s: %w: it holds tables %s of another program; choose another path (the file was not changed)", path, ErrNotDatabase, strings.Join(tables, ", "))
 	}
 	v, err := schemaVersion(ctx, db)
