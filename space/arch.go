@@ -35,6 +35,26 @@ func (o Op) String() string {
 	return fmt.Sprintf("Op(%d)", int(o))
 }
 
+// MarshalText writes the op's name, so an Arch's JSON reads "op": "mbconv".
+func (o Op) MarshalText() ([]byte, error) {
+	switch o {
+	case OpMBConv, OpSepConv, OpConv:
+		return []byte(o.String()), nil
+	}
+	return nil, fmt.Errorf("marshal %v: not an op", o)
+}
+
+// UnmarshalText reads an op's name: mbconv, sepconv or conv.
+func (o *Op) UnmarshalText(text []byte) error {
+	for _, op := range []Op{OpMBConv, OpSepConv, OpConv} {
+		if string(text) == op.String() {
+			*o = op
+			return nil
+		}
+	}
+	return fmt.Errorf("op %q: must be mbconv, sepconv or conv", text)
+}
+
 // Block is one stage of a network: a block spec repeated Repeats times. The
 // first repeat has the stage's stride and input filters; the others have
 // stride 1 and input filters equal to the output filters.

@@ -1,6 +1,6 @@
 package space
 
-import "fmt"
+import "strconv"
 
 // This file counts parameters and multiply-adds with the EfficientNet
 // convention: the multiply-adds of every convolution (squeeze-excite's two
@@ -69,10 +69,39 @@ func seReduced(in int, ratio float64) int {
 	return max(1, int(float64(in)*ratio))
 }
 
-// walk calls emit for every layer of a, in order, with the convs it holds.
-func (a Arch) walk(emit func(name string, shape [3]int, convs ...conv)) {
+// layerSpec is one layer of the walk: block and repeat are -1 for the stem,
+// head and classifier.
+type layerSpec struct {
+	kind          string // "stem", "expand", "dw", "se", "project", "conv", "head", "classifier"
+	block, repeat int
+	shape         [3]int
+	convs         [2]conv
+	n             int // convs used
+}
+
+func (l *layerSpec) name() string {
+	if l.block < 0 {
+		return l.kind
+	}
+	return "blocks." + strconv.Itoa(l.block) + "." + strconv.Itoa(l.repeat) + "." + l.kind
+}
+
+func (l *layerSpec) counts() (params, macs int64) {
+	for _, c := range l.convs[:l.n] {
+		p, m := c.counts()
+		params += p
+		macs += m
+	}
+	return params, macs
+}
+
+// walk calls emit for every layer of a, in order. It allocates nothing.
+func (a Arch) walk(emit func(l layerSpec)) {
+	one := func(kind string, i, j int, shape [3]int, c conv) {
+		emit(layerSpec{kind: kind, block: i, repeat: j, shape: shape, convs: [2]conv{c}, n: 1})
+	}
 	h := sameOut(a.Resolution, 2)
-	emit("stem", [3]int{a.Stem, h, h}, conv{cin: a.InChannels, cout: a.Stem, k: 3, h: h, w: h, bn: true})
+	one("stem", -1, -1, [3]int{a.Stem, h, h}, conv{cin: a.InChannels, cout: a.Stem, k: 3, h: h, w: h, bn: true})
 	c := a.Stem
 	for i, b := range a.Blocks {
 		for j := range b.Repeats {
@@ -80,34 +109,34 @@ func (a Arch) walk(emit func(name string, shape [3]int, convs ...conv)) {
 			if j > 0 {
 				in, stride = b.Out, 1
 			}
-			name := fmt.Sprintf("blocks.%d.%d", i, j)
 			ho := sameOut(h, stride)
 			seCh := b.Out // the channels squeeze-excite gates
 			if b.Op == OpConv {
-				emit(name+".conv", [3]int{b.Out, ho, ho}, conv{cin: in, cout: b.Out, k: b.Kernel, h: ho, w: ho, bn: true})
+				one("conv", i, j, [3]int{b.Out, ho, ho}, conv{cin: in, cout: b.Out, k: b.Kernel, h: ho, w: ho, bn: true})
 			} else {
 				mid := in * b.Expand
 				if b.Expand != 1 {
-					emit(name+".expand", [3]int{mid, h, h}, conv{cin: in, cout: mid, k: 1, h: h, w: h, bn: true})
+					one("expand", i, j, [3]int{mid, h, h}, conv{cin: in, cout: mid, k: 1, h: h, w: h, bn: true})
 				}
-				emit(name+".dw", [3]int{mid, ho, ho}, conv{cin: mid, cout: mid, k: b.Kernel, h: ho, w: ho, depthwise: true, bn: true})
+				one("dw", i, j, [3]int{mid, ho, ho}, conv{cin: mid, cout: mid, k: b.Kernel, h: ho, w: ho, depthwise: true, bn: true})
 				seCh = mid
 			}
 			if b.SE > 0 {
 				r := seReduced(in, b.SE)
-				emit(name+".se", [3]int{seCh, ho, ho},
-					conv{cin: seCh, cout: r, k: 1, h: 1, w: 1, bias: true},
-					conv{cin: r, cout: seCh, k: 1, h: 1, w: 1, bias: true})
+				emit(layerSpec{kind: "se", block: i, repeat: j, shape: [3]int{seCh, ho, ho}, n: 2, convs: [2]conv{
+					{cin: seCh, cout: r, k: 1, h: 1, w: 1, bias: true},
+					{cin: r, cout: seCh, k: 1, h: 1, w: 1, bias: true},
+				}})
 			}
 			if b.Op != OpConv {
-				emit(name+".project", [3]int{b.Out, ho, ho}, conv{cin: seCh, cout: b.Out, k: 1, h: ho, w: ho, bn: true})
+				one("project", i, j, [3]int{b.Out, ho, ho}, conv{cin: seCh, cout: b.Out, k: 1, h: ho, w: ho, bn: true})
 			}
 			h = ho
 		}
 		c = b.Out
 	}
-	emit("head", [3]int{a.Head, h, h}, conv{cin: c, cout: a.Head, k: 1, h: h, w: h, bn: true})
-	emit("classifier", [3]int{a.Classes, 1, 1}, conv{cin: a.Head, cout: a.Classes, k: 1, h: 1, w: 1, bias: true})
+	one("head", -1, -1, [3]int{a.Head, h, h}, conv{cin: c, cout: a.Head, k: 1, h: h, w: h, bn: true})
+	one("classifier", -1, -1, [3]int{a.Classes, 1, 1}, conv{cin: a.Head, cout: a.Classes, k: 1, h: 1, w: 1, bias: true})
 }
 
 // Layers returns the count of every layer of a: the stem, each block
@@ -118,14 +147,9 @@ func (a Arch) walk(emit func(name string, shape [3]int, convs ...conv)) {
 // not panic).
 func (a Arch) Layers() []Layer {
 	var layers []Layer
-	a.walk(func(name string, shape [3]int, convs ...conv) {
-		l := Layer{Name: name, OutShape: shape}
-		for _, c := range convs {
-			p, m := c.counts()
-			l.Params += p
-			l.MACs += m
-		}
-		layers = append(layers, l)
+	a.walk(func(l layerSpec) {
+		p, m := l.counts()
+		layers = append(layers, Layer{Name: l.name(), OutShape: l.shape, Params: p, MACs: m})
 	})
 	return layers
 }
@@ -133,9 +157,10 @@ func (a Arch) Layers() []Layer {
 // Params returns the number of parameters of a (see Layers for the convention).
 func (a Arch) Params() int64 {
 	var n int64
-	for _, l := range a.Layers() {
-		n += l.Params
-	}
+	a.walk(func(l layerSpec) {
+		p, _ := l.counts()
+		n += p
+	})
 	return n
 }
 
@@ -143,9 +168,10 @@ func (a Arch) Params() int64 {
 // the EfficientNet and MnasNet papers call FLOPS.
 func (a Arch) FLOPs() int64 {
 	var n int64
-	for _, l := range a.Layers() {
-		n += l.MACs
-	}
+	a.walk(func(l layerSpec) {
+		_, m := l.counts()
+		n += m
+	})
 	return n
 }
 
@@ -153,8 +179,8 @@ func (a Arch) FLOPs() int64 {
 // overflow.
 func (a Arch) flopsFloat() float64 {
 	var f float64
-	a.walk(func(_ string, _ [3]int, convs ...conv) {
-		for _, c := range convs {
+	a.walk(func(l layerSpec) {
+		for _, c := range l.convs[:l.n] {
 			f += c.countsFloat()
 		}
 	})

@@ -47,3 +47,18 @@ func ExampleCompound() {
 	// Output:
 	// depth 1.20 width 1.10 resolution x1.15 -> 258
 }
+
+func ExampleSpace() {
+	s := space.DefaultSpace()
+	fmt.Println(len(s.Dims()), "dimensions,", s.Size(), "candidates")
+	fmt.Println(s.Dims()[4].Name, s.Dims()[4].Options)
+	c, err := s.Encode(space.B0())
+	fmt.Println(c, err)
+	a, _ := s.Decode(c)
+	fmt.Println(a.FLOPs())
+	// Output:
+	// 42 dimensions, 32462531054272512 candidates
+	// stage0.filters [16 24]
+	// 1,0,1,0,0,0,3,0,1,0,0,1,3,1,1,0,1,1,3,0,1,0,1,1,3,1,1,0,1,1,3,1,1,0,1,1,3,0,1,0,1,0 <nil>
+	// 385814752
+}

@@ -47,7 +47,10 @@ import (
 // Ops are "conv" (a regular conv), "sepconv" (a depthwise-separable conv;
 // "mbconv1" is accepted as another name for it) and "mbconv<e>" for an
 // expansion e of 2 to 32. Multipliers that round to the same filter count,
-// and deltas that clamp to the same layer count, are one option.
+// and deltas that clamp to the same layer count, are one option. A stage may
+// instead list its options outright in its own choices, as "filters":
+// [144, 160, 192] and "layers": [2, 3]; then its base filters or repeats are
+// not needed. The canonical form (JSON, Hash) is this explicit one.
 
 //go:embed default_space.json
 var defaultSpaceJSON []byte
@@ -86,11 +89,16 @@ type choicesFile struct {
 	Skip              []bool    `json:"skip,omitempty"`
 	FilterMultipliers []float64 `json:"filter_multipliers,omitempty"`
 	LayerDeltas       []int     `json:"layer_deltas,omitempty"`
+	// Filters and Layers list a stage's options outright, instead of
+	// multipliers of its base filters and deltas of its base repeats; only
+	// in a stage's own choices.
+	Filters []int `json:"filters,omitempty"`
+	Layers  []int `json:"layers,omitempty"`
 }
 
 type stageFile struct {
-	Filters int          `json:"filters"`
-	Repeats int          `json:"repeats"`
+	Filters int          `json:"filters,omitempty"` // base filters, for filter_multipliers
+	Repeats int          `json:"repeats,omitempty"` // base repeats, for layer_deltas
 	Stride  int          `json:"stride"`
 	Choices *choicesFile `json:"choices,omitempty"`
 }
@@ -207,6 +215,9 @@ func newSpace(f spaceFile) (*Space, error) {
 	if f.Choices != nil {
 		top = *f.Choices
 	}
+	if top.Filters != nil || top.Layers != nil {
+		return nil, invalidf("choices: filters and layers list one stage's options: give them in a stage's choices, or use filter_multipliers and layer_deltas here")
+	}
 	s := &Space{}
 	resolved := f
 	resolved.Choices = nil
@@ -216,7 +227,7 @@ func newSpace(f spaceFile) (*Space, error) {
 		if err != nil {
 			return nil, fmt.Errorf("stage %d: %w", i, err)
 		}
-		resolved.Stages[i] = stageFile{Filters: sf.Filters, Repeats: sf.Repeats, Stride: sf.Stride, Choices: &rc}
+		resolved.Stages[i] = stageFile{Stride: sf.Stride, Choices: &rc}
 		s.stages = append(s.stages, st)
 	}
 	s.file = resolved
@@ -260,33 +271,36 @@ func mapStrings[T any](xs []T, f func(T) string) []string {
 	return out
 }
 
-// resolveStage fills a stage's missing choices from top and checks them.
+// resolveStage fills a stage's missing choices from top and checks them. The
+// returned choices are canonical: ops by their canonical names, and filters
+// and layers as explicit sorted lists.
 func resolveStage(sf stageFile, top choicesFile) (stage, choicesFile, error) {
 	c := top
+	var own choicesFile
 	if sf.Choices != nil {
-		o := sf.Choices
-		c.Ops = cmpOrSlice(o.Ops, c.Ops)
-		c.Kernels = cmpOrSlice(o.Kernels, c.Kernels)
-		c.SE = cmpOrSlice(o.SE, c.SE)
-		c.Skip = cmpOrSlice(o.Skip, c.Skip)
-		c.FilterMultipliers = cmpOrSlice(o.FilterMultipliers, c.FilterMultipliers)
-		c.LayerDeltas = cmpOrSlice(o.LayerDeltas, c.LayerDeltas)
+		own = *sf.Choices
+		c.Ops = cmpOrSlice(own.Ops, c.Ops)
+		c.Kernels = cmpOrSlice(own.Kernels, c.Kernels)
+		c.SE = cmpOrSlice(own.SE, c.SE)
+		c.Skip = cmpOrSlice(own.Skip, c.Skip)
+		c.FilterMultipliers = cmpOrSlice(own.FilterMultipliers, c.FilterMultipliers)
+		c.LayerDeltas = cmpOrSlice(own.LayerDeltas, c.LayerDeltas)
+		c.Filters, c.Layers = own.Filters, own.Layers
 	}
 	st := stage{stride: sf.Stride}
-	if sf.Filters < 1 || sf.Filters > MaxFilters {
-		return st, c, invalidf("filters %d: must be 1 to %d", sf.Filters, MaxFilters)
-	}
-	if sf.Repeats < 1 || sf.Repeats > MaxRepeats {
-		return st, c, invalidf("repeats %d: must be 1 to %d", sf.Repeats, MaxRepeats)
-	}
 	if sf.Stride != 1 && sf.Stride != 2 {
 		return st, c, invalidf("stride %d: must be 1 or 2", sf.Stride)
+	}
+	if own.Filters != nil && own.FilterMultipliers != nil {
+		return st, c, invalidf("choices: give filters or filter_multipliers, not both")
+	}
+	if own.Layers != nil && own.LayerDeltas != nil {
+		return st, c, invalidf("choices: give layers or layer_deltas, not both")
 	}
 	for _, l := range []struct {
 		name string
 		n    int
-	}{{"ops", len(c.Ops)}, {"kernels", len(c.Kernels)}, {"se", len(c.SE)}, {"skip", len(c.Skip)},
-		{"filter_multipliers", len(c.FilterMultipliers)}, {"layer_deltas", len(c.LayerDeltas)}} {
+	}{{"ops", len(c.Ops)}, {"kernels", len(c.Kernels)}, {"se", len(c.SE)}, {"skip", len(c.Skip)}} {
 		if l.n == 0 {
 			return st, c, invalidf("%s: empty choice list: give at least one option here or in the top-level choices", l.name)
 		}
@@ -328,30 +342,98 @@ func resolveStage(sf stageFile, top choicesFile) (stage, choicesFile, error) {
 		}
 		st.skip = append(st.skip, b)
 	}
-	for _, m := range c.FilterMultipliers {
-		if math.IsNaN(m) || m <= 0 || m > 16 {
-			return st, c, invalidf("filter_multipliers: %v: must be above 0 and at most 16", m)
-		}
-		n := RoundFilters(sf.Filters, m)
-		if n > MaxFilters {
-			return st, c, invalidf("filter_multipliers: %v: %d x %v gives %d filters, more than %d", m, sf.Filters, m, n, MaxFilters)
-		}
-		if !slices.Contains(st.filters, n) {
-			st.filters = append(st.filters, n)
-		}
+	var err error
+	if st.filters, err = stageFilters(sf, c); err != nil {
+		return st, c, err
 	}
-	slices.Sort(st.filters)
-	for _, d := range c.LayerDeltas {
-		n := max(1, sf.Repeats+d)
-		if n > MaxRepeats {
-			return st, c, invalidf("layer_deltas: %d: %d + %d layers is more than %d", d, sf.Repeats, d, MaxRepeats)
-		}
-		if !slices.Contains(st.layers, n) {
-			st.layers = append(st.layers, n)
-		}
+	if st.layers, err = stageLayers(sf, c); err != nil {
+		return st, c, err
 	}
-	slices.Sort(st.layers)
+	c.Filters, c.Layers = st.filters, st.layers
+	c.FilterMultipliers, c.LayerDeltas = nil, nil
 	return st, c, nil
+}
+
+// stageFilters returns a stage's filter options, ascending: its explicit
+// list, or its base filters times each multiplier through RoundFilters.
+func stageFilters(sf stageFile, c choicesFile) ([]int, error) {
+	var out []int
+	if c.Filters != nil {
+		for _, n := range c.Filters {
+			if n < 1 || n > MaxFilters {
+				return nil, invalidf("filters: %d: must be 1 to %d", n, MaxFilters)
+			}
+			if slices.Contains(out, n) {
+				return nil, invalidf("filters: %d given twice", n)
+			}
+			out = append(out, n)
+		}
+	} else {
+		if len(c.FilterMultipliers) == 0 {
+			return nil, invalidf("filter_multipliers: empty choice list: give multipliers of the stage's filters here or in the top-level choices, or the stage's own list of filters")
+		}
+		if sf.Filters < 1 || sf.Filters > MaxFilters {
+			return nil, invalidf("filters %d: must be 1 to %d (the stage's base filters, which filter_multipliers scale)", sf.Filters, MaxFilters)
+		}
+		for _, m := range c.FilterMultipliers {
+			if math.IsNaN(m) || m <= 0 || m > 16 {
+				return nil, invalidf("filter_multipliers: %v: must be above 0 and at most 16", m)
+			}
+			n := RoundFilters(sf.Filters, m)
+			if n > MaxFilters {
+				return nil, invalidf("filter_multipliers: %v: %d x %v gives %d filters, more than %d", m, sf.Filters, m, n, MaxFilters)
+			}
+			if !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, invalidf("filters: empty choice list: give at least one filter count")
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// stageLayers returns a stage's layer options, ascending: its explicit
+// list, or its base repeats plus each delta (at least 1).
+func stageLayers(sf stageFile, c choicesFile) ([]int, error) {
+	var out []int
+	if c.Layers != nil {
+		for _, n := range c.Layers {
+			if n < 1 || n > MaxRepeats {
+				return nil, invalidf("layers: %d: must be 1 to %d", n, MaxRepeats)
+			}
+			if slices.Contains(out, n) {
+				return nil, invalidf("layers: %d given twice", n)
+			}
+			out = append(out, n)
+		}
+	} else {
+		if len(c.LayerDeltas) == 0 {
+			return nil, invalidf("layer_deltas: empty choice list: give deltas of the stage's repeats here or in the top-level choices, or the stage's own list of layers")
+		}
+		if sf.Repeats < 1 || sf.Repeats > MaxRepeats {
+			return nil, invalidf("repeats %d: must be 1 to %d (the stage's base repeats, to which layer_deltas add)", sf.Repeats, MaxRepeats)
+		}
+		for _, d := range c.LayerDeltas {
+			if d < -MaxRepeats || d > MaxRepeats {
+				return nil, invalidf("layer_deltas: %d: must be -%d to %d", d, MaxRepeats, MaxRepeats)
+			}
+			n := max(1, sf.Repeats+d)
+			if n > MaxRepeats {
+				return nil, invalidf("layer_deltas: %d: %d + %d layers is more than %d", d, sf.Repeats, d, MaxRepeats)
+			}
+			if !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, invalidf("layers: empty choice list: give at least one layer count")
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // cmpOrSlice returns a unless it is nil (absent from the JSON; an explicit
@@ -535,12 +617,15 @@ func (s *Space) Key(c Candidate) string {
 }
 
 // JSON returns the space's canonical JSON: every stage with all its choices
-// spelled out and ops by their canonical names. ParseSpace reads it back
+// spelled out, ops by their canonical names, and filters and layers as
+// explicit ascending lists (no multipliers, deltas or base sizes). ParseSpace reads it back
 // into the same space. The caller must not modify the result.
 func (s *Space) JSON() []byte { return s.json }
 
 // Hash returns the SHA-256 of JSON() in hex: two files describing the same
-// space (e.g. with the choices given at the top or in every stage) hash alike.
+// space (choices given at the top or in every stage, multipliers or explicit
+// filter counts, mbconv1 or sepconv) hash alike. Files that list options in
+// a different order do not: the order fixes the candidates' indices.
 func (s *Space) Hash() string {
 	h := sha256.Sum256(s.json)
 	return hex.EncodeToString(h[:])

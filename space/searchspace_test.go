@@ -253,6 +253,62 @@ func TestSpaceJSONAndHash(t *testing.T) {
 	}
 }
 
+func TestSpaceHashCanonical(t *testing.T) {
+	s := DefaultSpace()
+	// Pinned: changing default_space.json or the canonical form changes the
+	// hash stored with every study, so such a change must be deliberate.
+	if got, want := s.Hash(), "017fd694bbfe337413a2566171ab125e69793d9878cd89c9ccd0250347eb19a5"; got != want {
+		t.Errorf("DefaultSpace().Hash() = %s, want %s", got, want)
+	}
+	same := map[string]string{
+		"multipliers reordered":      strings.Replace(string(defaultSpaceJSON), `[0.75, 1.0, 1.25]`, `[1.25, 0.75, 1]`, 1),
+		"multipliers rounding alike": strings.Replace(string(defaultSpaceJSON), `[0.75, 1.0, 1.25]`, `[0.76, 1.0, 1.26]`, 1),
+		"explicit stage 0": strings.Replace(string(defaultSpaceJSON), `{"filters": 16, "repeats": 1, "stride": 1}`,
+			`{"stride": 1, "choices": {"filters": [24, 16], "layers": [2, 1]}}`, 1),
+	}
+	for name, data := range same {
+		o, err := ParseSpace([]byte(data))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if o.Hash() != s.Hash() {
+			t.Errorf("%s: hash differs:\n%s\n%s", name, o.JSON(), s.JSON())
+		}
+	}
+	// Option order fixes the indices, so it changes the space.
+	o, err := ParseSpace([]byte(strings.Replace(string(defaultSpaceJSON), `"kernels": [3, 5]`, `"kernels": [5, 3]`, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Hash() == s.Hash() {
+		t.Error("kernels [5, 3] and [3, 5] hash alike")
+	}
+}
+
+func TestMnasNetA1ExactWithExplicitFilters(t *testing.T) {
+	data := strings.Replace(string(defaultSpaceJSON), `{"filters": 192, "repeats": 4, "stride": 2}`,
+		`{"repeats": 4, "stride": 2, "choices": {"filters": [144, 160, 192, 240]}}`, 1)
+	s, err := ParseSpace([]byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := B0()
+	if a.Blocks, err = ParseTimmBlocks([]string{"ds_r1_k3_s1_e1_c16_noskip, ir_r2_k3_s2_e6_c24, ir_r3_k5_s2_e3_c40_se0.25, " +
+		"ir_r4_k3_s2_e6_c80, ir_r2_k3_s1_e6_c112_se0.25, ir_r3_k5_s2_e6_c160_se0.25, ir_r1_k3_s1_e6_c320"}, 32); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.Encode(a)
+	if err != nil {
+		t.Fatalf("Encode(MnasNet-A1): %v", err)
+	}
+	if got, err := s.Decode(c); err != nil || !got.Equal(a) {
+		t.Errorf("Decode(Encode(MnasNet-A1)) = %v, %v", got, err)
+	}
+	if _, err := s.Encode(B0()); err != nil {
+		t.Errorf("B0 is not a member of the widened space: %v", err)
+	}
+}
+
 func TestStageOverride(t *testing.T) {
 	data := []byte(`{"name": "tiny", "in_channels": 1, "resolution": 28, "classes": 10, "stem": 16, "head": 64,
 		"activation": "relu", "dropout": 0, "drop_connect": 0,
@@ -304,7 +360,18 @@ func TestParseSpaceErrors(t *testing.T) {
 			"choices": {"ops": ["sepconv", "conv"], "kernels": [15], "se": [0], "skip": [true], "filter_multipliers": [1], "layer_deltas": [0]},
 			"stages": [{"filters": 16384, "repeats": 64, "stride": 1}]}`,
 			`search space: largest network of the space: 1.6e+19 multiply-adds: too large to count`},
-		{"deltas", edit(`[-1, 0, 1]`, `[100]`), `layer_deltas: 100: 1 + 100 layers is more than 64`},
+		{"deltas", edit(`[-1, 0, 1]`, `[64]`), `layer_deltas: 64: 1 + 64 layers is more than 64`},
+		{"huge delta", edit(`[-1, 0, 1]`, `[-100]`), `layer_deltas: -100: must be -64 to 64`},
+		{"empty multipliers", edit(`[0.75, 1.0, 1.25]`, `[]`), `stage 0: filter_multipliers: empty choice list`},
+		{"empty deltas", edit(`[-1, 0, 1]`, `[]`), `stage 0: layer_deltas: empty choice list`},
+		{"top filters", edit(`"kernels": [3, 5]`, `"kernels": [3, 5], "filters": [16]`), `choices: filters and layers list one stage's options`},
+		{"both filters", edit(`"stride": 1}`, `"stride": 1, "choices": {"filters": [16], "filter_multipliers": [1]}}`), `stage 0: choices: give filters or filter_multipliers, not both`},
+		{"both layers", edit(`"stride": 1}`, `"stride": 1, "choices": {"layers": [1], "layer_deltas": [0]}}`), `stage 0: choices: give layers or layer_deltas, not both`},
+		{"explicit filters", edit(`"stride": 1}`, `"stride": 1, "choices": {"filters": [16, 0]}}`), `stage 0: filters: 0: must be 1 to 16384`},
+		{"dup filters", edit(`"stride": 1}`, `"stride": 1, "choices": {"filters": [16, 16]}}`), `filters: 16 given twice`},
+		{"empty filters", edit(`"stride": 1}`, `"stride": 1, "choices": {"filters": []}}`), `stage 0: filters: empty choice list`},
+		{"explicit layers", edit(`"stride": 1}`, `"stride": 1, "choices": {"layers": [65]}}`), `stage 0: layers: 65: must be 1 to 64`},
+		{"dup layers", edit(`"stride": 1}`, `"stride": 1, "choices": {"layers": [2, 2]}}`), `layers: 2 given twice`},
 		{"stride", edit(`"stride": 1}`, `"stride": 3}`), `stage 0: stride 3: must be 1 or 2`},
 		{"filters", edit(`"filters": 16,`, `"filters": 0,`), `stage 0: filters 0`},
 		{"repeats", edit(`"repeats": 1,`, `"repeats": 0,`), `stage 0: repeats 0`},
@@ -332,6 +399,8 @@ func FuzzParseSpace(f *testing.F) {
 	f.Add([]byte(`{"name":"t","in_channels":1,"resolution":8,"classes":2,"stem":8,"head":8,"activation":"relu",
 		"choices":{"ops":["conv","mbconv2"],"kernels":[1,3],"se":[0,1],"skip":[false],"filter_multipliers":[0.1,2],"layer_deltas":[-5,3]},
 		"stages":[{"filters":8,"repeats":1,"stride":2},{"filters":9,"repeats":2,"stride":1,"choices":{"ops":["sepconv"]}}]}`))
+	f.Add([]byte(`{"name":"e","in_channels":3,"resolution":32,"classes":10,"stem":16,"head":32,"activation":"swish",
+		"stages":[{"stride":2,"choices":{"ops":["mbconv3"],"kernels":[3],"se":[0.25],"skip":[true,false],"filters":[16,24],"layers":[1,3]}}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := ParseSpace(data)
 		if err != nil {

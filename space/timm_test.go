@@ -84,3 +84,31 @@ func TestTimmErrors(t *testing.T) {
 		t.Error("ParseTimmBlocks(nil) succeeded")
 	}
 }
+
+func FuzzParseTimmBlock(f *testing.F) {
+	for _, s := range strings.Split(b0Timm, ", ") {
+		f.Add(s)
+	}
+	for _, s := range []string{"cn_r1_k3_s1_c32", "cn_r2_k3_s1_c32_skip", "ds_r1_k3_s1_c16_noskip", "ir_r1_k3_s2_e6_c24_se0.5_noskip", "ir", "_"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		b, err := ParseTimmBlock(s)
+		if err != nil {
+			return
+		}
+		if b.In != 0 {
+			t.Fatalf("ParseTimmBlock(%q) set input filters %d", s, b.In)
+		}
+		again, err := ParseTimmBlock(b.Timm())
+		if err != nil || again != b {
+			t.Fatalf("round trip of %q via %q: %+v, %v; want %+v", s, b.Timm(), again, err, b)
+		}
+		// With input filters it is a valid TF block too.
+		b.In = 8
+		tf, err := ParseBlock(b.String())
+		if err != nil || tf != b {
+			t.Fatalf("TF round trip of %q via %q: %+v, %v", s, b.String(), tf, err)
+		}
+	})
+}
