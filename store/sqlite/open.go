@@ -123,7 +123,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		if opts.ReadOnly {
-			return nil, fmt.Errorf("no database at %s: %w", path, ErrNoDatabase)
+			return nil, fmt.Errorf("%w at %s", ErrNoDatabase, path)
 		}
 		dir := filepath.Dir(path)
 		if dst, err := os.Stat(dir); err != nil {
