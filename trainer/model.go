@@ -1,0 +1,252 @@
+package trainer
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/effnas/effnas/space"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// param is one learnable tensor: its values (the backing of its graph
+// node's value, updated in place by the optimizer) and the private buffer
+// its gradient is computed into.
+type param struct {
+	name  string
+	data  []float32
+	grad  []float32
+	decay bool // weight decay applies (convolution and dense weights)
+	state [2][]float32
+}
+
+// network is one architecture as a gorgonia graph with a fixed batch size.
+type network struct {
+	g      *G.ExprGraph
+	rt     *runtime
+	batch  int
+	res    int
+	inCh   int
+	x      []float32 // the input batch, NHWC, backing of the input node
+	loss   *G.Node
+	xent   *xentLayer
+	params []*param
+	bns    []*bnLayer
+	grads  G.Nodes
+}
+
+type builder struct {
+	net    *network
+	rng    *rand.Rand
+	act    int
+	err    error
+	n      int
+	nodes  G.Nodes // parameter nodes, in the order of net.params
+	byNode map[*G.Node]*param
+}
+
+func (b *builder) newParam(name string, shape tensor.Shape, decay bool, init func() float32) *G.Node {
+	data := make([]float32, shape.TotalSize())
+	for i := range data {
+		data[i] = init()
+	}
+	v := tensor.New(tensor.WithShape(shape.Clone()...), tensor.WithBacking(data))
+	node := G.NewTensor(b.net.g, tensor.Float32, shape.Dims(), G.WithShape(shape.Clone()...),
+		G.WithName(fmt.Sprintf("p%d_%s", len(b.net.params), name)), G.WithValue(v))
+	p := &param{name: name, data: data, decay: decay}
+	b.net.params = append(b.net.params, p)
+	b.nodes = append(b.nodes, node)
+	b.byNode[node] = p
+	return node
+}
+
+func (b *builder) normal(std float64) func() float32 {
+	return func() float32 { return float32(b.rng.NormFloat64() * std) }
+}
+
+func constant(v float32) func() float32 { return func() float32 { return v } }
+
+// layer adds l with the given inputs; param inputs are marked so their
+// gradients stay in private buffers linked to the params.
+func (b *builder) layer(l layer, in ...*G.Node) *G.Node {
+	if b.err != nil {
+		return nil
+	}
+	n, op, err := apply(b.net.rt, l, in...)
+	if err != nil {
+		b.err = err
+		return nil
+	}
+	for i, c := range in {
+		if p := b.byNode[c]; p != nil {
+			op.param[i] = true
+			op.bufs[i] = make([]float32, len(p.data))
+			p.grad = op.bufs[i]
+		}
+	}
+	return n
+}
+
+// conv adds a k x k convolution (no bias) from cin to cout channels.
+func (b *builder) conv(x *G.Node, h, cin, cout, k, s int, name string) (*G.Node, int) {
+	l := newConv(b.n, h, h, cin, cout, k, s, false)
+	// TensorFlow EfficientNet: variance scaling 2.0, fan out, normal.
+	w := b.newParam(name+".w", tensor.Shape{k * k * cin, cout}, true, b.normal(math.Sqrt(2/float64(k*k*cout))))
+	return b.layer(l, x, w), l.ho
+}
+
+// bn adds batch norm fused with the activation act.
+func (b *builder) bn(x *G.Node, rows, c, act int, name string) *G.Node {
+	l := newBN(rows, c, act)
+	gamma := b.newParam(name+".gamma", tensor.Shape{c}, false, constant(1))
+	beta := b.newParam(name+".beta", tensor.Shape{c}, false, constant(0))
+	b.net.bns = append(b.net.bns, l)
+	return b.layer(l, x, gamma, beta)
+}
+
+// dense adds a fully connected layer with bias over (rows, cin).
+func (b *builder) dense(x *G.Node, rows, cin, cout int, std float64, uniform bool, name string) *G.Node {
+	init := b.normal(std)
+	if uniform {
+		init = func() float32 { return float32((2*b.rng.Float64() - 1) * std) }
+	}
+	w := b.newParam(name+".w", tensor.Shape{cin, cout}, true, init)
+	bias := b.newParam(name+".b", tensor.Shape{cout}, false, constant(0))
+	return b.layer(newConv(rows, 1, 1, cin, cout, 1, 1, true), x, w, bias)
+}
+
+// block adds one repeat of a block: returns the output and its size.
+func (b *builder) block(x *G.Node, h int, blk space.Block, in, stride int, survival float64, name string) (*G.Node, int) {
+	n := b.n
+	y, ho, ch := x, h, in
+	if blk.Op == space.OpConv {
+		y, ho = b.conv(y, h, in, blk.Out, blk.Kernel, stride, name+".conv")
+		y = b.bn(y, n*ho*ho, blk.Out, b.act, name+".conv.bn")
+		ch = blk.Out
+	} else {
+		if blk.Expand != 1 {
+			ch = in * blk.Expand
+			y, _ = b.conv(y, h, in, ch, 1, 1, name+".expand")
+			y = b.bn(y, n*h*h, ch, b.act, name+".expand.bn")
+		}
+		dw := newDW(n, h, h, ch, blk.Kernel, stride)
+		ho = dw.ho
+		w := b.newParam(name+".dw.w", tensor.Shape{blk.Kernel * blk.Kernel, ch}, true,
+			b.normal(math.Sqrt(2/float64(blk.Kernel*blk.Kernel))))
+		y = b.layer(dw, y, w)
+		y = b.bn(y, n*ho*ho, ch, b.act, name+".dw.bn")
+	}
+	if blk.SE > 0 {
+		r := max(1, int(float64(in)*blk.SE))
+		p := b.layer(&gapLayer{n: n, hw: ho * ho, c: ch}, y)
+		s := b.dense(p, n, ch, r, math.Sqrt(2/float64(r)), false, name+".se.reduce")
+		s = b.layer(&actLayer{shape: tensor.Shape{n, r}, act: b.act}, s)
+		s = b.dense(s, n, r, ch, math.Sqrt(2/float64(ch)), false, name+".se.expand")
+		s = b.layer(&actLayer{shape: tensor.Shape{n, ch}, act: actSigmoid}, s)
+		y = b.layer(&scaleLayer{n: n, hw: ho * ho, c: ch}, y, s)
+	}
+	if blk.Op != space.OpConv {
+		y, _ = b.conv(y, ho, ch, blk.Out, 1, 1, name+".project")
+		y = b.bn(y, n*ho*ho, blk.Out, actNone, name+".project.bn")
+	}
+	if blk.Skip && stride == 1 && in == blk.Out {
+		y = b.layer(&residLayer{n: n, hw: ho * ho, c: blk.Out, survival: survival}, x, y)
+	}
+	return y, ho
+}
+
+// buildNetwork turns arch into a graph for batches of batch images.
+// labelSmoothing applies to the training loss.
+func buildNetwork(arch space.Arch, batch int, rt *runtime, seed uint64, labelSmoothing float64) (*network, error) {
+	net := &network{g: G.NewGraph(), rt: rt, batch: batch, res: arch.Resolution, inCh: arch.InChannels}
+	b := &builder{net: net, rng: rand.New(rand.NewPCG(seed, 1)), n: batch, act: actSwish, byNode: map[*G.Node]*param{}}
+	switch arch.Activation {
+	case "", "swish":
+	case "relu":
+		b.act = actReLU
+	default:
+		return nil, fmt.Errorf("activation %q is not supported; use swish or relu", arch.Activation)
+	}
+	h := arch.Resolution
+	net.x = make([]float32, batch*h*h*arch.InChannels)
+	xs := tensor.Shape{batch * h * h, arch.InChannels}
+	x := G.NewTensor(net.g, tensor.Float32, 2, G.WithShape(xs...), G.WithName("x"),
+		G.WithValue(tensor.New(tensor.WithShape(xs...), tensor.WithBacking(net.x))))
+
+	y, ho := b.conv(x, h, arch.InChannels, arch.Stem, 3, 2, "stem")
+	h = ho
+	y = b.bn(y, batch*h*h, arch.Stem, b.act, "stem.bn")
+	total := 0
+	for _, blk := range arch.Blocks {
+		total += blk.Repeats
+	}
+	idx, ch := 0, arch.Stem
+	for i, blk := range arch.Blocks {
+		for j := 0; j < blk.Repeats; j++ {
+			in, stride := blk.In, blk.Stride
+			if j > 0 {
+				in, stride = blk.Out, 1
+			}
+			survival := 1 - arch.DropConnect*float64(idx)/float64(total)
+			y, h = b.block(y, h, blk, in, stride, survival, fmt.Sprintf("blocks.%d.%d", i, j))
+			idx++
+		}
+		ch = blk.Out
+	}
+	y, _ = b.conv(y, h, ch, arch.Head, 1, 1, "head")
+	y = b.bn(y, batch*h*h, arch.Head, b.act, "head.bn")
+	y = b.layer(&gapLayer{n: batch, hw: h * h, c: arch.Head}, y)
+	if arch.Dropout > 0 {
+		y = b.layer(&dropoutLayer{shape: tensor.Shape{batch, arch.Head}, rate: arch.Dropout}, y)
+	}
+	y = b.dense(y, batch, arch.Head, arch.Classes, 1/math.Sqrt(float64(arch.Classes)), true, "classifier")
+	net.xent = &xentLayer{n: batch, k: arch.Classes, smoothing: labelSmoothing, labels: make([]int, batch)}
+	net.loss = b.layer(net.xent, y)
+	if b.err != nil {
+		return nil, b.err
+	}
+	grads, err := G.Grad(net.loss, b.nodes...)
+	if err != nil {
+		return nil, fmt.Errorf("differentiate the loss: %w", err)
+	}
+	net.grads = grads
+	for _, p := range net.params {
+		if p.grad == nil {
+			return nil, fmt.Errorf("trainer: parameter %s has no gradient", p.name)
+		}
+	}
+	return net, nil
+}
+
+// setBatch copies images idx of set into the input (NCHW to NHWC) and their
+// labels into the loss; rows past len(idx) are zero padding.
+func (net *network) setBatch(set *dataSet, idx []int) {
+	c, hw := net.inCh, net.res*net.res
+	for r, i := range idx {
+		img := set.x[i*c*hw:][:c*hw]
+		dst := net.x[r*hw*c:][:hw*c]
+		if c == 1 {
+			copy(dst, img)
+		} else {
+			for ch := 0; ch < c; ch++ {
+				for p := 0; p < hw; p++ {
+					dst[p*c+ch] = img[ch*hw+p]
+				}
+			}
+		}
+		net.xent.labels[r] = set.y[i]
+	}
+	clear(net.x[len(idx)*hw*c:])
+	for r := len(idx); r < net.batch; r++ {
+		net.xent.labels[r] = 0
+	}
+	net.xent.valid = len(idx)
+}
+
+// dataSet is the part of a dataset.Set the trainer reads.
+type dataSet struct {
+	x []float32
+	y []int
+	n int
+}

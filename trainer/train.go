@@ -1,0 +1,281 @@
+package trainer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/effnas/effnas/space"
+	"github.com/effnas/effnas/trainer/dataset"
+	G "gorgonia.org/gorgonia"
+)
+
+// ErrDiverged is returned (wrapped) when the training loss becomes NaN or
+// infinite.
+var ErrDiverged = errors.New("training diverged")
+
+// Result is what one training reports.
+type Result struct {
+	ValAccuracy     float64 `json:"val_accuracy"`      // fraction of the validation set classified correctly (0 with no validation set)
+	TestAccuracy    float64 `json:"test_accuracy"`     // the same on the test set
+	TrainLoss       float64 `json:"train_loss"`        // mean training loss over the last epoch
+	ValLoss         float64 `json:"val_loss"`          // mean cross-entropy on the validation set
+	TestLoss        float64 `json:"test_loss"`         // mean cross-entropy on the test set
+	Epochs          int     `json:"epochs"`            // epochs completed
+	Steps           int     `json:"steps"`             // optimizer steps taken
+	Seconds         float64 `json:"seconds"`           // wall time of the whole call
+	ImagesPerSecond float64 `json:"images_per_second"` // training images per second (training steps only)
+}
+
+// Progress is called after every training step with the step (1-based), the
+// total number of steps and the step's loss. It runs on the training
+// goroutine; keep it quick.
+type Progress func(step, totalSteps int, loss float64)
+
+// session is one network with its VM, ready to run steps.
+type session struct {
+	net *network
+	vm  G.VM
+}
+
+func newSession(arch space.Arch, batch, threads int, seed uint64, smoothing float64) (*session, error) {
+	rt := &runtime{threads: threads, training: true, rng: rand.New(rand.NewPCG(seed, 3))}
+	net, err := buildNetwork(arch, batch, rt, seed, smoothing)
+	if err != nil {
+		return nil, err
+	}
+	return &session{net: net, vm: G.NewTapeMachine(net.g)}, nil
+}
+
+func (s *session) close() { s.vm.Close() }
+
+// run executes the graph once (forward, and backward in training mode).
+func (s *session) run() error {
+	s.net.rt.gen++
+	err := s.vm.RunAll()
+	s.vm.Reset()
+	if err != nil {
+		return fmt.Errorf("run the graph: %w", err)
+	}
+	return nil
+}
+
+func checkArch(arch space.Arch, data *dataset.Data) error {
+	if err := arch.Validate(); err != nil {
+		return fmt.Errorf("architecture: %w", err)
+	}
+	if arch.InChannels != data.Channels {
+		return fmt.Errorf("architecture takes %d input channels but dataset %q has %d; set the arch's InChannels to %d",
+			arch.InChannels, data.Name, data.Channels, data.Channels)
+	}
+	if arch.Classes != data.Classes {
+		return fmt.Errorf("architecture has %d classes but dataset %q has %d; set the arch's Classes to %d",
+			arch.Classes, data.Name, data.Classes, data.Classes)
+	}
+	for _, set := range []struct {
+		name string
+		s    *dataset.Set
+	}{{"train", &data.Train}, {"validation", &data.Val}, {"test", &data.Test}} {
+		s := set.s
+		if s.N == 0 {
+			continue
+		}
+		if s.H != arch.Resolution || s.W != arch.Resolution || s.C != arch.InChannels {
+			return fmt.Errorf("%s images are %dx%dx%d but the architecture takes %dx%dx%d; load the dataset at resolution %d",
+				set.name, s.C, s.H, s.W, arch.InChannels, arch.Resolution, arch.Resolution, arch.Resolution)
+		}
+		if len(s.X) != s.N*s.C*s.H*s.W || len(s.Y) != s.N {
+			return fmt.Errorf("%s set holds %d values and %d labels for %d images of %dx%dx%d", set.name, len(s.X), len(s.Y), s.N, s.C, s.H, s.W)
+		}
+		for i, y := range s.Y {
+			if y < 0 || y >= data.Classes {
+				return fmt.Errorf("%s label %d of image %d is outside [0, %d)", set.name, y, i, data.Classes)
+			}
+		}
+	}
+	return nil
+}
+
+// Train trains arch on data.Train with cfg and reports validation and test
+// accuracy in inference mode. arch must already be scaled: its InChannels,
+// Classes and Resolution must match the data. It stops between minibatches
+// when ctx is done, and returns an error wrapping ErrDiverged if the loss
+// becomes NaN or infinite. Several Trains may run at once in goroutines.
+func Train(ctx context.Context, arch space.Arch, data *dataset.Data, cfg Config, progress Progress) (Result, error) {
+	start := time.Now()
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return Result{}, fmt.Errorf("training config: %w", err)
+	}
+	if data == nil {
+		return Result{}, errors.New("no dataset")
+	}
+	if err := checkArch(arch, data); err != nil {
+		return Result{}, err
+	}
+	if data.Train.N < cfg.Batch {
+		return Result{}, fmt.Errorf("training set has %d images, fewer than one batch of %d; lower the batch size or load more images", data.Train.N, cfg.Batch)
+	}
+	s, err := newSession(arch, cfg.Batch, cfg.Threads, cfg.Seed, cfg.LabelSmoothing)
+	if err != nil {
+		return Result{}, err
+	}
+	defer s.close()
+
+	train := &dataSet{x: data.Train.X, y: data.Train.Y, n: data.Train.N}
+	perEpoch := train.n / cfg.Batch
+	total := perEpoch * cfg.Epochs
+	warmup := int(math.Round(cfg.WarmupEpochs * float64(perEpoch)))
+	opt := &optimizer{kind: cfg.Optimizer, momentum: cfg.Momentum, decay: cfg.WeightDecay}
+	shuffle := rand.New(rand.NewPCG(cfg.Seed, 2))
+	order := make([]int, train.n)
+	for i := range order {
+		order[i] = i
+	}
+	var res Result
+	var trainTime time.Duration
+	step := 0
+	for epoch := 0; epoch < cfg.Epochs; epoch++ {
+		shuffle.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		var sum float64
+		for bi := 0; bi < perEpoch; bi++ {
+			if err := ctx.Err(); err != nil {
+				return res, fmt.Errorf("training stopped at step %d of %d: %w", step, total, err)
+			}
+			t0 := time.Now()
+			s.net.rt.training = true
+			s.net.setBatch(train, order[bi*cfg.Batch:(bi+1)*cfg.Batch])
+			if err := s.run(); err != nil {
+				return res, err
+			}
+			loss := s.net.xent.lossSum / float64(cfg.Batch)
+			if math.IsNaN(loss) || math.IsInf(loss, 0) {
+				return res, fmt.Errorf("loss is %v at step %d of %d (epoch %d); lower the learning rate (%g): %w",
+					loss, step+1, total, epoch+1, cfg.LR, ErrDiverged)
+			}
+			opt.step(s.net.params, schedule(cfg.LR, step, warmup, total))
+			trainTime += time.Since(t0)
+			step++
+			sum += loss
+			if progress != nil {
+				progress(step, total, loss)
+			}
+		}
+		res.TrainLoss = sum / float64(perEpoch)
+		res.Epochs = epoch + 1
+	}
+	res.Steps = step
+	if trainTime > 0 {
+		res.ImagesPerSecond = float64(step*cfg.Batch) / trainTime.Seconds()
+	}
+	if data.Val.N > 0 {
+		if res.ValAccuracy, res.ValLoss, err = s.evaluate(ctx, &data.Val); err != nil {
+			return res, fmt.Errorf("validation: %w", err)
+		}
+	}
+	if data.Test.N > 0 {
+		if res.TestAccuracy, res.TestLoss, err = s.evaluate(ctx, &data.Test); err != nil {
+			return res, fmt.Errorf("test: %w", err)
+		}
+	}
+	res.Seconds = time.Since(start).Seconds()
+	return res, nil
+}
+
+// evaluate runs set through the network in inference mode and returns the
+// accuracy and mean cross-entropy.
+func (s *session) evaluate(ctx context.Context, set *dataset.Set) (acc, loss float64, err error) {
+	s.net.rt.training = false
+	defer func() { s.net.rt.training = true }()
+	smoothing := s.net.xent.smoothing
+	s.net.xent.smoothing = 0
+	defer func() { s.net.xent.smoothing = smoothing }()
+	ds := &dataSet{x: set.X, y: set.Y, n: set.N}
+	idx := make([]int, 0, s.net.batch)
+	correct, sum := 0, 0.0
+	for lo := 0; lo < ds.n; lo += s.net.batch {
+		if err := ctx.Err(); err != nil {
+			return 0, 0, fmt.Errorf("evaluation stopped: %w", err)
+		}
+		idx = idx[:0]
+		for i := lo; i < min(lo+s.net.batch, ds.n); i++ {
+			idx = append(idx, i)
+		}
+		s.net.setBatch(ds, idx)
+		if err := s.run(); err != nil {
+			return 0, 0, err
+		}
+		correct += s.net.xent.correct
+		sum += s.net.xent.lossSum
+	}
+	return float64(correct) / float64(ds.n), sum / float64(ds.n), nil
+}
+
+// BenchResult is the timing of training steps on random data.
+type BenchResult struct {
+	Batch           int     `json:"batch"`
+	Steps           int     `json:"steps"`
+	Threads         int     `json:"threads"`
+	StepSeconds     float64 `json:"step_seconds"`            // mean wall time of one step
+	ImagesPerSecond float64 `json:"train_images_per_second"` // batch / StepSeconds
+	Params          int64   `json:"params"`
+	FLOPs           int64   `json:"flops"`  // multiply-adds per image (forward)
+	GFLOPs          float64 `json:"gflops"` // multiply-adds x 2 x 3 per image x images per second / 1e9
+	BuildSeconds    float64 `json:"build_seconds"`
+}
+
+// BenchTrain times steps training steps of arch (after two warm-up steps)
+// on random data with batches of batch images and threads goroutines.
+func BenchTrain(ctx context.Context, arch space.Arch, batch, steps, threads int, seed uint64) (BenchResult, error) {
+	if err := arch.Validate(); err != nil {
+		return BenchResult{}, fmt.Errorf("architecture: %w", err)
+	}
+	if batch < 1 || steps < 1 || threads < 1 {
+		return BenchResult{}, fmt.Errorf("batch (%d), steps (%d) and threads (%d) must all be at least 1", batch, steps, threads)
+	}
+	t0 := time.Now()
+	s, err := newSession(arch, batch, threads, seed, 0)
+	if err != nil {
+		return BenchResult{}, err
+	}
+	defer s.close()
+	build := time.Since(t0)
+	r := rand.New(rand.NewPCG(seed, 4))
+	hw := arch.Resolution * arch.Resolution * arch.InChannels
+	n := batch * 2
+	ds := &dataSet{x: make([]float32, n*hw), y: make([]int, n), n: n}
+	for i := range ds.x {
+		ds.x[i] = float32(r.NormFloat64())
+	}
+	for i := range ds.y {
+		ds.y[i] = r.IntN(arch.Classes)
+	}
+	idx := make([]int, batch)
+	opt := &optimizer{kind: "sgd", momentum: 0.9}
+	var elapsed time.Duration
+	for i := 0; i < steps+2; i++ {
+		if err := ctx.Err(); err != nil {
+			return BenchResult{}, fmt.Errorf("benchmark stopped: %w", err)
+		}
+		for j := range idx {
+			idx[j] = (i*batch + j) % n
+		}
+		t := time.Now()
+		s.net.setBatch(ds, idx)
+		if err := s.run(); err != nil {
+			return BenchResult{}, err
+		}
+		opt.step(s.net.params, 0.01)
+		if i >= 2 {
+			elapsed += time.Since(t)
+		}
+	}
+	res := BenchResult{Batch: batch, Steps: steps, Threads: threads, Params: arch.Params(), FLOPs: arch.FLOPs(), BuildSeconds: build.Seconds()}
+	res.StepSeconds = elapsed.Seconds() / float64(steps)
+	res.ImagesPerSecond = float64(batch) / res.StepSeconds
+	res.GFLOPs = float64(res.FLOPs) * 6 * res.ImagesPerSecond / 1e9
+	return res, nil
+}
