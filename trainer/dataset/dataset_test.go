@@ -55,7 +55,10 @@ func TestOptions(t *testing.T) {
 		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
 			t.Errorf("%+v: error %v; want one containing %q", tt.opts, err, tt.want)
 		}
-		if _, lerr := Load(context.Background(), "mnist", tt.opts); tt.want != "" && (lerr == nil || lerr.Error() != err.Error()) {
+		if tt.want == "" {
+			continue
+		}
+		if _, lerr := Load(context.Background(), "mnist", tt.opts); lerr == nil || lerr.Error() != err.Error() {
 			t.Errorf("Load with %+v: error %v; want %v", tt.opts, lerr, err)
 		}
 	}
@@ -93,6 +96,7 @@ func TestSizeErrors(t *testing.T) {
 		{Options{TrainSize: 59000, ValSize: 2000}, "asks for ValSize 2000 + TrainSize 59000 = 61000 training images, but only 60000 exist"},
 		{Options{TrainSize: -1, ValSize: 60000}, "none would be left for TrainSize"},
 		{Options{TestSize: 10001}, "asks for TestSize 10001 test images, but only 10000 exist"},
+		{Options{TrainSize: -1, TestSize: -1, Resolution: 1024}, "70000 images of 1x1024x1024 would take 273.4 GiB"},
 	}
 	for _, tt := range tests {
 		_, err := Load(ctx, "mnist", tt.opts)

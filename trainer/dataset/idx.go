@@ -69,10 +69,11 @@ func readIDX(r io.Reader, name string, wantDims int, hint int64) (idxFile, error
 		if d == 0 {
 			return idxFile{}, fmt.Errorf("%s: dimension %d of the header (dimensions %v) is 0; want a positive size", name, i, f.dims)
 		}
-		size *= int64(d)
-		if size > maxIDXBytes {
+		if size > maxIDXBytes/int64(d) { // checked before multiplying, which could overflow
+
 			return idxFile{}, fmt.Errorf("%s: header declares dimensions %v, more than %d bytes of data; the header is corrupt", name, f.dims, int64(maxIDXBytes))
 		}
+		size *= int64(d)
 	}
 	data := make([]byte, min(size, max(hint, 0)))
 	n, err := io.ReadFull(br, data)

@@ -21,7 +21,10 @@ var mnistMean, mnistStd = []float32{0.1307}, []float32{0.3081}
 
 // mnist returns the built-in MNIST, decompressed once per process (about
 // 55 MB held for the life of the process) and shared read-only.
-var mnist = sync.OnceValues(func() (*source, error) {
+var mnist = sync.OnceValues(decompressMNIST)
+
+// decompressMNIST decompresses the four embedded files, in parallel.
+func decompressMNIST() (*source, error) {
 	bases := [4]string{"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}
 	dims := [4]int{3, 1, 3, 1}
 	var files [4]idxFile
@@ -54,4 +57,4 @@ var mnist = sync.OnceValues(func() (*source, error) {
 	src.name = "mnist"
 	src.mean, src.std = mnistMean, mnistStd
 	return src, nil
-})
+}

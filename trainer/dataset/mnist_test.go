@@ -93,3 +93,11 @@ func BenchmarkLoadMNIST(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkDecompressMNIST(b *testing.B) {
+	for b.Loop() {
+		if _, err := decompressMNIST(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
