@@ -179,3 +179,28 @@ func TestEqualClone(t *testing.T) {
 		t.Error("Equal ignores dropout")
 	}
 }
+
+func TestPresetParamsMatchKeras(t *testing.T) {
+	// keras.applications.EfficientNetB0..B7 report these total parameter
+	// counts, which also hold batch norm's running mean and variance (2 per
+	// channel, not parameters here) and the input Normalization layer's
+	// mean, variance and count (3 + 3 + 1).
+	keras := []int64{5_330_571, 7_856_239, 9_177_569, 12_320_535, 19_466_823, 30_562_527, 43_265_143, 66_658_687}
+	for i, name := range PresetNames() {
+		a, err := Preset(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var bnChannels int64
+		a.walk(func(l layerSpec) {
+			for _, c := range l.convs[:l.n] {
+				if c.bn {
+					bnChannels += int64(c.cout)
+				}
+			}
+		})
+		if got := a.Params() + 2*bnChannels + 7; got != keras[i] {
+			t.Errorf("%s: %d params + %d running statistics + 7 = %d, Keras says %d", name, a.Params(), 2*bnChannels, got, keras[i])
+		}
+	}
+}
