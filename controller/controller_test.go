@@ -337,3 +337,30 @@ func TestLargeSpaceFullyDrawn(t *testing.T) {
 		t.Errorf("Propose on an exhausted space = %v, %v; want none and no error", got, err)
 	}
 }
+
+// BenchmarkPropose measures one proposal after a 1000-trial history in a
+// space shaped like the MnasNet one (42 dims of 2 to 4 options).
+func BenchmarkPropose(b *testing.B) {
+	dims := make([]Dim, 42)
+	for i := range dims {
+		dims[i] = Dim{Options: 2 + i%3}
+	}
+	for _, name := range Names {
+		b.Run(name, func(b *testing.B) {
+			ctl, _ := New(name, dims, Config{}, 1)
+			var history []Observation
+			for i := range 1000 {
+				p, err := ctl.Propose(history, nil, 1)
+				if err != nil {
+					b.Fatal(err)
+				}
+				history = append(history, Observation{ID: int64(i), Choices: p[0], Reward: reward(p[0])})
+			}
+			for b.Loop() {
+				if _, err := ctl.Propose(history, nil, 1); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
