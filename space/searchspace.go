@@ -475,30 +475,28 @@ func (s *Space) arch(block func(stage) Block) Arch {
 	return a
 }
 
-// largest returns the member with the most filters, layers, the largest
-// kernel and SE ratio in every stage, and the op that costs the most
-// multiply-adds per output pixel there.
+// largest returns the member with the most multiply-adds: the most filters
+// and layers, the largest kernel and SE ratio in every stage, and in each
+// stage the op that costs the most there. (Stages add independent terms to
+// the count once their filters are fixed, so choosing each stage's op
+// greedily finds the maximum.)
 func (s *Space) largest() Arch {
-	in := s.file.Stem
-	return s.arch(func(st stage) Block {
-		b := Block{Repeats: slices.Max(st.layers), Kernel: slices.Max(st.kernels), Stride: st.stride,
-			Out: slices.Max(st.filters), SE: slices.Max(st.se), Skip: true}
-		c := float64(max(in, b.Out))
-		k2 := float64(b.Kernel * b.Kernel)
-		best := -1.0
+	a := s.arch(func(st stage) Block {
+		return Block{Op: st.ops[0].op, Expand: st.ops[0].expand, Repeats: slices.Max(st.layers), Kernel: slices.Max(st.kernels),
+			Stride: st.stride, Out: slices.Max(st.filters), SE: slices.Max(st.se), Skip: true}
+	})
+	for i, st := range s.stages {
+		b := &a.Blocks[i]
+		best, bestOp := -1.0, st.ops[0]
 		for _, o := range st.ops {
-			cost := k2 * c * c // conv
-			if o.op != OpConv {
-				e := float64(o.expand)
-				cost = c*c*e + k2*c*e + c*e*c
-			}
-			if cost > best {
-				best, b.Op, b.Expand = cost, o.op, o.expand
+			b.Op, b.Expand = o.op, o.expand
+			if f := a.flopsFloat(); f > best {
+				best, bestOp = f, o
 			}
 		}
-		in = b.Out
-		return b
-	})
+		b.Op, b.Expand = bestOp.op, bestOp.expand
+	}
+	return a
 }
 
 // Name returns the space's name from its file.

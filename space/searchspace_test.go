@@ -425,3 +425,26 @@ func FuzzParseSpace(f *testing.F) {
 		}
 	})
 }
+
+func TestLargestIsLargest(t *testing.T) {
+	// No sampled member of a mixed space has more multiply-adds than largest().
+	data := []byte(`{"name": "mixed", "in_channels": 3, "resolution": 64, "classes": 10, "stem": 8, "head": 64, "activation": "relu",
+		"choices": {"ops": ["sepconv", "conv", "mbconv3", "mbconv6"], "kernels": [3, 7], "se": [0, 0.5], "skip": [true],
+			"filter_multipliers": [0.5, 1, 4], "layer_deltas": [0, 2]},
+		"stages": [{"filters": 8, "repeats": 1, "stride": 1}, {"filters": 256, "repeats": 1, "stride": 2}, {"filters": 16, "repeats": 2, "stride": 1}]}`)
+	s, err := ParseSpace(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	max := s.largest().FLOPs()
+	r := rand.New(rand.NewPCG(3, 3))
+	for range 3000 {
+		a, err := s.Decode(s.Sample(r))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f := a.FLOPs(); f > max {
+			t.Fatalf("%v has %d multiply-adds, more than largest()'s %d", a, f, max)
+		}
+	}
+}
