@@ -53,6 +53,17 @@
 // from the test files with rand.NewPCG(Seed, 2) (all of them with TestSize
 // -1). Each set lists its images in file order. The same spec, Options and
 // Seed give identical Data.
+//
+// # Memory and speed
+//
+// The built-in MNIST is decompressed on first use, once per process (about
+// 0.4 s), and its 55 MB of pixels stay in memory, shared read-only by every
+// Load; a Load with the defaults then takes about 0.1 s on 2 cores and
+// allocates its 57 MB of float32. IDX and CIFAR files are read whole for each
+// Load and released after (CIFAR-10: 180 MB); image folders decode only the
+// images chosen. Images whose header claims more than 64 megapixels and IDX
+// headers that declare more than 16 GiB are refused before allocation, and a
+// Load that would produce more than 8 GiB of float32 is refused.
 package dataset
 
 import (

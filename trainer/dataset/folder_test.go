@@ -2,6 +2,8 @@ package dataset
 
 import (
 	"context"
+	"encoding/binary"
+	"hash/crc32"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -189,5 +191,30 @@ func TestFolderErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A PNG whose header claims 100000 x 100000 pixels is refused before its
+// pixels are allocated, naming the file.
+func TestFolderHostileImage(t *testing.T) {
+	dir := t.TempDir()
+	writePNG(t, filepath.Join(dir, "a", "a.png"), 2, 2, 1, true)
+	writePNG(t, filepath.Join(dir, "b", "b.png"), 2, 2, 1, true)
+	p := filepath.Join(dir, "b", "huge.png")
+	writePNG(t, p, 2, 2, 1, true)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// IHDR: 8-byte signature, length, "IHDR", width, height, ..., CRC of type+data.
+	binary.BigEndian.PutUint32(b[16:], 100000)
+	binary.BigEndian.PutUint32(b[20:], 100000)
+	binary.BigEndian.PutUint32(b[29:], crc32.ChecksumIEEE(b[12:29]))
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Load(context.Background(), dir, Options{TrainSize: 1, ValSize: 1, TestSize: 1, Resolution: 2})
+	if err == nil || !strings.Contains(err.Error(), "huge.png is 100000x100000 pixels") {
+		t.Errorf("error %v; want one saying huge.png is 100000x100000 pixels", err)
 	}
 }

@@ -253,6 +253,9 @@ func FuzzReadIDX(f *testing.F) {
 // Fashion-MNIST from Debian's dataset-fashion-mnist, when it is installed.
 func TestFashionMNIST(t *testing.T) {
 	const dir = "/usr/share/datasets/fashion-mnist"
+	if raceEnabled {
+		t.Skip("decompressing Fashion-MNIST under the race detector takes 20 s; run without -race")
+	}
 	if _, err := os.Stat(filepath.Join(dir, "train-images-idx3-ubyte.gz")); err != nil {
 		t.Skipf("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist): %v", err)
 	}
