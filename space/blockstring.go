@@ -31,7 +31,8 @@ func ParseBlock(s string) (Block, error) {
 }
 
 func parseTFBlock(s string) (Block, error) {
-	if strings.TrimSpace(s) == "" {
+	s = strings.TrimSpace(s)
+	if s == "" {
 		return Block{}, invalidf("empty block string: want e.g. r1_k3_s11_e1_i32_o16_se0.25")
 	}
 	b := Block{Skip: true}

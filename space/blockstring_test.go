@@ -41,6 +41,7 @@ func TestParseBlockLenient(t *testing.T) {
 		{"o16_i32_e1_s11_k3_r1", "r1_k3_s11_e1_i32_o16"},
 		{"r01_k3_s11_e1_i32_o16_se0.250", "r1_k3_s11_e1_i32_o16_se0.25"},
 		{"r1_k3_s11_e1_i32_o16_se0", "r1_k3_s11_e1_i32_o16"},
+		{" r1_k3_s11_e1_i32_o16\n", "r1_k3_s11_e1_i32_o16"},
 	}
 	for _, tt := range tests {
 		b, err := ParseBlock(tt.in)

@@ -23,7 +23,7 @@ func ParseTimmBlock(s string) (Block, error) {
 }
 
 func parseTimmBlock(s string) (Block, error) {
-	toks := strings.Split(s, "_")
+	toks := strings.Split(strings.TrimSpace(s), "_")
 	b := Block{}
 	switch toks[0] {
 	case "ds":

@@ -50,6 +50,9 @@ func TestTimmRoundTrip(t *testing.T) {
 			t.Errorf("ParseTimmBlock(%q).Timm() = %q", tt.s, s)
 		}
 	}
+	if b, err := ParseTimmBlock(" cn_r1_k3_s1_c32\t"); err != nil || b.Timm() != "cn_r1_k3_s1_c32" {
+		t.Errorf("ParseTimmBlock with spaces = %v, %v", b.Timm(), err)
+	}
 	// timm's ds may leave out e1.
 	if b, err := ParseTimmBlock("ds_r1_k3_s1_c16"); err != nil || b.Timm() != "ds_r1_k3_s1_e1_c16" {
 		t.Errorf("ParseTimmBlock(ds without e) = %v, %v", b.Timm(), err)
