@@ -56,9 +56,9 @@ func runArch(_ context.Context, env *Env, args []string) error {
 	fs.IntVar(&f.head, "head", 1280, "head filters (with --blocks)")
 	fs.Float64Var(&f.width, "width", 1.0, "width multiplier: every filter count goes through round_filters (1 leaves --blocks as written)")
 	fs.Float64Var(&f.depth, "depth", 1.0, "depth multiplier: every block's repeats become ceil(depth*repeats)")
-	fs.IntVar(&f.res, "res", 224, "input resolution (default with --model or --candidate: the model's or the space's)")
-	fs.IntVar(&f.classes, "classes", 1000, "classifier outputs (default with --candidate: the space's)")
-	fs.IntVar(&f.inCh, "in-ch", 3, "input channels (default with --candidate: the space's)")
+	fs.IntVar(&f.res, "res", 224, "input resolution; a --model or --candidate keeps its own unless this is given")
+	fs.IntVar(&f.classes, "classes", 1000, "classifier outputs; a --model or --candidate keeps its own unless this is given")
+	fs.IntVar(&f.inCh, "in-ch", 3, "input channels; a --model or --candidate keeps its own unless this is given")
 	fs.BoolVar(&f.json, "json", false, "print one JSON object instead of a table")
 	if err := parseFlags(fs, args); err != nil {
 		return err
