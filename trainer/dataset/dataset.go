@@ -56,10 +56,10 @@
 //
 // # Memory and speed
 //
-// The built-in MNIST is decompressed on first use, once per process (about
-// 0.4 s), and its 55 MB of pixels stay in memory, shared read-only by every
-// Load; a Load with the defaults then takes about 0.1 s on 2 cores and
-// allocates its 57 MB of float32. IDX and CIFAR files are read whole for each
+// The built-in MNIST is decompressed on first use, once per process (0.4 s
+// to 1.2 s on 2 busy cores), and its 55 MB of pixels stay in memory, shared
+// read-only by every Load; a Load with the defaults then takes 0.06 s to
+// 0.3 s and allocates its 57 MB of float32. IDX and CIFAR files are read whole for each
 // Load and released after (CIFAR-10: 180 MB); image folders decode only the
 // images chosen. Images whose header claims more than 64 megapixels and IDX
 // headers that declare more than 16 GiB are refused before allocation, and a
