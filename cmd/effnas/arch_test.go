@@ -163,6 +163,33 @@ func TestArchCandidateSpaceFile(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &r); err != nil || r.FLOPs != 385_814_752 || r.Candidate != c {
 		t.Errorf("--space --candidate: %+v, %v", r, err)
 	}
+	// A space's own resolution, channels and classes hold unless overridden.
+	tiny := filepath.Join(dir, "tiny.json")
+	if err := os.WriteFile(tiny, []byte(`{"name": "tiny", "in_channels": 1, "resolution": 28, "classes": 10, "stem": 16, "head": 64,
+		"activation": "relu", "choices": {"ops": ["mbconv6"], "kernels": [3], "se": [0], "skip": [true]},
+		"stages": [{"stride": 2, "choices": {"filters": [16, 24], "layers": [1, 2]}}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var tr struct {
+		Resolution, Classes int
+		InChannels          int `json:"in_channels"`
+		Blocks              []string
+	}
+	out, _, err = runArchCmd(t, "--space", tiny, "--candidate", "0,0,0,0,1,1", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(out), &tr); err != nil || tr.Resolution != 28 || tr.InChannels != 1 || tr.Classes != 10 ||
+		len(tr.Blocks) != 1 || tr.Blocks[0] != "r2_k3_s22_e6_i16_o24" {
+		t.Errorf("tiny space candidate: %+v, %v", tr, err)
+	}
+	out, _, err = runArchCmd(t, "--space", tiny, "--candidate", "0,0,0,0,1,1", "--res", "32", "--classes", "100", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(out), &tr); err != nil || tr.Resolution != 32 || tr.Classes != 100 || tr.InChannels != 1 {
+		t.Errorf("tiny space candidate with overrides: %+v, %v", tr, err)
+	}
 	bad := filepath.Join(dir, "bad.json")
 	if err := os.WriteFile(bad, []byte(`{"stages": []}`), 0o644); err != nil {
 		t.Fatal(err)
