@@ -11,7 +11,8 @@
 //	count.go          Layers, Params, FLOPs (multiply-adds), EfficientNet's convention
 //	scale.go          RoundFilters, RoundRepeats, Arch.Scale, B0, Preset (B0..B7)
 //	compound.go       Scaling{Alpha, Beta, Gamma}, Compound
-//	searchspace.go    Space: ParseSpace, DefaultSpace, Dims, Candidate, Decode, Encode, Key, Hash
+//	spacefile.go      the search-space JSON: ParseSpace, DefaultSpace (default_space.json)
+//	searchspace.go    Space: Dims, Candidate, Decode, Encode, Key, Sample, Size, Hash
 //
 // EfficientNet-B0 counts 5,288,548 parameters and 385,814,752 multiply-adds
 // at 224x224 (9,742,048 at 32x32), as the reference does.
