@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/effnas/effnas/controller"
 	"github.com/effnas/effnas/space"
 	"github.com/effnas/effnas/store"
 	"github.com/effnas/effnas/trainer/dataset"
@@ -309,4 +310,22 @@ func Best(trials []store.Trial) *store.Trial {
 	}
 	b := *best
 	return &b
+}
+
+// Pareto returns the complete trials on the accuracy / multiply-adds Pareto
+// front (full-size multiply-adds, proxy accuracy), fewest multiply-adds first.
+func Pareto(trials []store.Trial) []store.Trial {
+	byKey := map[string]store.Trial{}
+	var pts []controller.Point
+	for _, t := range trials {
+		if t.State == store.TrialComplete {
+			byKey[t.Key] = t
+			pts = append(pts, controller.Point{Key: t.Key, Accuracy: t.Accuracy, FLOPs: t.FLOPs})
+		}
+	}
+	var front []store.Trial
+	for _, p := range controller.ParetoFront(pts) {
+		front = append(front, byKey[p.Key])
+	}
+	return front
 }

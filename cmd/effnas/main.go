@@ -32,6 +32,9 @@ func main() {
 		if errors.As(err, &u) {
 			os.Exit(2)
 		}
+		if errors.Is(err, errInterrupted) {
+			os.Exit(130)
+		}
 		os.Exit(1)
 	}
 }

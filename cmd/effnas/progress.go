@@ -1,0 +1,93 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/effnas/effnas/store"
+)
+
+// progress shows a run's trials: a progress bar with the best reward and an
+// ETA on a terminal, plain log lines otherwise. It implements search.Events.
+type progress struct {
+	w        io.Writer
+	terminal bool
+	what     string // "trials" or "grid points"
+
+	mu       sync.Mutex
+	bar      *progressbar.ProgressBar
+	budget   int
+	finished int
+	start    time.Time
+}
+
+func newProgress(w io.Writer, terminal bool, what string) *progress {
+	return &progress{w: w, terminal: terminal, what: what}
+}
+
+func (p *progress) Started(budget, finished int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.budget, p.finished, p.start = budget, finished, time.Now()
+	if p.terminal {
+		p.bar = progressbar.NewOptions(budget,
+			progressbar.OptionSetWriter(p.w),
+			progressbar.OptionSetDescription(fmt.Sprintf("%s (best: none yet)", p.what)),
+			progressbar.OptionShowCount(),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionShowElapsedTimeOnFinish(),
+			progressbar.OptionSetWidth(30),
+			progressbar.OptionThrottle(200*time.Millisecond),
+			progressbar.OptionOnCompletion(func() { fmt.Fprintln(p.w) }),
+		)
+		_ = p.bar.Set(finished)
+		return
+	}
+	fmt.Fprintf(p.w, "%s: %d of %d finished, training the rest\n", p.what, finished, budget)
+}
+
+func (p *progress) TrialStarted(t store.Trial) {
+	if p.terminal {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, "trial %d: training (attempt %d) %s\n", t.Number, t.Attempt, t.Key)
+}
+
+func (p *progress) TrialFinished(t store.Trial, best float64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.finished++
+	if p.bar != nil {
+		p.bar.Describe(fmt.Sprintf("%s (best reward %.4f)", p.what, best))
+		_ = p.bar.Add(1)
+		return
+	}
+	eta := ""
+	if done := p.finished; done > 0 && done < p.budget {
+		el := time.Since(p.start)
+		eta = fmt.Sprintf(", ETA %s", (el / time.Duration(done) * time.Duration(p.budget-done)).Round(time.Second))
+	}
+	switch t.State {
+	case store.TrialComplete:
+		fmt.Fprintf(p.w, "trial %d: accuracy %.4f, reward %.4f, %s multiply-adds, %.1fs [%d/%d, best reward %.4f%s]\n",
+			t.Number, t.Accuracy, t.Reward, fmtCount(t.FLOPs), t.Seconds, p.finished, p.budget, best, eta)
+	default:
+		fmt.Fprintf(p.w, "trial %d: %s: %s [%d/%d%s]\n", t.Number, t.State, t.Error, p.finished, p.budget, eta)
+	}
+}
+
+// Close ends the progress bar, if any.
+func (p *progress) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bar != nil {
+		_ = p.bar.Exit()
+		fmt.Fprintln(p.w)
+	}
+}

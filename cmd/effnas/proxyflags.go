@@ -1,0 +1,113 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"math"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"github.com/effnas/effnas/search"
+)
+
+// proxyFlags are the flags every command that trains proxies shares
+// (search, grid).
+type proxyFlags struct {
+	dataset   string
+	trainSize int
+	valSize   int
+	testSize  int
+	epochs    int
+	batch     int
+	lr        float64
+	optimizer string
+	width     float64
+	res       int
+	workers   int
+	seed      uint64
+}
+
+func (p *proxyFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&p.dataset, "dataset", search.DefaultDataset, "training data: mnist (built in) or a path (IDX, CIFAR binary, image folder)")
+	fs.IntVar(&p.trainSize, "train-size", search.DefaultTrainSize, "training images per proxy")
+	fs.IntVar(&p.valSize, "val-size", search.DefaultValSize, "validation images (carved from the training files; the search signal)")
+	fs.IntVar(&p.testSize, "test-size", search.DefaultTestSize, "test images (reported, never searched on)")
+	fs.IntVar(&p.epochs, "epochs", search.DefaultEpochs, "training epochs per proxy")
+	fs.IntVar(&p.batch, "batch", 64, "images per training step")
+	fs.Float64Var(&p.lr, "lr", 0, "peak learning rate (0: the optimizer's default)")
+	fs.StringVar(&p.optimizer, "optimizer", "adam", "adam, sgd or rmsprop")
+	fs.Float64Var(&p.width, "proxy-width", search.DefaultProxyWidth, "width multiplier of the proxy network")
+	fs.IntVar(&p.res, "proxy-res", search.DefaultProxyRes, "input resolution of the proxy network")
+	fs.IntVar(&p.workers, "workers", runtime.NumCPU(), "proxies trained at once (one per core is fastest)")
+	fs.Uint64Var(&p.seed, "seed", 1, "seed of every random choice; stored with the study")
+}
+
+// check validates the flags that need more than their type.
+func (p *proxyFlags) check() error {
+	if p.workers < 1 || p.workers > 256 {
+		return usagef("--workers %d: must be 1 to 256", p.workers)
+	}
+	if p.trainSize < 1 && p.trainSize != -1 {
+		return usagef("--train-size %d: must be a positive number of images, or -1 for all", p.trainSize)
+	}
+	if p.valSize < 1 && p.valSize != -1 {
+		return usagef("--val-size %d: must be a positive number of images, or -1 for all that remain", p.valSize)
+	}
+	if p.testSize < 1 && p.testSize != -1 {
+		return usagef("--test-size %d: must be a positive number of images, or -1 for all", p.testSize)
+	}
+	if p.epochs < 1 {
+		return usagef("--epochs %d: must be at least 1", p.epochs)
+	}
+	if p.batch < 1 || p.batch > 4096 {
+		return usagef("--batch %d: must be 1 to 4096", p.batch)
+	}
+	if math.IsNaN(p.width) || p.width <= 0 || p.width > 4 {
+		return usagef("--proxy-width %v: must be a number in (0, 4], e.g. 0.5", p.width)
+	}
+	if p.res < 8 || p.res > 1024 {
+		return usagef("--proxy-res %d: must be 8 to 1024 pixels, e.g. 32", p.res)
+	}
+	if math.IsNaN(p.lr) || p.lr < 0 || p.lr > 10 {
+		return usagef("--lr %v: must be 0 (default) or a positive rate up to 10", p.lr)
+	}
+	if p.dataset == "" {
+		return usagef("--dataset is empty: want mnist or the path of a dataset")
+	}
+	return nil
+}
+
+func (p *proxyFlags) proxy() search.Proxy {
+	px := search.Proxy{
+		Dataset: p.dataset, TrainSize: p.trainSize, ValSize: p.valSize, TestSize: p.testSize,
+		Width: p.width, Res: p.res,
+	}
+	px.Train.Epochs = p.epochs
+	px.Train.Batch = p.batch
+	px.Train.LR = p.lr
+	px.Train.Optimizer = p.optimizer
+	px.Train.Seed = p.seed
+	return px
+}
+
+// parseCount reads a count of multiply-adds: 400000000, 4e8, 400M, 0.4G, 400k.
+func parseCount(s string) (float64, error) {
+	t := strings.TrimSpace(s)
+	mult := 1.0
+	if n := len(t); n > 0 {
+		switch t[n-1] {
+		case 'k', 'K':
+			mult, t = 1e3, t[:n-1]
+		case 'm', 'M':
+			mult, t = 1e6, t[:n-1]
+		case 'g', 'G', 'b', 'B':
+			mult, t = 1e9, t[:n-1]
+		}
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+		return 0, fmt.Errorf("%q is not a count of multiply-adds; want a number such as 400M, 0.4G or 4e8", s)
+	}
+	return v * mult, nil
+}
