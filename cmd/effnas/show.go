@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/effnas/effnas/store"
+	"github.com/effnas/effnas/store/postgres"
 	"github.com/effnas/effnas/store/sqlite"
 )
 
@@ -21,13 +22,16 @@ func init() {
 }
 
 // openForReading opens an existing database without creating or changing
-// it; a missing file is an error ("no database at PATH").
+// it; a missing file is an error ("no database at PATH"). A postgres://
+// URL opens the PostgreSQL store.
 func openForReading(ctx context.Context, db string) (store.Store, error) {
 	if db == "" {
 		return nil, usagef("--db is required: the database file of the study, e.g. --db effnas.db")
 	}
-	if strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://") {
-		return nil, usagef("--db %q: PostgreSQL databases are not supported by this build; want the path of a SQLite file", db)
+	if postgres.IsURL(db) {
+		// The server's database exists already; Open only adds the
+		// schema if it is missing.
+		return postgres.Open(ctx, db)
 	}
 	s, err := sqlite.Open(ctx, db, sqlite.Options{ReadOnly: true})
 	if err != nil {
