@@ -25,6 +25,7 @@ type proxyFlags struct {
 	width     float64
 	res       int
 	workers   int
+	threads   int
 	seed      uint64
 }
 
@@ -40,6 +41,7 @@ func (p *proxyFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&p.width, "proxy-width", search.DefaultProxyWidth, "width multiplier of the proxy network")
 	fs.IntVar(&p.res, "proxy-res", search.DefaultProxyRes, "input resolution of the proxy network")
 	fs.IntVar(&p.workers, "workers", runtime.NumCPU(), "proxies trained at once (one per core is fastest)")
+	fs.IntVar(&p.threads, "threads", 0, "kernel goroutines per proxy (0: cores / workers)")
 	fs.Uint64Var(&p.seed, "seed", 1, "seed of every random choice; stored with the study")
 }
 
@@ -47,6 +49,9 @@ func (p *proxyFlags) register(fs *flag.FlagSet) {
 func (p *proxyFlags) check() error {
 	if p.workers < 1 || p.workers > 256 {
 		return usagef("--workers %d: must be 1 to 256", p.workers)
+	}
+	if p.threads < 0 || p.threads > 256 {
+		return usagef("--threads %d: must be 0 (cores / workers) to 256", p.threads)
 	}
 	if p.trainSize < 1 && p.trainSize != -1 {
 		return usagef("--train-size %d: must be a positive number of images, or -1 for all", p.trainSize)
@@ -110,4 +115,9 @@ func parseCount(s string) (float64, error) {
 		return 0, fmt.Errorf("%q is not a count of multiply-adds; want a number such as 400M, 0.4G or 4e8", s)
 	}
 	return v * mult, nil
+}
+
+// options returns the runner options the flags ask for.
+func (p *proxyFlags) options() search.Options {
+	return search.Options{Workers: p.workers, Threads: p.threads}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 
+	"github.com/effnas/effnas/search"
 	"github.com/effnas/effnas/store"
 )
 
@@ -19,6 +20,7 @@ func runResume(ctx context.Context, env *Env, args []string) error {
 		db      = fs.String("db", "effnas.db", "database file of the study")
 		studyID = fs.Int64("study", 0, "study to resume (default: the newest unfinished one)")
 		workers = fs.Int("workers", runtime.NumCPU(), "proxies trained at once")
+		threads = fs.Int("threads", 0, "kernel goroutines per proxy (0: cores / workers)")
 		asJSON  = fs.Bool("json", false, "print the result as JSON")
 	)
 	if err := parseFlags(fs, args); err != nil {
@@ -26,6 +28,9 @@ func runResume(ctx context.Context, env *Env, args []string) error {
 	}
 	if *workers < 1 || *workers > 256 {
 		return usagef("--workers %d: must be 1 to 256", *workers)
+	}
+	if *threads < 0 || *threads > 256 {
+		return usagef("--threads %d: must be 0 (cores / workers) to 256", *threads)
 	}
 	if *studyID < 0 {
 		return usagef("--study %d: must be a study id from 'effnas list --db %s'", *studyID, *db)
@@ -59,11 +64,12 @@ func runResume(ctx context.Context, env *Env, args []string) error {
 		}
 		fmt.Fprintln(env.Stderr)
 	}
+	opts := search.Options{Workers: *workers, Threads: *threads}
 	switch study.Kind {
 	case store.KindSearch:
-		return runStudy(ctx, env, st, *db, study, *workers, *asJSON)
+		return runStudy(ctx, env, st, *db, study, opts, *asJSON)
 	case store.KindGrid:
-		return runGridStudy(ctx, env, st, *db, study, *workers, *asJSON)
+		return runGridStudy(ctx, env, st, *db, study, opts, *asJSON)
 	}
 	return fmt.Errorf("study %d has unknown kind %q", study.ID, study.Kind)
 }

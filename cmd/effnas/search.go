@@ -92,17 +92,18 @@ func runSearch(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(env.Stderr, "study %d in %s: %s search, %d trials, %d workers, proxy %s at %dx%d, width %v\n",
 			study.ID, *db, cfg.Controller, cfg.Trials, pf.workers, cfg.Proxy.Dataset, cfg.Proxy.Res, cfg.Proxy.Res, cfg.Proxy.Width)
 	}
-	return runStudy(ctx, env, st, *db, study, pf.workers, *asJSON)
+	return runStudy(ctx, env, st, *db, study, pf.options(), *asJSON)
 }
 
 // runStudy runs (or resumes) a search study and reports it.
-func runStudy(ctx context.Context, env *Env, st store.Store, db string, study store.Study, workers int, asJSON bool) error {
+func runStudy(ctx context.Context, env *Env, st store.Store, db string, study store.Study, opts search.Options, asJSON bool) error {
 	src, err := search.Open(ctx, st, study)
 	if err != nil {
 		return err
 	}
 	prog := newProgress(env.Stderr, env.Terminal, "trials")
-	sum, runErr := search.Run(ctx, st, study, src, search.Options{Workers: workers, Events: prog})
+	opts.Events = prog
+	sum, runErr := search.Run(ctx, st, study, src, opts)
 	prog.Close()
 	if runErr != nil && !errors.Is(runErr, search.ErrInterrupted) {
 		return runErr

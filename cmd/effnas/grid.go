@@ -1,0 +1,299 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"text/tabwriter"
+
+	"github.com/effnas/effnas/grid"
+	"github.com/effnas/effnas/search"
+	"github.com/effnas/effnas/space"
+	"github.com/effnas/effnas/store"
+)
+
+func init() {
+	register("grid", "grid-search alpha (depth), beta (width), gamma (resolution) at phi = 1 for the found B0", runGrid)
+}
+
+func runGrid(ctx context.Context, env *Env, args []string) error {
+	fs := newFlagSet("grid", env.Stderr)
+	var (
+		db        = fs.String("db", "effnas.db", "SQLite file of the search study; the grid study is added to it")
+		from      = fs.Int64("from", 0, "search study whose best network is the base (default: the newest complete search study)")
+		blocks    = fs.String("blocks", "", "base network as TF block strings instead of a search result")
+		stem      = fs.Int("stem", 32, "stem filters of a --blocks base")
+		head      = fs.Int("head", 1280, "head filters of a --blocks base")
+		phi       = fs.Float64("phi", grid.DefaultPhi, "compound coefficient the grid is searched at")
+		step      = fs.Float64("step", grid.DefaultStep, "spacing of each coefficient's values")
+		maxV      = fs.Float64("max", grid.DefaultMax, "largest value of each coefficient (at least 1)")
+		tol       = fs.Float64("tolerance", grid.DefaultTolerance, "keep points with |alpha*beta^2*gamma^2 - 2| <= tolerance")
+		dimension = fs.String("dimension", "", "scale only width, depth or resolution (the paper's Figure 3) instead of the compound grid")
+		name      = fs.String("name", "", "a name for the study")
+		asJSON    = fs.Bool("json", false, "print the result as JSON")
+	)
+	var pf proxyFlags
+	pf.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := pf.check(); err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["from"] && set["blocks"] {
+		return usagef("--from and --blocks both name the base network; give one")
+	}
+	if *from < 0 {
+		return usagef("--from %d: must be a search study id from 'effnas list --db %s'", *from, *db)
+	}
+	gcfg := grid.Config{Step: *step, Max: *maxV, Tolerance: *tol, Phi: *phi}
+	for _, c := range []struct {
+		flag string
+		v    float64
+	}{{"step", *step}, {"max", *maxV}, {"tolerance", *tol}, {"phi", *phi}} {
+		if math.IsNaN(c.v) || math.IsInf(c.v, 0) || c.v < 0 || (c.v == 0 && c.flag != "tolerance") {
+			return usagef("--%s %v: must be a positive number", c.flag, c.v)
+		}
+	}
+	gcfg = gcfg.WithDefaults()
+	if err := gcfg.Validate(); err != nil {
+		return usagef("%v", err)
+	}
+	cfg := grid.StudyConfig{Grid: gcfg, Dimension: *dimension, Seed: pf.seed, Proxy: pf.proxy()}
+	if *dimension != "" {
+		if _, err := gcfg.Dimension(*dimension); err != nil {
+			return usagef("--dimension: %v", err)
+		}
+	} else if _, err := gcfg.Points(); err != nil {
+		return usagef("%v", err)
+	}
+	if *blocks != "" {
+		bs, err := space.ParseBlocks(*blocks)
+		if err != nil {
+			return usagef("--blocks: %v", err)
+		}
+		base := space.B0()
+		base.Blocks, base.Stem, base.Head = bs, *stem, *head
+		if err := base.Validate(); err != nil {
+			return usagef("--blocks: %v", err)
+		}
+		cfg.Base = base
+	}
+	cfg = cfg.WithDefaults()
+	if *blocks != "" {
+		if err := cfg.Validate(); err != nil {
+			return usagef("%v", err)
+		}
+	}
+
+	var st store.Store
+	var err error
+	if *blocks == "" {
+		// The base comes from a search: the database must exist.
+		ro, err := openForReading(ctx, *db)
+		if err != nil {
+			return err
+		}
+		ro.Close()
+	}
+	st, err = openForWriting(ctx, *db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if *blocks == "" {
+		base, sid, trial, err := searchBase(ctx, st, *db, *from)
+		if err != nil {
+			return err
+		}
+		cfg.Base, cfg.From, cfg.FromTrial = base, sid, trial
+	}
+	study, err := grid.Create(ctx, st, *name, cfg)
+	if err != nil {
+		return err
+	}
+	if !*asJSON {
+		what := "compound grid"
+		if *dimension != "" {
+			what = *dimension + "-only scaling"
+		}
+		src := "--blocks"
+		if cfg.From != 0 {
+			src = fmt.Sprintf("trial %d of search study %d", cfg.FromTrial, cfg.From)
+		}
+		fmt.Fprintf(env.Stderr, "grid study %d in %s: %s at phi %v, base from %s, proxy %s at %dx%d, width %v\n",
+			study.ID, *db, what, cfg.Grid.Phi, src, cfg.Proxy.Dataset, cfg.Proxy.Res, cfg.Proxy.Res, cfg.Proxy.Width)
+	}
+	return runGridStudy(ctx, env, st, *db, study, pf.options(), *asJSON)
+}
+
+// searchBase returns the best network of search study id, or when id is 0
+// of the newest complete search study.
+func searchBase(ctx context.Context, st store.Store, db string, id int64) (space.Arch, int64, int, error) {
+	var study store.Study
+	if id != 0 {
+		s, err := st.Study(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return space.Arch{}, 0, 0, usagef("--from %d: no such study in %s; %s", id, db, studyIDs(ctx, st, db))
+		}
+		if err != nil {
+			return space.Arch{}, 0, 0, err
+		}
+		if s.Kind != store.KindSearch {
+			return space.Arch{}, 0, 0, usagef("--from %d: study %d is a %s study; want a search study", id, id, s.Kind)
+		}
+		study = s
+	} else {
+		all, err := st.Studies(ctx)
+		if err != nil {
+			return space.Arch{}, 0, 0, err
+		}
+		for i := len(all) - 1; i >= 0; i-- {
+			if all[i].Kind == store.KindSearch && all[i].Status == store.StudyComplete {
+				study = all[i]
+				break
+			}
+		}
+		if study.ID == 0 {
+			return space.Arch{}, 0, 0, fmt.Errorf("%s has no complete search study; run 'effnas search --db %s' first, or give --from STUDY or --blocks", db, db)
+		}
+	}
+	src, err := search.Open(ctx, st, study)
+	if err != nil {
+		return space.Arch{}, 0, 0, err
+	}
+	trials, err := st.Trials(ctx, study.ID)
+	if err != nil {
+		return space.Arch{}, 0, 0, err
+	}
+	best := search.Best(trials)
+	if best == nil {
+		return space.Arch{}, 0, 0, fmt.Errorf("search study %d has no complete trial yet; resume it first (effnas resume --db %s --study %d)", study.ID, db, study.ID)
+	}
+	full, err := src.FullArch(*best)
+	if err != nil {
+		return space.Arch{}, 0, 0, err
+	}
+	return full, study.ID, best.Number, nil
+}
+
+// runGridStudy runs (or resumes) a grid study and reports it.
+func runGridStudy(ctx context.Context, env *Env, st store.Store, db string, study store.Study, opts search.Options, asJSON bool) error {
+	g, err := grid.Open(study)
+	if err != nil {
+		return err
+	}
+	prog := newProgress(env.Stderr, env.Terminal, "grid points")
+	opts.Events = prog
+	sum, runErr := search.Run(ctx, st, study, g, opts)
+	prog.Close()
+	if runErr != nil && !errors.Is(runErr, search.ErrInterrupted) {
+		return runErr
+	}
+	trials, err := st.Trials(context.WithoutCancel(ctx), study.ID)
+	if err != nil {
+		return err
+	}
+	rep := newGridReport(g, study, sum, trials)
+	if asJSON {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		rep.print(env.Stdout, db)
+	}
+	if errors.Is(runErr, search.ErrInterrupted) {
+		fmt.Fprintf(env.Stderr, "interrupted: grid study %d is saved; continue it with\n  effnas resume --db %s --study %d\n", study.ID, db, study.ID)
+		return errSilentInterrupted
+	}
+	return nil
+}
+
+type gridPointJSON struct {
+	Trial      int     `json:"trial"`
+	Alpha      float64 `json:"alpha"`
+	Beta       float64 `json:"beta"`
+	Gamma      float64 `json:"gamma"`
+	Constraint float64 `json:"constraint"`
+	State      string  `json:"state"`
+	Accuracy   float64 `json:"accuracy"`
+	Params     int64   `json:"params"`
+	FLOPs      int64   `json:"flops"`
+}
+
+type gridReport struct {
+	Study     int64           `json:"study"`
+	Status    string          `json:"status"`
+	Dimension string          `json:"dimension,omitempty"`
+	Phi       float64         `json:"phi"`
+	Counts    store.Counts    `json:"counts"`
+	Seconds   float64         `json:"seconds"`
+	Best      *gridPointJSON  `json:"best"`
+	Points    []gridPointJSON `json:"points"`
+	Family    []grid.Member   `json:"family,omitempty"`
+}
+
+func newGridReport(g *grid.Grid, study store.Study, sum search.Summary, trials []store.Trial) *gridReport {
+	cfg := g.Config()
+	rep := &gridReport{Study: study.ID, Status: "stopped", Dimension: cfg.Dimension, Phi: cfg.Grid.Phi, Counts: sum.Counts, Seconds: sum.Seconds}
+	if sum.Complete {
+		rep.Status = "complete"
+	}
+	point := func(t store.Trial) gridPointJSON {
+		s := grid.Scaling(t)
+		return gridPointJSON{Trial: t.Number, Alpha: s.Alpha, Beta: s.Beta, Gamma: s.Gamma, Constraint: math.Round(s.Constraint()*1e4) / 1e4,
+			State: string(t.State), Accuracy: t.Accuracy, Params: t.Params, FLOPs: t.FLOPs}
+	}
+	for _, t := range trials {
+		rep.Points = append(rep.Points, point(t))
+	}
+	if b := g.Best(trials); b != nil {
+		p := point(*b)
+		rep.Best = &p
+		if cfg.Dimension == "" {
+			rep.Family = grid.Family(cfg.Base, grid.Scaling(*b))
+		}
+	}
+	return rep
+}
+
+func (r *gridReport) print(w io.Writer, db string) {
+	c := r.Counts
+	fmt.Fprintf(w, "grid study %d: %s; %d points complete, %d failed\n\n", r.Study, r.Status, c.Complete, c.Failed)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "alpha\tbeta\tgamma\ta*b^2*g^2\taccuracy\tmult-adds\tstate\t")
+	for _, p := range r.Points {
+		acc := "-"
+		if p.State == string(store.TrialComplete) {
+			acc = fmt.Sprintf("%.4f", p.Accuracy)
+		}
+		fmt.Fprintf(tw, "%.2f\t%.2f\t%.2f\t%.3f\t%s\t%s\t%s\t\n", p.Alpha, p.Beta, p.Gamma, p.Constraint, acc, fmtCount(p.FLOPs), p.State)
+	}
+	tw.Flush()
+	if b := r.Best; b != nil {
+		fmt.Fprintf(w, "\nbest: alpha %.2f, beta %.2f, gamma %.2f (alpha*beta^2*gamma^2 = %.3f), proxy accuracy %.4f\n",
+			b.Alpha, b.Beta, b.Gamma, b.Constraint, b.Accuracy)
+	}
+	if len(r.Family) > 0 {
+		fmt.Fprintln(w, "\nfamily by the raw rule (full size, 1000 classes):")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "name\twidth\tdepth\tresolution\tparams\tmult-adds\t")
+		for _, m := range r.Family {
+			fmt.Fprintf(tw, "%s\t%.3f\t%.3f\t%d\t%s\t%s\t\n", m.Name, m.Width, m.Depth, m.Resolution, commas(m.Params), fmtCount(m.FLOPs))
+		}
+		tw.Flush()
+	}
+	fmt.Fprintln(w)
+	if r.Status != "complete" {
+		fmt.Fprintf(w, "resume:  effnas resume --db %s --study %d\n", db, r.Study)
+	}
+	fmt.Fprintf(w, "export:  effnas export --db %s --study %d --format md --out report.md\n", db, r.Study)
+}

@@ -1,0 +1,225 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// tiny are proxy flags small enough for tests: real MNIST, real training.
+var tiny = []string{"--train-size", "256", "--val-size", "128", "--test-size", "64", "--proxy-width", "0.25", "--proxy-res", "16", "--batch", "32"}
+
+func TestSearchBadFlagsWriteNothing(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "s.db")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--trials", "0"}, "--trials 0"},
+		{[]string{"--workers", "0"}, "--workers 0"},
+		{[]string{"--controller", "bayes"}, `--controller "bayes"`},
+		{[]string{"--proxy-width", "-1"}, "--proxy-width -1"},
+		{[]string{"--proxy-res", "0"}, "--proxy-res 0"},
+		{[]string{"--w", "0.5"}, "--w 0.5"},
+		{[]string{"--target-flops", "lots"}, "--target-flops"},
+		{[]string{"--max-flops", "-5"}, "--max-flops"},
+		{[]string{"--epochs", "0"}, "--epochs 0"},
+		{[]string{"--space", filepath.Join(dir, "missing.json")}, "--space"},
+		{[]string{"--optimizer", "lbfgs"}, "lbfgs"},
+		{[]string{"--trials", "x"}, "-trials"},
+		{[]string{"stray"}, "stray"},
+	} {
+		_, err := runCmd(t, append([]string{"search", "--db", db}, tc.args...)...)
+		var u *usageError
+		if err == nil || !errors.As(err, &u) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("search %v: error %v; want a usage error naming %q", tc.args, err, tc.want)
+		}
+		if _, err := os.Stat(db); err == nil {
+			t.Fatalf("search %v: created %s despite the bad flag", tc.args, db)
+		}
+	}
+}
+
+func TestGridAndResumeBadFlags(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "g.db")
+	for _, args := range [][]string{
+		{"grid", "--db", db, "--max", "0.9"},
+		{"grid", "--db", db, "--step", "0"},
+		{"grid", "--db", db, "--tolerance", "-1"},
+		{"grid", "--db", db, "--max", "1.05", "--tolerance", "0.01"}, // empty grid
+		{"grid", "--db", db, "--dimension", "height"},
+		{"grid", "--db", db, "--from", "1", "--blocks", "r1_k3_s11_e1_i32_o16"},
+		{"grid", "--db", db, "--blocks", "r1_k3_s33_e1_i32_o16"},
+		{"grid", "--db", db}, // no database: nothing to take the base from
+		{"resume", "--db", db},
+		{"resume", "--db", db, "--workers", "0"},
+	} {
+		if _, err := runCmd(t, args...); err == nil {
+			t.Errorf("%v: no error", args)
+		}
+		if _, err := os.Stat(db); err == nil {
+			t.Fatalf("%v: created %s", args, db)
+		}
+	}
+}
+
+// TestSearchGridExportEndToEnd runs the whole recipe in process on tiny
+// proxies: search, grid from its best network, export.
+func TestSearchGridExportEndToEnd(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "e2e.db")
+	out, err := runCmd(t, append([]string{"search", "--db", db, "--trials", "3", "--workers", "2", "--json"}, tiny...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Study    int64 `json:"study"`
+		Complete bool  `json:"complete"`
+		Best     *struct {
+			Blocks   []string `json:"blocks"`
+			Params   int64    `json:"params"`
+			FLOPs    int64    `json:"flops"`
+			Accuracy float64  `json:"accuracy"`
+		} `json:"best"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("search --json: %v\n%s", err, out)
+	}
+	if !rep.Complete || rep.Best == nil || len(rep.Best.Blocks) != 7 || rep.Best.Params <= 0 || rep.Best.FLOPs <= 0 {
+		t.Fatalf("search report: %s", out)
+	}
+	out, err = runCmd(t, append([]string{"grid", "--db", db, "--step", "0.2", "--tolerance", "0.05", "--json"}, tiny...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g struct {
+		Status string `json:"status"`
+		Best   *struct {
+			Alpha, Beta, Gamma float64
+		} `json:"best"`
+		Points []json.RawMessage `json:"points"`
+		Family []json.RawMessage `json:"family"`
+	}
+	if err := json.Unmarshal([]byte(out), &g); err != nil {
+		t.Fatalf("grid --json: %v\n%s", err, out)
+	}
+	if g.Status != "complete" || g.Best == nil || len(g.Family) != 7 || len(g.Points) < 2 {
+		t.Fatalf("grid report: %s", out)
+	}
+	out, err = runCmd(t, "export", "--db", db, "--format", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ex struct {
+		B0 struct {
+			Blocks []string `json:"blocks"`
+		} `json:"b0"`
+		Coefficients struct {
+			Alpha, Beta, Gamma float64
+		} `json:"coefficients"`
+	}
+	if err := json.Unmarshal([]byte(out), &ex); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(ex.B0.Blocks, " ") != strings.Join(rep.Best.Blocks, " ") {
+		t.Errorf("export b0 %v, search found %v", ex.B0.Blocks, rep.Best.Blocks)
+	}
+	if ex.Coefficients.Alpha != g.Best.Alpha || ex.Coefficients.Beta != g.Best.Beta || ex.Coefficients.Gamma != g.Best.Gamma {
+		t.Errorf("export coefficients %+v, grid found %+v", ex.Coefficients, *g.Best)
+	}
+}
+
+// buildEffnas builds the command once for the process tests.
+func buildEffnas(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "effnas")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestCtrlCAndResume sends SIGINT to a real search process while it
+// trains, checks that it exits with 130 and leaves its trials interrupted,
+// then resumes the study to exactly its budget.
+func TestCtrlCAndResume(t *testing.T) {
+	bin := buildEffnas(t)
+	db := filepath.Join(t.TempDir(), "c.db")
+	args := append([]string{"search", "--db", db, "--trials", "3", "--workers", "2", "--epochs", "3"}, tiny...)
+	cmd := exec.Command(bin, args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		log.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), ": training") {
+			break
+		}
+	}
+	start := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	for sc.Scan() {
+		log.WriteString(sc.Text() + "\n")
+	}
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+		t.Fatalf("after SIGINT: %v; want exit status 130\n%s", err, log.String())
+	}
+	if el := time.Since(start); el > 20*time.Second {
+		t.Errorf("took %v to stop after SIGINT", el)
+	}
+	if !strings.Contains(log.String(), "effnas resume --db") {
+		t.Errorf("no resume hint in:\n%s", log.String())
+	}
+	if strings.Contains(log.String(), "panic") || strings.Contains(log.String(), "goroutine ") {
+		t.Errorf("panic trace after SIGINT:\n%s", log.String())
+	}
+	show := func() (states map[string]int) {
+		out, err := exec.Command(bin, "show", "--db", db, "--json").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s struct {
+			Trials []struct {
+				State string `json:"state"`
+			} `json:"trials"`
+		}
+		if err := json.Unmarshal(out, &s); err != nil {
+			t.Fatal(err)
+		}
+		states = map[string]int{}
+		for _, tr := range s.Trials {
+			states[tr.State]++
+		}
+		return states
+	}
+	if s := show(); s["interrupted"] == 0 || s["running"] != 0 {
+		t.Errorf("after SIGINT the trials are %v; want interrupted ones and none running", s)
+	}
+	out, err := exec.Command(bin, "resume", "--db", db).CombinedOutput()
+	if err != nil {
+		t.Fatalf("resume: %v\n%s", err, out)
+	}
+	if s := show(); s["complete"]+s["failed"] != 3 || len(s) > 2 {
+		t.Errorf("after resume the trials are %v; want exactly 3 finished", s)
+	}
+}
