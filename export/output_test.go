@@ -58,7 +58,7 @@ func TestTFSnippet(t *testing.T) {
 	}
 }
 
-func TestTFSnippetWarnsWhatTFCannotBuild(t *testing.T) {
+func TestSnippetsWarnWhatTheyCannotBuild(t *testing.T) {
 	a := space.B0()
 	a.Blocks[1].Op, a.Blocks[1].Expand = space.OpConv, 1
 	a.Stem, a.Classes, a.Activation = 24, 10, "relu"
@@ -68,6 +68,13 @@ func TestTFSnippetWarnsWhatTFCannotBuild(t *testing.T) {
 	for _, want := range []string{"24-filter stem", "_conv are regular", "'num_classes': 10", "uses relu"} {
 		if !strings.Contains(py, want) {
 			t.Errorf("TF snippet lacks the warning %q:\n%s", want, py)
+		}
+	}
+	r.B0.Timm = space.FormatTimmBlocks(a.Blocks)
+	timm := string(r.Timm())
+	for _, want := range []string{"stage 1 is a regular conv with squeeze-excite", "this B0 has 10 classes", "kwargs.setdefault('num_classes', 10)", "resolve_act_layer(kwargs, 'relu')", "stem_size=24,"} {
+		if !strings.Contains(timm, want) {
+			t.Errorf("timm snippet lacks %q:\n%s", want, timm)
 		}
 	}
 }

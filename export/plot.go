@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -56,8 +57,24 @@ func newPlot(title string) *chart {
 	p.Legend.Left = false
 	p.Legend.XOffs = -vg.Points(6)
 	p.Legend.YOffs = -vg.Points(4)
+	p.X.Tick.Marker = plainTicks{}
+	p.Y.Tick.Marker = plainTicks{}
 	p.Add(plotter.NewGrid())
 	return &chart{Plot: p}
+}
+
+// plainTicks are gonum's default ticks labelled without padding zeros:
+// 500 rather than 500.00.
+type plainTicks struct{}
+
+func (plainTicks) Ticks(min, max float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(min, max)
+	for i, t := range ticks {
+		if t.Label != "" {
+			ticks[i].Label = strconv.FormatFloat(math.Round(t.Value*1e6)/1e6, 'f', -1, 64)
+		}
+	}
+	return ticks
 }
 
 // frame pads the axes so that no glyph sits on an edge, and leaves room

@@ -211,6 +211,11 @@ func (r *Report) Timm() []byte {
 	if r.Arch.Classes != 1000 {
 		fmt.Fprintf(&b, "#\n# NOTE: this B0 has %d classes; num_classes defaults to that below.\n", r.Arch.Classes)
 	}
+	for i, bl := range r.Arch.Blocks {
+		if bl.Op == space.OpConv && bl.SE > 0 {
+			fmt.Fprintf(&b, "#\n# NOTE: stage %d is a regular conv with squeeze-excite; timm's cn block has no\n# squeeze-excite and ignores _se, so its model lacks the SE of that stage.\n", i)
+		}
+	}
 	fmt.Fprintf(&b, `
 from functools import partial
 

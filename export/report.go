@@ -32,10 +32,11 @@ var ErrNothing = errors.New("nothing to export")
 type Options struct {
 	// Study is a search study or a compound grid study. With a search
 	// study, the coefficients come from the newest complete compound grid
-	// study built on it; with a grid study, B0 comes from the search study
-	// it was built on (or its stored base). Default 0: the newest compound
-	// grid study, or when there is none the newest search study with the
-	// paper's coefficients.
+	// study built on it (the paper's when there is none); with a compound
+	// grid study, B0 comes from the search study it was built on (or its
+	// stored base); a single-dimension series stands for the search study
+	// it scales. Default 0: the newest compound grid study, or when there
+	// is none the newest search study with the paper's coefficients.
 	Study int64
 	// Top is how many of the best search trials to list; default 10.
 	Top int
@@ -195,8 +196,18 @@ func (b *builder) pick(ctx context.Context, id int64) error {
 			return err
 		}
 		if !compound {
-			return fmt.Errorf("study %d is a %s-only scaling series, not a compound grid; export its compound grid study or the search study it was built on (%d)",
-				s.ID, g.Config().Dimension, g.Config().From)
+			from := g.Config().From
+			if from == 0 {
+				return fmt.Errorf("study %d is a %s-only scaling series of a base given as block strings, not a compound grid; export a compound grid study instead",
+					s.ID, g.Config().Dimension)
+			}
+			sr, err := b.st.Study(ctx, from)
+			if err != nil {
+				return fmt.Errorf("search study %d of grid study %d: %w", from, s.ID, err)
+			}
+			b.notef("study %d is a %s-only scaling series: exporting search study %d, which it scales", s.ID, g.Config().Dimension, from)
+			b.search = &sr
+			return b.pickGridOf(from)
 		}
 		b.useGrid(s, g)
 		return b.pickSearchOf(ctx)
@@ -384,33 +395,32 @@ func (b *builder) searchPart(ctx context.Context, r *Report, top int) error {
 // gridPart collects the compound grid's points and the single-dimension
 // series built on the same base.
 func (b *builder) gridPart(ctx context.Context, r *Report) error {
-	if b.grid == nil {
-		return nil
-	}
-	trials, err := b.st.Trials(ctx, b.grid.ID)
-	if err != nil {
-		return fmt.Errorf("trials of grid study %d: %w", b.grid.ID, err)
-	}
-	b.gridTrials = trials
-	r.GridPoints = points(trials)
-	if b.search == nil {
-		for _, t := range trials {
-			if t.State == store.TrialComplete && grid.Scaling(t) == (space.Scaling{Alpha: 1, Beta: 1, Gamma: 1}) {
-				acc := t.Accuracy
-				r.B0.Accuracy = &acc
-				b.notef("B0's accuracy is that of grid study %d's base point (trial %d)", b.grid.ID, t.Number)
+	if b.grid != nil {
+		trials, err := b.st.Trials(ctx, b.grid.ID)
+		if err != nil {
+			return fmt.Errorf("trials of grid study %d: %w", b.grid.ID, err)
+		}
+		b.gridTrials = trials
+		r.GridPoints = points(trials)
+		if b.search == nil {
+			for _, t := range trials {
+				if t.State == store.TrialComplete && grid.Scaling(t) == (space.Scaling{Alpha: 1, Beta: 1, Gamma: 1}) {
+					acc := t.Accuracy
+					r.B0.Accuracy = &acc
+					b.notef("B0's accuracy is that of grid study %d's base point (trial %d)", b.grid.ID, t.Number)
+				}
 			}
 		}
 	}
 	for _, s := range b.all {
-		if s.Kind != store.KindGrid || s.ID == b.grid.ID {
+		if s.Kind != store.KindGrid {
 			continue
 		}
 		g, compound, err := b.openGrid(s)
 		if err != nil {
 			return err
 		}
-		if compound || !g.Config().Base.Equal(b.gridCfg.Base) {
+		if compound || !g.Config().Base.Equal(r.Arch) {
 			continue
 		}
 		ts, err := b.st.Trials(ctx, s.ID)
@@ -434,7 +444,11 @@ func points(trials []store.Trial) []Point {
 		s := grid.Scaling(t)
 		ps = append(ps, Point{Number: t.Number, Alpha: s.Alpha, Beta: s.Beta, Gamma: s.Gamma, Accuracy: t.Accuracy, Params: t.Params, FLOPs: t.FLOPs})
 	}
-	slices.SortStableFunc(ps, func(x, y Point) int { return cmp.Compare(x.FLOPs, y.FLOPs) })
+	// Fewest multiply-adds first; among equals (repeats round up, so
+	// nearby depths can build the same network) the smaller coefficients.
+	slices.SortStableFunc(ps, func(x, y Point) int {
+		return cmp.Or(cmp.Compare(x.FLOPs, y.FLOPs), cmp.Compare(x.Alpha, y.Alpha), cmp.Compare(x.Beta, y.Beta), cmp.Compare(x.Gamma, y.Gamma))
+	})
 	return ps
 }
 

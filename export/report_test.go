@@ -320,9 +320,17 @@ func TestBuildChoosesStudies(t *testing.T) {
 	if *r.B0.Study != sf.study.ID {
 		t.Errorf("B0 from study %d, want %d", *r.B0.Study, sf.study.ID)
 	}
-	// A series study is not a compound grid.
-	if _, err := Build(ctx, st, Options{Study: series.ID}); err == nil || !strings.Contains(err.Error(), "not a compound grid") {
-		t.Errorf("series study: %v, want an error saying it is not a compound grid", err)
+	// A series study exports the search study it scales, with that
+	// study's complete compound grid, and the series is plotted.
+	r, err = Build(ctx, st, Options{Study: series.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Coefficients.Study != done.ID || !strings.Contains(strings.Join(r.Notes, "\n"), "resolution-only") {
+		t.Errorf("series study: coefficients %+v, notes %q; want grid study %d and a note on the series", r.Coefficients, r.Notes, done.ID)
+	}
+	if len(r.Series) != 1 || r.Series[0].Study != series.ID || r.Series[0].Dimension != "resolution" {
+		t.Errorf("series %+v, want study %d's resolution series", r.Series, series.ID)
 	}
 	// The empty search study has no B0.
 	if _, err := Build(ctx, st, Options{Study: empty.ID}); !errors.Is(err, ErrNothing) {
@@ -353,6 +361,15 @@ func TestBuildGridFromBlocks(t *testing.T) {
 	}
 	if r.Coefficients.Source != SourceGrid || len(r.TopTrials) != 0 || len(r.Pareto) != 0 {
 		t.Errorf("coefficients %+v, %d top trials, %d on the front", r.Coefficients, len(r.TopTrials), len(r.Pareto))
+	}
+	// A series of a base given as block strings has no search study to
+	// export.
+	ws, err := grid.Create(ctx, st, "width", grid.StudyConfig{Dimension: "width", Base: space.B0()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Build(ctx, st, Options{Study: ws.ID}); err == nil || !strings.Contains(err.Error(), "not a compound grid") {
+		t.Errorf("series of block strings: %v, want an error saying it is not a compound grid", err)
 	}
 	js, err := r.JSON()
 	if err != nil {
