@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -17,6 +20,13 @@ import (
 )
 
 var schemaSeq atomic.Int64
+
+func TestMain(m *testing.M) {
+	if db := storetest.WorkerDB(); db != "" {
+		os.Exit(storetest.WorkerMain(func(ctx context.Context) (store.Store, error) { return postgres.Open(ctx, db) }))
+	}
+	os.Exit(m.Run())
+}
 
 // openSchema returns a store in a fresh schema of the server at
 // EFFNAS_PG_URL, dropped when the test ends. Without the variable the
@@ -100,4 +110,57 @@ func TestUnreachableServer(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "connect to PostgreSQL at 127.0.0.1:1") {
 		t.Fatalf("Open of an unreachable server: %v, want an error naming it", err)
 	}
+}
+
+// TestKillResume: a worker process is killed with SIGKILL at random
+// points; each restart recovers the study as its only process.
+func TestKillResume(t *testing.T) {
+	pgURL(t)
+	s := openSchema(t)
+	const trials, kills = 80, 6
+	st := storetest.PlanSweep(t, s, trials)
+	cfg := storetest.SweepWorkerConfig{Study: st.ID, Log: filepath.Join(t.TempDir(), "worker.log"), Recover: true, Lease: time.Minute}
+	rng := rand.New(rand.NewPCG(6, 2026))
+	killed := 0
+	for range kills {
+		cmd := storetest.StartWorker(t, s.URL(), cfg)
+		time.Sleep(time.Duration(100+rng.IntN(250)) * time.Millisecond)
+		if storetest.KillWorker(t, cmd) {
+			killed++
+		}
+	}
+	storetest.WaitWorker(t, storetest.StartWorker(t, s.URL(), cfg), 2*time.Minute)
+	sum := storetest.CheckSweep(t, s, st.ID, cfg.Log, kills)
+	if killed < kills/2 || sum.Rerun == 0 {
+		t.Fatalf("%d of %d workers killed mid-sweep, %d trials re-run: the kills did not land", killed, kills, sum.Rerun)
+	}
+	t.Logf("kill-resume: %d trials, %d SIGKILLs, %d attempts, %d trials re-run", sum.Trials, killed, sum.Attempts, sum.Rerun)
+}
+
+// TestKillOneOfThree: three worker processes share the study; one is
+// killed and restarted repeatedly; the trials it held are re-run by the
+// others once their leases expire on the server's clock.
+func TestKillOneOfThree(t *testing.T) {
+	pgURL(t)
+	s := openSchema(t)
+	const trials, kills = 80, 4
+	st := storetest.PlanSweep(t, s, trials)
+	cfg := storetest.SweepWorkerConfig{Study: st.ID, Log: filepath.Join(t.TempDir(), "worker.log"), Lease: 400 * time.Millisecond}
+	a, b := storetest.StartWorker(t, s.URL(), cfg), storetest.StartWorker(t, s.URL(), cfg)
+	rng := rand.New(rand.NewPCG(7, 2026))
+	killed := 0
+	for range kills {
+		cmd := storetest.StartWorker(t, s.URL(), cfg)
+		time.Sleep(time.Duration(100+rng.IntN(200)) * time.Millisecond)
+		if storetest.KillWorker(t, cmd) {
+			killed++
+		}
+	}
+	storetest.WaitWorker(t, a, 2*time.Minute)
+	storetest.WaitWorker(t, b, 2*time.Minute)
+	sum := storetest.CheckSweep(t, s, st.ID, cfg.Log, kills)
+	if killed == 0 || sum.Rerun == 0 {
+		t.Fatalf("%d workers killed, %d trials re-run: the kills did not land", killed, sum.Rerun)
+	}
+	t.Logf("three processes: %d trials, %d SIGKILLs, %d attempts, %d trials taken over after a lease expired, %d late results refused", sum.Trials, killed, sum.Attempts, sum.Rerun, sum.Lost)
 }
