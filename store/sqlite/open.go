@@ -211,7 +211,15 @@ func inspect(ctx context.Context, path string) error {
 		return fmt.Errorf("open database %s: %w: it does not start with the SQLite header; choose another path (the file was not changed)", path, ErrNotDatabase)
 	}
 
-	db, err := sql.Open("sqlite3", dsn(path, "mode=ro", "_query_only=1"))
+	// Without a -wal file the main file is the whole database: open it
+	// immutable, so SQLite creates no -wal or -shm file beside a file it
+	// may refuse. With one, a writer is running or crashed, the WAL holds
+	// committed pages, and a read-only open reuses the files that exist.
+	params := []string{"mode=ro", "_query_only=1"}
+	if _, err := os.Stat(path + "-wal"); errors.Is(err, fs.ErrNotExist) {
+		params = append(params, "immutable=1")
+	}
+	db, err := sql.Open("sqlite3", dsn(path, params...))
 	if err != nil {
 		return fmt.Errorf("open database %s: %w", path, err)
 	}
@@ -231,7 +239,13 @@ func inspect(ctx context.Context, path string) error {
 		return fmt.Errorf("open database %s: %w: %v (the file was not changed)", path, ErrCorrupt, err)
 	}
 	if check != "ok" {
-		return fmt.Errorf("open database %s: %w: integrity check says %q (the file was not changed)", path, ErrCorrupt, check)
+		lines := strings.Split(strings.TrimPrefix(check, "*** in database main ***\n"), "\n")
+		more := ""
+		if len(lines) > 2 {
+			more = fmt.Sprintf(" and %d more problems", len(lines)-2)
+			lines = lines[:2]
+		}
+		return fmt.Errorf("open database %s: %w: integrity check says %q%s (the file was not changed)", path, ErrCorrupt, strings.Join(lines, "; "), more)
 	}
 	var tables []string
 	rows, err := db.QueryContext(ctx, "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")

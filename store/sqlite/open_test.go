@@ -130,6 +130,9 @@ func TestOpenRefusesAndLeavesFileUnchanged(t *testing.T) {
 			if after := sum(t, path); after != before {
 				t.Fatalf("the refused file changed")
 			}
+			if side, _ := filepath.Glob(path + "-*"); len(side) > 0 {
+				t.Fatalf("refusing %s left files beside it: %v", path, side)
+			}
 		})
 	}
 }
@@ -227,4 +230,29 @@ func TestEmptyFileBecomesDatabase(t *testing.T) {
 		t.Fatalf("Open of an empty file: %v", err)
 	}
 	s.Close()
+}
+
+// TestNewerSchemaInWAL: the newer version is still in the WAL of a live
+// writer (not checkpointed): it is seen, refused, and nothing is written.
+func TestNewerSchemaInWAL(t *testing.T) {
+	path := filled(t)
+	db, err := sql.Open("sqlite3", path+"?_journal_mode=WAL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	for _, q := range []string{"PRAGMA wal_autocheckpoint = 0", "INSERT INTO schema_migrations (version, name, applied_ms) VALUES (2, '002_next.up.sql', 0)"} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, beforeWAL := sum(t, path), sum(t, path+"-wal")
+	_, err = sqlite.Open(t.Context(), path, sqlite.Options{})
+	if !errors.Is(err, sqlite.ErrNewerSchema) || !strings.Contains(err.Error(), "schema version 2") {
+		t.Fatalf("Open with a newer schema in the WAL: %v, want ErrNewerSchema version 2", err)
+	}
+	if sum(t, path) != before || sum(t, path+"-wal") != beforeWAL {
+		t.Fatal("the refused database or its WAL changed")
+	}
 }
