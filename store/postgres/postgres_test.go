@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -163,4 +164,50 @@ func TestKillOneOfThree(t *testing.T) {
 		t.Fatalf("%d workers killed, %d trials re-run: the kills did not land", killed, sum.Rerun)
 	}
 	t.Logf("three processes: %d trials, %d SIGKILLs, %d attempts, %d trials taken over after a lease expired, %d late results refused", sum.Trials, killed, sum.Attempts, sum.Rerun, sum.Lost)
+}
+
+// BenchmarkClaimFinish is the store's overhead per trial: one claim and one
+// compare-and-set finish.
+func BenchmarkClaimFinish(b *testing.B) {
+	url := os.Getenv("EFFNAS_PG_URL")
+	if url == "" {
+		b.Skip("EFFNAS_PG_URL is not set")
+	}
+	ctx := context.Background()
+	schema := fmt.Sprintf("effnas_bench_%d", os.Getpid())
+	admin, err := pgx.Connect(ctx, url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		b.Fatal(err)
+	}
+	defer admin.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
+	s, err := postgres.Open(ctx, url+"&search_path="+schema)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	st, err := s.CreateStudy(ctx, store.Study{Kind: store.KindSearch})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ps := make([]store.Plan, b.N)
+	for i := range ps {
+		ps[i] = store.Plan{Key: strconv.Itoa(i), Blocks: []string{"r1_k3_s11_e1_i32_o16_se0.25"}}
+	}
+	if _, err := s.PlanTrials(ctx, st.ID, ps, nil); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		got, err := s.ClaimTrials(ctx, st.ID, "w", 1, time.Minute)
+		if err != nil || len(got) != 1 {
+			b.Fatal(len(got), err)
+		}
+		if err := s.FinishTrial(ctx, got[0].Lease(), store.Result{Accuracy: 0.5, Reward: 0.4, Seconds: 1}); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
