@@ -64,7 +64,7 @@ func runExport(ctx context.Context, env *Env, args []string) error {
 		return usagef("--format md needs --out FILE.md: the report links PNG plots that are written beside it")
 	}
 	if *out != "" {
-		if err := checkOut(*out, *format); err != nil {
+		if err := checkOut(*out, *format, *db); err != nil {
 			return err
 		}
 	}
@@ -122,8 +122,21 @@ func runExport(ctx context.Context, env *Env, args []string) error {
 }
 
 // checkOut refuses an --out that cannot be written before the database is
-// opened: a missing directory, or a directory given as the file.
-func checkOut(out, format string) error {
+// opened: a missing directory, a directory given as the file, or the
+// database itself (or, for md, a plot path that is the database).
+func checkOut(out, format, db string) error {
+	paths := []string{out}
+	if format == "md" {
+		s, g := export.PlotPaths(out)
+		paths = append(paths, s, g)
+	}
+	if dbInfo, err := os.Stat(db); err == nil {
+		for _, p := range paths {
+			if fi, err := os.Stat(p); err == nil && os.SameFile(fi, dbInfo) {
+				return usagef("--out %q: %s is the database %s; write the export elsewhere", out, p, db)
+			}
+		}
+	}
 	if strings.HasSuffix(out, string(filepath.Separator)) {
 		return usagef("--out %q: is a directory; want a file path, e.g. --out %sfamily.%s", out, out, extFor(format))
 	}

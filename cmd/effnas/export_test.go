@@ -280,6 +280,7 @@ func TestExportErrors(t *testing.T) {
 		{"out in a missing directory", []string{"--db", path, "--out", filepath.Join(dir, "nope", "x.json")}, true, "does not exist"},
 		{"out is a directory", []string{"--db", path, "--out", dir}, true, "is a directory"},
 		{"bad top", []string{"--db", path, "--top", "0", "--out", out}, true, "--top 0"},
+		{"out is the database", []string{"--db", path, "--out", path}, true, "is the database"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stdout, _, err := runExportCmd(t, tc.args...)
