@@ -10,15 +10,17 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultEpochs       = 2
-	DefaultBatch        = 64
-	DefaultOptimizer    = "adam"
-	DefaultLR           = 0.002 // for adam; sgd uses DefaultSGDLR, rmsprop DefaultRMSPropLR
-	DefaultSGDLR        = 0.1
-	DefaultRMSPropLR    = 0.002
-	DefaultWeightDecay  = 5e-5
-	DefaultWarmupEpochs = 0.1
-	DefaultMomentum     = 0.9
+	DefaultEpochs        = 2
+	DefaultBatch         = 64
+	DefaultOptimizer     = "adam"
+	DefaultLR            = 0.002 // for adam; sgd uses DefaultSGDLR, rmsprop DefaultRMSPropLR
+	DefaultSGDLR         = 0.1
+	DefaultRMSPropLR     = 0.002
+	DefaultWeightDecay   = 5e-5
+	DefaultWarmupEpochs  = 0.1
+	DefaultMomentum      = 0.9
+	DefaultBNCalibration = 20
+	DefaultEMA           = 0.99
 )
 
 // Optimizers lists the accepted Config.Optimizer values.
@@ -38,6 +40,14 @@ type Config struct {
 	LabelSmoothing float64 `json:"label_smoothing"` // default 0
 	Seed           uint64  `json:"seed"`            // initialisation, shuffling, dropout; default 0 (a valid seed)
 	Threads        int     `json:"threads"`         // goroutines one training's kernels may use; default 1 (the search runs one trial per core)
+	// BNCalibration is the number of training batches whose batch-norm
+	// statistics are averaged, with the final weights, into the statistics
+	// used for evaluation; default 20 (negative: keep the moving averages).
+	BNCalibration int `json:"bn_calibration"`
+	// EMA is the decay of the exponential moving average of the weights
+	// that is evaluated instead of the last weights (debiased, as Adam's
+	// moments); default 0.99 (negative: evaluate the last weights).
+	EMA float64 `json:"ema"`
 }
 
 // WithDefaults returns c with its zero fields set to their defaults.
@@ -62,6 +72,8 @@ func (c Config) WithDefaults() Config {
 	c.WarmupEpochs = max(c.WarmupEpochs, 0)
 	c.LabelSmoothing = max(c.LabelSmoothing, 0)
 	c.Threads = cmp.Or(c.Threads, 1)
+	c.BNCalibration = cmp.Or(c.BNCalibration, DefaultBNCalibration)
+	c.EMA = cmp.Or(c.EMA, DefaultEMA)
 	return c
 }
 
@@ -96,6 +108,12 @@ func (c Config) Validate() error {
 	}
 	if !finite(c.LabelSmoothing) || c.LabelSmoothing >= 1 {
 		bad("label smoothing %g is out of range; use a number in [0, 1), e.g. 0.1", c.LabelSmoothing)
+	}
+	if c.BNCalibration > 100000 {
+		bad("batch-norm calibration of %d batches is too many; use up to 100000, or a negative number for none", c.BNCalibration)
+	}
+	if !finite(c.EMA) || c.EMA >= 1 {
+		bad("weight moving-average decay %g is out of range; use a number below 1 (e.g. 0.99), or a negative number for none", c.EMA)
 	}
 	if c.Threads < 1 || c.Threads > 256 {
 		bad("threads %d is out of range; use 1 to 256", c.Threads)

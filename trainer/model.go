@@ -65,6 +65,14 @@ func (b *builder) normal(std float64) func() float32 {
 	return func() float32 { return float32(b.rng.NormFloat64() * std) }
 }
 
+// uniform draws from [-bound, bound]. With bound 1/sqrt(fan in) it is
+// PyTorch's default initialisation, whose small weights give the layers
+// before a batch norm a large effective learning rate: short proxy runs
+// learn markedly faster than with TensorFlow's fan-out normal.
+func (b *builder) uniform(bound float64) func() float32 {
+	return func() float32 { return float32((2*b.rng.Float64() - 1) * bound) }
+}
+
 func constant(v float32) func() float32 { return func() float32 { return v } }
 
 // layer adds l with the given inputs; param inputs are marked so their
@@ -91,8 +99,7 @@ func (b *builder) layer(l layer, in ...*G.Node) *G.Node {
 // conv adds a k x k convolution (no bias) from cin to cout channels.
 func (b *builder) conv(x *G.Node, h, cin, cout, k, s int, name string) (*G.Node, int) {
 	l := newConv(b.n, h, h, cin, cout, k, s, false)
-	// TensorFlow EfficientNet: variance scaling 2.0, fan out, normal.
-	w := b.newParam(name+".w", tensor.Shape{k * k * cin, cout}, true, b.normal(math.Sqrt(2/float64(k*k*cout))))
+	w := b.newParam(name+".w", tensor.Shape{k * k * cin, cout}, true, b.uniform(1/math.Sqrt(float64(k*k*cin))))
 	return b.layer(l, x, w), l.ho
 }
 
@@ -106,12 +113,8 @@ func (b *builder) bn(x *G.Node, rows, c, act int, name string) *G.Node {
 }
 
 // dense adds a fully connected layer with bias over (rows, cin).
-func (b *builder) dense(x *G.Node, rows, cin, cout int, std float64, uniform bool, name string) *G.Node {
-	init := b.normal(std)
-	if uniform {
-		init = func() float32 { return float32((2*b.rng.Float64() - 1) * std) }
-	}
-	w := b.newParam(name+".w", tensor.Shape{cin, cout}, true, init)
+func (b *builder) dense(x *G.Node, rows, cin, cout int, name string) *G.Node {
+	w := b.newParam(name+".w", tensor.Shape{cin, cout}, true, b.uniform(1/math.Sqrt(float64(cin))))
 	bias := b.newParam(name+".b", tensor.Shape{cout}, false, constant(0))
 	return b.layer(newConv(rows, 1, 1, cin, cout, 1, 1, true), x, w, bias)
 }
@@ -133,16 +136,16 @@ func (b *builder) block(x *G.Node, h int, blk space.Block, in, stride int, survi
 		dw := newDW(n, h, h, ch, blk.Kernel, stride)
 		ho = dw.ho
 		w := b.newParam(name+".dw.w", tensor.Shape{blk.Kernel * blk.Kernel, ch}, true,
-			b.normal(math.Sqrt(2/float64(blk.Kernel*blk.Kernel))))
+			b.uniform(1/float64(blk.Kernel)))
 		y = b.layer(dw, y, w)
 		y = b.bn(y, n*ho*ho, ch, b.act, name+".dw.bn")
 	}
 	if blk.SE > 0 {
 		r := max(1, int(float64(in)*blk.SE))
 		p := b.layer(&gapLayer{n: n, hw: ho * ho, c: ch}, y)
-		s := b.dense(p, n, ch, r, math.Sqrt(2/float64(r)), false, name+".se.reduce")
+		s := b.dense(p, n, ch, r, name+".se.reduce")
 		s = b.layer(&actLayer{shape: tensor.Shape{n, r}, act: b.act}, s)
-		s = b.dense(s, n, r, ch, math.Sqrt(2/float64(ch)), false, name+".se.expand")
+		s = b.dense(s, n, r, ch, name+".se.expand")
 		s = b.layer(&actLayer{shape: tensor.Shape{n, ch}, act: actSigmoid}, s)
 		y = b.layer(&scaleLayer{n: n, hw: ho * ho, c: ch}, y, s)
 	}
@@ -200,7 +203,7 @@ func buildNetwork(arch space.Arch, batch int, rt *runtime, seed uint64, labelSmo
 	if arch.Dropout > 0 {
 		y = b.layer(&dropoutLayer{shape: tensor.Shape{batch, arch.Head}, rate: arch.Dropout}, y)
 	}
-	y = b.dense(y, batch, arch.Head, arch.Classes, 1/math.Sqrt(float64(arch.Classes)), true, "classifier")
+	y = b.dense(y, batch, arch.Head, arch.Classes, "classifier")
 	net.xent = &xentLayer{n: batch, k: arch.Classes, smoothing: labelSmoothing, labels: make([]int, batch)}
 	net.loss = b.layer(net.xent, y)
 	if b.err != nil {

@@ -36,7 +36,10 @@ type bnLayer struct {
 	sig             []float32 // sigmoid of the pre-activation (swish), saved for backward
 	sum, sq         [][]float64
 	dsum, dsq       []float64
-	frozen          bool // keep running statistics (numerical gradient tests)
+	updates         int // training steps folded into the running statistics
+	calMean, calVar []float64
+	calN            int
+	pop             bool // runMean/runVar hold calibrated population statistics
 }
 
 func newBN(m, c, act int) *bnLayer {
@@ -45,15 +48,68 @@ func newBN(m, c, act int) *bnLayer {
 		mean: make([]float32, c), invstd: make([]float32, c),
 		scale: make([]float32, c), shift: make([]float32, c),
 		dsum: make([]float64, c), dsq: make([]float64, c)}
-	for i := range l.runVar {
-		l.runVar[i] = 1
-	}
 	return l
 }
 
 func (l *bnLayer) name() string           { return fmt.Sprintf("bn%d(%d,%d)", l.act, l.m, l.c) }
 func (l *bnLayer) outShape() tensor.Shape { return tensor.Shape{l.m, l.c} }
 func (l *bnLayer) diff() []bool           { return []bool{true, true, true} }
+
+// running returns the running mean and variance, debiased as Adam debiases
+// its moments: the averages start at zero and are divided by 1-0.99^t after
+// t updates. Without this a proxy run of a few hundred steps evaluates with
+// statistics still dominated by their initial values (0.99^300 = 5%).
+// Before any update it returns mean 0 and variance 1.
+func (l *bnLayer) running() (mean, variance []float32) {
+	if l.pop {
+		return l.runMean, l.runVar
+	}
+	mean = make([]float32, l.c)
+	variance = make([]float32, l.c)
+	if l.updates == 0 {
+		for j := range variance {
+			variance[j] = 1
+		}
+		return mean, variance
+	}
+	corr := 1 - math.Pow(bnMomentum, float64(l.updates))
+	for j := range mean {
+		mean[j] = float32(float64(l.runMean[j]) / corr)
+		variance[j] = float32(float64(l.runVar[j]) / corr)
+	}
+	return mean, variance
+}
+
+// restartEMA goes back to a moving average after a calibration: the
+// calibrated statistics count as fully warmed-up averages.
+func (l *bnLayer) restartEMA() {
+	l.pop = false
+	l.updates = 1 << 20 // 0.99^t is 0: no debiasing
+}
+
+// startCalibration clears the accumulators of calibrate.
+func (l *bnLayer) startCalibration() {
+	if l.calMean == nil {
+		l.calMean = make([]float64, l.c)
+		l.calVar = make([]float64, l.c)
+	}
+	clear(l.calMean)
+	clear(l.calVar)
+	l.calN = 0
+}
+
+// endCalibration replaces the running statistics with the averages of the
+// batch statistics seen since startCalibration, if there were any.
+func (l *bnLayer) endCalibration() {
+	if l.calN == 0 {
+		return
+	}
+	for j := range l.runMean {
+		l.runMean[j] = float32(l.calMean[j] / float64(l.calN))
+		l.runVar[j] = float32(l.calVar[j] / float64(l.calN))
+	}
+	l.pop = true
+}
 
 // colSums adds up f(row) per channel over the rows in parallel chunks, in a
 // fixed order so that the result does not depend on scheduling.
@@ -74,7 +130,7 @@ func (l *bnLayer) partials(t int) {
 
 func (l *bnLayer) forward(rt *runtime, in [][]float32, out []float32) {
 	x, gamma, beta, c := in[0], in[1], in[2], l.c
-	if rt.training {
+	if rt.training || rt.calib {
 		t := max(rt.threads, 1)
 		l.partials(t)
 		kern.Par(t, l.m, func(ti, lo, hi int) {
@@ -97,19 +153,31 @@ func (l *bnLayer) forward(rt *runtime, in [][]float32, out []float32) {
 			v := max(q/float64(l.m)-mean*mean, 0)
 			l.mean[j] = float32(mean)
 			l.invstd[j] = float32(1 / math.Sqrt(v+bnEps))
-			if !l.frozen {
-				unbiased := v
-				if l.m > 1 {
-					unbiased = v * float64(l.m) / float64(l.m-1)
-				}
-				l.runMean[j] = float32(bnMomentum*float64(l.runMean[j]) + (1-bnMomentum)*mean)
-				l.runVar[j] = float32(bnMomentum*float64(l.runVar[j]) + (1-bnMomentum)*unbiased)
+			unbiased := v
+			if l.m > 1 {
+				unbiased = v * float64(l.m) / float64(l.m-1)
 			}
+			if rt.calib {
+				l.calMean[j] += mean
+				l.calVar[j] += unbiased
+				continue
+			}
+			l.runMean[j] = float32(bnMomentum*float64(l.runMean[j]) + (1-bnMomentum)*mean)
+			l.runVar[j] = float32(bnMomentum*float64(l.runVar[j]) + (1-bnMomentum)*unbiased)
+		}
+		if rt.calib {
+			l.calN++
+		} else {
+			if l.pop {
+				l.restartEMA()
+			}
+			l.updates++
 		}
 	} else {
+		mean, variance := l.running()
 		for j := 0; j < c; j++ {
-			l.mean[j] = l.runMean[j]
-			l.invstd[j] = float32(1 / math.Sqrt(float64(l.runVar[j])+bnEps))
+			l.mean[j] = mean[j]
+			l.invstd[j] = float32(1 / math.Sqrt(float64(variance[j])+bnEps))
 		}
 	}
 	for j := 0; j < c; j++ {

@@ -35,6 +35,7 @@ type layer interface {
 type runtime struct {
 	threads  int
 	training bool   // batch statistics, dropout and drop-connect on; backward ops run
+	calib    bool   // with training off: batch norm uses batch statistics and averages them (see calibrate)
 	gen      uint64 // incremented before every run of the graph
 	nextID   int
 	rng      *rand.Rand // dropout and drop-connect masks, drawn in graph order

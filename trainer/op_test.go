@@ -138,6 +138,7 @@ func TestLayerGradients(t *testing.T) {
 	var cases []tc
 	for _, c := range []struct{ n, h, w, cin, cout, k, s int }{
 		{2, 5, 5, 3, 4, 3, 2}, {2, 4, 4, 2, 3, 3, 1}, {1, 6, 5, 2, 2, 5, 2}, {3, 4, 4, 5, 6, 1, 1}, {2, 4, 4, 2, 3, 1, 2},
+		{16, 8, 8, 24, 40, 1, 1}, {8, 9, 9, 8, 16, 3, 2}, // big enough for the threaded paths
 	} {
 		cases = append(cases, tc{fmt.Sprintf("conv%+v", c), newConv(c.n, c.h, c.w, c.cin, c.cout, c.k, c.s, false),
 			[]gradInput{unit(sh(c.n*c.h*c.w, c.cin)), unit(sh(c.k*c.k*c.cin, c.cout))}})
@@ -145,11 +146,13 @@ func TestLayerGradients(t *testing.T) {
 	cases = append(cases, tc{"dense+bias", newConv(5, 1, 1, 7, 3, 1, 1, true),
 		[]gradInput{unit(sh(5, 7)), unit(sh(7, 3)), unit(sh(3))}})
 	for _, c := range []struct{ n, h, w, ch, k, s int }{
-		{2, 5, 5, 3, 3, 1}, {2, 5, 5, 3, 3, 2}, {1, 6, 6, 4, 5, 2}, {2, 4, 3, 2, 5, 1}, {1, 2, 2, 3, 3, 2},
+		{2, 5, 5, 3, 3, 1}, {2, 5, 5, 3, 3, 2}, {1, 6, 6, 4, 5, 2}, {2, 4, 3, 2, 5, 1}, {1, 2, 2, 3, 3, 2}, {16, 8, 8, 24, 5, 2},
 	} {
 		cases = append(cases, tc{fmt.Sprintf("dw%+v", c), newDW(c.n, c.h, c.w, c.ch, c.k, c.s),
 			[]gradInput{unit(sh(c.n*c.h*c.w, c.ch)), unit(sh(c.k*c.k, c.ch))}})
 	}
+	cases = append(cases, tc{"bn big", newBN(1024, 24, actSwish),
+		[]gradInput{{shape: sh(1024, 24), scale: 2, shift: 0.5}, {shape: sh(24), scale: 0.3, shift: 1}, unit(sh(24))}})
 	for _, act := range []int{actNone, actSwish, actReLU} {
 		cases = append(cases, tc{fmt.Sprintf("bn act%d", act), newBN(12, 3, act),
 			[]gradInput{{shape: sh(12, 3), scale: 2, shift: 0.5}, {shape: sh(3), scale: 0.3, shift: 1}, unit(sh(3))}})

@@ -63,3 +63,40 @@ func (o *optimizer) step(params []*param, lr float64) {
 		}
 	}
 }
+
+// weightAverage is an exponential moving average of the parameters.
+type weightAverage struct {
+	decay float64
+	t     int
+	avg   [][]float32
+}
+
+func (w *weightAverage) update(params []*param) {
+	if w.avg == nil {
+		w.avg = make([][]float32, len(params))
+		for i, p := range params {
+			w.avg[i] = make([]float32, len(p.data))
+		}
+	}
+	w.t++
+	d := float32(w.decay)
+	for i, p := range params {
+		a := w.avg[i]
+		for j, v := range p.data {
+			a[j] = d*a[j] + (1-d)*v
+		}
+	}
+}
+
+// apply overwrites the parameters with the debiased average.
+func (w *weightAverage) apply(params []*param) {
+	if w.t == 0 {
+		return
+	}
+	corr := float32(1 / (1 - math.Pow(w.decay, float64(w.t))))
+	for i, p := range params {
+		for j, v := range w.avg[i] {
+			p.data[j] = v * corr
+		}
+	}
+}

@@ -135,6 +135,7 @@ func Train(ctx context.Context, arch space.Arch, data *dataset.Data, cfg Config,
 	for i := range order {
 		order[i] = i
 	}
+	ema := &weightAverage{decay: cfg.EMA}
 	var res Result
 	var trainTime time.Duration
 	step := 0
@@ -157,6 +158,9 @@ func Train(ctx context.Context, arch space.Arch, data *dataset.Data, cfg Config,
 					loss, step+1, total, epoch+1, cfg.LR, ErrDiverged)
 			}
 			opt.step(s.net.params, schedule(cfg.LR, step, warmup, total))
+			if cfg.EMA > 0 {
+				ema.update(s.net.params)
+			}
 			trainTime += time.Since(t0)
 			step++
 			sum += loss
@@ -171,6 +175,14 @@ func Train(ctx context.Context, arch space.Arch, data *dataset.Data, cfg Config,
 	if trainTime > 0 {
 		res.ImagesPerSecond = float64(step*cfg.Batch) / trainTime.Seconds()
 	}
+	if cfg.EMA > 0 {
+		ema.apply(s.net.params)
+	}
+	if cfg.BNCalibration > 0 {
+		if err := s.calibrate(ctx, train, order, cfg.BNCalibration); err != nil {
+			return res, err
+		}
+	}
 	if data.Val.N > 0 {
 		if res.ValAccuracy, res.ValLoss, err = s.evaluate(ctx, &data.Val); err != nil {
 			return res, fmt.Errorf("validation: %w", err)
@@ -183,6 +195,33 @@ func Train(ctx context.Context, arch space.Arch, data *dataset.Data, cfg Config,
 	}
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
+}
+
+// calibrate sets the batch-norm statistics used for evaluation to the
+// average batch statistics of up to batches training batches (in the order
+// given), computed with the final weights. The moving averages mix in
+// statistics of weights from hundreds of steps ago, which in a short proxy
+// run are far from the final ones.
+func (s *session) calibrate(ctx context.Context, set *dataSet, order []int, batches int) error {
+	s.net.rt.training, s.net.rt.calib = false, true
+	defer func() { s.net.rt.training, s.net.rt.calib = true, false }()
+	for _, bn := range s.net.bns {
+		bn.startCalibration()
+	}
+	b := s.net.batch
+	for i := 0; i < batches && (i+1)*b <= len(order); i++ {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("batch-norm calibration stopped: %w", err)
+		}
+		s.net.setBatch(set, order[i*b:(i+1)*b])
+		if err := s.run(); err != nil {
+			return fmt.Errorf("batch-norm calibration: %w", err)
+		}
+	}
+	for _, bn := range s.net.bns {
+		bn.endCalibration()
+	}
+	return nil
 }
 
 // evaluate runs set through the network in inference mode and returns the
