@@ -11,6 +11,10 @@ import (
 	"github.com/effnas/effnas/controller/nb201"
 )
 
+func init() {
+	registerBench("nb201", "run a search strategy on the NAS-Bench-201 lookup table", runBenchNB201)
+}
+
 // runBenchNB201 runs a controller on the NAS-Bench-201 lookup table: Runs
 // seeded searches of Samples proposals each, reporting the mean and standard
 // deviation of the returned cells' 200-epoch test accuracy.

@@ -40,7 +40,7 @@ func TestBenchNB201JSON(t *testing.T) {
 	var out, errb bytes.Buffer
 	env := &Env{Stdout: &out, Stderr: &errb}
 	args := []string{"--table", table, "--dataset", "cifar100", "--controller", "reinforce", "--samples", "50", "--runs", "10", "--seed", "4", "--json"}
-	if err := runBenchNB201(t.Context(), env, args); err != nil {
+	if err := Run(t.Context(), env, append([]string{"bench", "nb201"}, args...)); err != nil {
 		t.Fatal(err)
 	}
 	var got map[string]any
@@ -104,9 +104,15 @@ func TestBenchNB201BadFlags(t *testing.T) {
 			t.Errorf("bench nb201 %q: error = %v, want a usage error containing %q", tt.args, err, tt.want)
 		}
 	}
+	// Through the dispatcher, a bad flag exits with a usage error too.
+	err := Run(t.Context(), &Env{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}}, []string{"bench", "nb201", "--runs", "0", "--table", table})
+	var u *usageError
+	if !errors.As(err, &u) || !strings.Contains(err.Error(), "--runs 0 is out of range") {
+		t.Errorf("effnas bench nb201 --runs 0: error = %v, want a usage error", err)
+	}
 	// A missing table is not a usage error but names the file.
-	err := runBenchNB201(t.Context(), &Env{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}}, []string{"--table", table})
-	if err == nil || !strings.Contains(err.Error(), table) {
+	err = runBenchNB201(t.Context(), &Env{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}}, []string{"--table", table})
+	if err == nil || errors.As(err, &u) || !strings.Contains(err.Error(), table) {
 		t.Errorf("missing table: error = %v, want one naming %s", err, table)
 	}
 }
