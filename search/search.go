@@ -36,8 +36,17 @@ type Config struct {
 // WithDefaults returns c with zero fields set to their defaults.
 func (c Config) WithDefaults() Config {
 	c.Controller = cmp.Or(c.Controller, DefaultController)
-	c.ControllerConfig = c.ControllerConfig.WithDefaults()
 	c.Trials = cmp.Or(c.Trials, DefaultTrials)
+	// Aging evolution starts with Population random trials; a small budget
+	// gets a small population, or evolution would be random search.
+	if c.ControllerConfig.Evolution.Population == 0 {
+		pop := min(max(c.Trials/3, 4), controller.DefaultPopulation)
+		c.ControllerConfig.Evolution.Population = pop
+		if c.ControllerConfig.Evolution.Sample == 0 {
+			c.ControllerConfig.Evolution.Sample = min(max(pop*3/5, 2), controller.DefaultSample)
+		}
+	}
+	c.ControllerConfig = c.ControllerConfig.WithDefaults()
 	if len(c.Space) == 0 {
 		c.Space = space.DefaultSpace().JSON()
 	}

@@ -222,3 +222,17 @@ func TestPanickingTrialIsRecorded(t *testing.T) {
 		t.Errorf("trial 1: %s %q; want complete", trials[1].State, trials[1].Error)
 	}
 }
+
+func TestSmallBudgetGetsSmallPopulation(t *testing.T) {
+	for _, tc := range []struct{ trials, pop, sample int }{
+		{12, 4, 2}, {30, 10, 6}, {300, 25, 15},
+	} {
+		c := Config{Trials: tc.trials}.WithDefaults()
+		if e := c.ControllerConfig.Evolution; e.Population != tc.pop || e.Sample != tc.sample {
+			t.Errorf("%d trials: population %d, sample %d; want %d, %d", tc.trials, e.Population, e.Sample, tc.pop, tc.sample)
+		}
+		if err := c.Validate(); err != nil {
+			t.Errorf("%d trials: %v", tc.trials, err)
+		}
+	}
+}
