@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+	"github.com/mattn/go-sqlite3" // also registers the "sqlite3" driver
 )
 
 // Errors Open returns, wrapped with the path; test them with errors.Is.
@@ -141,7 +141,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		}
 		// An empty file is an empty SQLite database: it becomes ours.
 	default:
-		if err := inspect(ctx, path); err != nil {
+		if err := inspect(ctx, path, busy); err != nil {
 			return nil, err
 		}
 	}
@@ -199,7 +199,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 
 // inspect checks an existing, non-empty file without writing to it: the
 // SQLite header, the application id, integrity and schema version.
-func inspect(ctx context.Context, path string) error {
+func inspect(ctx context.Context, path string, busy time.Duration) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("open database %s: %w", path, err)
@@ -215,7 +215,7 @@ func inspect(ctx context.Context, path string) error {
 	// immutable, so SQLite creates no -wal or -shm file beside a file it
 	// may refuse. With one, a writer is running or crashed, the WAL holds
 	// committed pages, and a read-only open reuses the files that exist.
-	params := []string{"mode=ro", "_query_only=1"}
+	params := []string{"mode=ro", "_query_only=1", "_busy_timeout=" + strconv.FormatInt(busy.Milliseconds(), 10)}
 	if _, err := os.Stat(path + "-wal"); errors.Is(err, fs.ErrNotExist) {
 		params = append(params, "immutable=1")
 	}
@@ -229,6 +229,9 @@ func inspect(ctx context.Context, path string) error {
 	// bytes: a writer's uncommitted-to-file WAL may hold the newer header.
 	var appID int64
 	if err := db.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
+		if isBusy(err) {
+			return fmt.Errorf("open database %s: another process holds it locked: %w", path, err)
+		}
 		return fmt.Errorf("open database %s: %w: %v (the file was not changed)", path, ErrCorrupt, err)
 	}
 	if appID != 0 && appID != applicationID {
@@ -236,6 +239,9 @@ func inspect(ctx context.Context, path string) error {
 	}
 	var check string
 	if err := db.QueryRowContext(ctx, "PRAGMA quick_check").Scan(&check); err != nil {
+		if isBusy(err) {
+			return fmt.Errorf("open database %s: another process holds it locked: %w", path, err)
+		}
 		return fmt.Errorf("open database %s: %w: %v (the file was not changed)", path, ErrCorrupt, err)
 	}
 	if check != "ok" {
@@ -335,4 +341,11 @@ func (s *Store) migrate(ctx context.Context) (err error) {
 		return err
 	}
 	return tx.Commit()
+}
+
+// isBusy reports whether err is SQLite's "database is locked" or "busy",
+// which says nothing about the file's health.
+func isBusy(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked)
 }

@@ -361,11 +361,11 @@ func testLeaseExpiry(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	st := newStudy(t, s, 0)
 	plan(t, s, st.ID, plans("a", 1))
-	old := claim(t, s, st.ID, "dead", 1, 50*time.Millisecond)[0]
+	old := claim(t, s, st.ID, "dead", 1, 400*time.Millisecond)[0]
 	if got := claim(t, s, st.ID, "w2", 1, time.Minute); len(got) != 0 {
 		t.Fatalf("claimed a trial whose lease is live: %+v", got)
 	}
-	time.Sleep(150 * time.Millisecond)
+	time.Sleep(600 * time.Millisecond)
 	// The lease expired: even before anyone reclaims it, the old holder
 	// can no longer finish or extend it.
 	wantErr(t, "heartbeat after expiry", s.Heartbeat(ctx, old.Lease(), time.Minute), store.ErrLeaseLost)
@@ -387,10 +387,11 @@ func testHeartbeat(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	st := newStudy(t, s, 0)
 	plan(t, s, st.ID, plans("a", 1))
-	tr := claim(t, s, st.ID, "w1", 1, 200*time.Millisecond)[0]
+	// Leases and sleeps leave 750ms of slack for a loaded CI machine.
+	tr := claim(t, s, st.ID, "w1", 1, time.Second)[0]
 	for range 6 {
-		time.Sleep(80 * time.Millisecond)
-		if err := s.Heartbeat(ctx, tr.Lease(), 200*time.Millisecond); err != nil {
+		time.Sleep(250 * time.Millisecond)
+		if err := s.Heartbeat(ctx, tr.Lease(), time.Second); err != nil {
 			t.Fatalf("Heartbeat: %v", err)
 		}
 		if got := claim(t, s, st.ID, "w2", 1, time.Minute); len(got) != 0 {

@@ -84,7 +84,9 @@ func SweepWorker(ctx context.Context, s store.Store, cfg SweepWorkerConfig) erro
 					if c.Pending+c.Running+c.Interrupted == 0 {
 						return
 					}
-					time.Sleep(cfg.Lease / 4) // another process holds the rest; wait for it or its lease
+					// Others hold the rest: wait for them to finish or for
+					// their leases to expire.
+					time.Sleep(min(cfg.Lease/4, 50*time.Millisecond))
 					continue
 				}
 				tr := got[0]
@@ -132,9 +134,9 @@ type SweepSummary struct {
 // CheckSweep verifies a finished kill test: every trial complete exactly
 // once with the value its key determines, every result a worker saw
 // accepted is the stored one, no trial claimed again after it completed,
-// and the stored attempts match the logged claims (up to kills lines
-// swallowed by SIGKILL).
-func CheckSweep(t *testing.T, s store.Store, study int64, log string, kills int) SweepSummary {
+// and the stored attempts match the claims logged in logs (up to kills
+// lines swallowed by SIGKILL).
+func CheckSweep(t *testing.T, s store.Store, study int64, kills int, logs ...string) SweepSummary {
 	t.Helper()
 	type fin struct {
 		attempt int
@@ -143,16 +145,21 @@ func CheckSweep(t *testing.T, s store.Store, study int64, log string, kills int)
 	claims := map[int][]int{}
 	finishes := map[int][]fin{}
 	lost := 0
-	f, err := os.Open(log)
-	if err != nil {
-		t.Fatal(err)
+	var lines []string
+	for _, log := range logs {
+		b, err := os.ReadFile(log)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(strings.NewReader(string(b)))
+		for sc.Scan() {
+			lines = append(lines, sc.Text())
+		}
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
+	for _, line := range lines {
 		var n, a int
 		var v float64
-		fields := strings.Fields(sc.Text())
+		fields := strings.Fields(line)
 		switch {
 		case len(fields) == 3 && fields[0] == "claim":
 			if _, err := fmt.Sscan(fields[1]+" "+fields[2], &n, &a); err == nil {
@@ -307,4 +314,41 @@ func PlanSweep(t *testing.T, s store.Store, n int) store.Study {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// AwaitProgress waits until the worker log has grown past its size when
+// called (at most timeout), so a kill that follows lands in the middle of
+// work rather than during process start-up. It reports false when the
+// study finished first (other workers took the rest).
+func AwaitProgress(t *testing.T, s store.Store, study int64, log string, timeout time.Duration) bool {
+	t.Helper()
+	size := func() int64 {
+		st, err := os.Stat(log)
+		if err != nil {
+			return 0
+		}
+		return st.Size()
+	}
+	before := size()
+	deadline := time.Now().Add(timeout)
+	for size() == before {
+		if SweepDone(t, s, study) {
+			return false
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the worker logged nothing within %v", timeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return true
+}
+
+// SweepDone reports whether every trial of the study is complete or failed.
+func SweepDone(t *testing.T, s store.Store, study int64) bool {
+	t.Helper()
+	c, err := s.CountTrials(t.Context(), study)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.Pending+c.Running+c.Interrupted == 0
 }
