@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/effnas/effnas/store"
@@ -288,7 +289,8 @@ func (s *Store) PlanTrials(ctx context.Context, study int64, plans []store.Plan,
 		return nil, fmt.Errorf("plan trials for study %d: %w", study, err)
 	}
 	out := make([]store.Trial, 0, len(plans))
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		out = out[:0]
 		if _, err := lockStudy(ctx, tx, study, false); err != nil {
 			return err
 		}
@@ -342,7 +344,8 @@ func (s *Store) ClaimTrials(ctx context.Context, study int64, worker string, lim
 		return nil, fmt.Errorf("claim trials for study %d: %w: want a worker name, a limit of 1 or more and a lease of 1ms or more (got %q, %d, %v)", study, store.ErrInvalid, worker, limit, lease)
 	}
 	var out []store.Trial
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		out = nil
 		max, err := lockStudy(ctx, tx, study, true)
 		if err != nil {
 			return err
@@ -458,7 +461,7 @@ func (s *Store) InterruptTrial(ctx context.Context, l store.Lease, reason string
 // RecoverTrials implements store.Store.
 func (s *Store) RecoverTrials(ctx context.Context, study int64) (store.Recovered, error) {
 	var rec store.Recovered
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.tx(ctx, func(tx pgx.Tx) error {
 		max, err := lockStudy(ctx, tx, study, false)
 		if err != nil {
 			return err
@@ -571,4 +574,19 @@ func (s *Store) LoadControllerState(ctx context.Context, study int64) ([]byte, e
 		b = []byte{}
 	}
 	return b, nil
+}
+
+// tx runs fn in a transaction, retrying it (up to 5 times) when PostgreSQL
+// aborts it as a deadlock victim or a serialization failure, which row
+// locks taken by concurrent claimers can cause.
+func (s *Store) tx(ctx context.Context, fn func(pgx.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := pgx.BeginFunc(ctx, s.pool, fn)
+		var pe *pgconn.PgError
+		if attempt < 5 && errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001") {
+			time.Sleep(time.Duration(attempt) * 10 * time.Millisecond)
+			continue
+		}
+		return err
+	}
 }
