@@ -168,10 +168,13 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		s.w = w
 		if err := w.PingContext(ctx); err != nil {
 			w.Close()
-			return nil, fmt.Errorf("open database %s for writing: %w (is the file and its directory writable?)", path, err)
+			return nil, fmt.Errorf("open database %s for writing: %w (are the file and its directory writable?)", path, err)
 		}
 		if err := s.migrate(ctx); err != nil {
 			w.Close()
+			if strings.Contains(err.Error(), "readonly") {
+				return nil, fmt.Errorf("open database %s for writing: %w (the file is read-only; make it writable or choose another path)", path, err)
+			}
 			return nil, fmt.Errorf("migrate database %s: %w", path, err)
 		}
 	}
