@@ -13,7 +13,7 @@ const (
 	DefaultEpochs        = 2
 	DefaultBatch         = 64
 	DefaultOptimizer     = "adam"
-	DefaultLR            = 0.002 // for adam; sgd uses DefaultSGDLR, rmsprop DefaultRMSPropLR
+	DefaultLR            = 0.004 // for adam; sgd uses DefaultSGDLR, rmsprop DefaultRMSPropLR
 	DefaultSGDLR         = 0.1
 	DefaultRMSPropLR     = 0.002
 	DefaultWeightDecay   = 5e-5
@@ -32,7 +32,7 @@ var Optimizers = []string{"adam", "sgd", "rmsprop"}
 type Config struct {
 	Epochs         int     `json:"epochs"`          // passes over the training set; default 2
 	Batch          int     `json:"batch"`           // images per step; default 64
-	LR             float64 `json:"lr"`              // peak learning rate; default 0.002 (adam), 0.1 (sgd), 0.002 (rmsprop)
+	LR             float64 `json:"lr"`              // peak learning rate; default 0.004 (adam), 0.1 (sgd), 0.002 (rmsprop)
 	Optimizer      string  `json:"optimizer"`       // "adam" (AdamW), "sgd" (Nesterov momentum) or "rmsprop"; default "adam"
 	Momentum       float64 `json:"momentum"`        // sgd/rmsprop momentum, adam beta1; default 0.9
 	WeightDecay    float64 `json:"weight_decay"`    // L2 (sgd, rmsprop) or decoupled (adam) decay of conv and dense weights; default 5e-5

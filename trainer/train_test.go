@@ -96,7 +96,7 @@ func TestTrainDivergenceIsAnError(t *testing.T) {
 	}
 	// A huge learning rate blows up the loss too.
 	data = synthetic(12, 64, 16, 16, 3)
-	cfg.Optimizer, cfg.LR, cfg.Epochs = "sgd", 10, 20
+	cfg.Optimizer, cfg.LR, cfg.Epochs = "sgd", 10, 5
 	_, err = Train(t.Context(), arch, data, cfg, nil)
 	if err != nil && !errors.Is(err, ErrDiverged) {
 		t.Fatalf("lr 10: err = %v, want nil or ErrDiverged", err)

@@ -76,6 +76,17 @@ func runTrain(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Zero would mean "default" to the trainer; on the command line it is a mistake.
+	switch {
+	case *epochs < 1:
+		return usagef("--epochs %d: must be at least 1", *epochs)
+	case *batch < 1:
+		return usagef("--batch %d: must be at least 1 image", *batch)
+	case *lr < 0:
+		return usagef("--lr %g: the learning rate must be positive (0 picks the optimizer's default)", *lr)
+	case *threads < 1:
+		return usagef("--threads %d: must be at least 1", *threads)
+	}
 	cfg := trainer.Config{Epochs: *epochs, Batch: *batch, LR: *lr, Optimizer: *optimizer, Seed: *seed, Threads: *threads}.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return usagef("%v", err)
