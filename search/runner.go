@@ -53,6 +53,24 @@ type Options struct {
 	Lease   time.Duration // claim lease, renewed while training; default 2 minutes
 	Worker  string        // worker name prefix; default host:pid
 	Events  Events        // default none
+
+	// Queue is how many pending trials a coordinator keeps planned beyond
+	// the ones it trains, so that workers in other processes (effnas
+	// worker) have something to claim; default 0 (plan only what this run
+	// trains). A search's controller sees queued trials as pending.
+	Queue int
+	// Poll is how often a run looks for work done or planned by other
+	// processes while it waits for them; default 1 second. A run alone on
+	// its study never waits.
+	Poll time.Duration
+	// NoPropose makes the run a worker's: it trains pending trials other
+	// processes planned and returns when none is left to claim; it never
+	// asks the source for new trials, never waits for trials running
+	// elsewhere and never changes the study's status. On cancellation its
+	// in-flight trials are handed back: their lease is made to lapse, so
+	// any process claims them again at once (as another attempt) without a
+	// resume.
+	NoPropose bool
 }
 
 // ErrInterrupted is returned by Run when its context was cancelled: in-flight
@@ -71,12 +89,16 @@ type Summary struct {
 }
 
 // Run trains the study's trials until its budget is spent: it claims pending
-// trials, asks the source for new ones when none are pending, and trains up to
-// Workers of them at once. A trial that fails or panics is recorded as failed
+// trials, asks the source for new ones when none are pending (and keeps
+// Queue more planned for other processes), and trains up to Workers of them
+// at once. When nothing is left to claim but trials are running or pending
+// in other processes sharing the database, it waits for them, polling every
+// Poll, and claims again; the lease of a dead process's trial lapses and the
+// trial is claimed again. A trial that fails or panics is recorded as failed
 // and the run goes on; only a store fault stops it. When ctx is cancelled it
-// stops within one training step, records in-flight trials as interrupted and
-// returns ErrInterrupted. Call store.RecoverTrials before resuming a study
-// that a dead process left behind.
+// stops within one training step, records in-flight trials as interrupted
+// and returns ErrInterrupted. Call store.RecoverTrials before resuming a
+// study that a dead process left behind. See Options.NoPropose for workers.
 func Run(ctx context.Context, st store.Store, study store.Study, src Source, opts Options) (Summary, error) {
 	start := time.Now()
 	ncpu := runtime.NumCPU()
@@ -88,6 +110,12 @@ func Run(ctx context.Context, st store.Store, study store.Study, src Source, opt
 	}
 	if opts.Lease <= 0 {
 		opts.Lease = 2 * time.Minute
+	}
+	if opts.Poll <= 0 {
+		opts.Poll = time.Second
+	}
+	if opts.Queue < 0 {
+		opts.Queue = 0
 	}
 	if opts.Worker == "" {
 		host, _ := os.Hostname()
@@ -143,17 +171,22 @@ func (r *runner) run(ctx context.Context) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
-	best, err := r.best(ctx)
-	if err != nil {
-		return sum, err
+	var best *store.Trial
+	if !r.opts.NoPropose { // a worker seldom trains and only logs its own trials
+		if best, err = r.best(ctx); err != nil {
+			return sum, err
+		}
 	}
 	if ev := r.opts.Events; ev != nil {
 		ev.Started(sum.Budget, counts.Complete+counts.Failed)
 	}
 	// Load the data before claiming anything, so a bad dataset fails the
-	// run with nothing claimed.
-	if _, err := r.dataset(ctx, r.src.Proxy().Res); err != nil {
-		return sum, err
+	// run with nothing claimed. A worker loads it when it first claims a
+	// trial: it looks for work far more often than it finds some.
+	if !r.opts.NoPropose {
+		if _, err := r.dataset(ctx, r.src.Proxy().Res); err != nil {
+			return sum, err
+		}
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -172,14 +205,14 @@ func (r *runner) run(ctx context.Context) (Summary, error) {
 			break
 		}
 		finished := counts.Complete + counts.Failed
-		free := r.opts.Workers - inflight
-		var claimed []store.Trial
-		if free > 0 && finished+inflight < sum.Budget {
-			claimed, err = r.claim(ctx, min(free, sum.Budget-finished-inflight), counts, &exhausted)
-			if err != nil {
-				runErr = err
-				break
-			}
+		n := 0
+		if free := r.opts.Workers - inflight; free > 0 && finished+inflight < sum.Budget {
+			n = min(free, sum.Budget-finished-inflight)
+		}
+		claimed, err := r.claim(ctx, n, counts, &exhausted)
+		if err != nil {
+			runErr = err
+			break
 		}
 		for _, t := range claimed {
 			inflight++
@@ -189,7 +222,21 @@ func (r *runner) run(ctx context.Context) (Summary, error) {
 			})
 		}
 		if inflight == 0 {
-			break // nothing running and nothing claimable: the budget is spent or the source is exhausted
+			// Nothing runs here. Wait only for what other processes hold:
+			// trials they run, or pending ones they claimed first (counts
+			// were taken before this claim, so all of them are theirs).
+			if r.opts.NoPropose || finished >= sum.Budget || counts.Running+counts.Pending == 0 {
+				break // the budget is spent or the source is exhausted
+			}
+		}
+		// Poll only when other processes may change what is claimable:
+		// while waiting for them, to keep their queue filled, or for a
+		// worker's free slots.
+		var poll <-chan time.Time
+		var timer *time.Timer
+		if inflight == 0 || r.opts.Queue > 0 || (r.opts.NoPropose && inflight < r.opts.Workers) {
+			timer = time.NewTimer(r.opts.Poll)
+			poll = timer.C
 		}
 		select {
 		case o := <-done:
@@ -211,6 +258,10 @@ func (r *runner) run(ctx context.Context) (Summary, error) {
 				}
 			}
 		case <-ctx.Done():
+		case <-poll:
+		}
+		if timer != nil {
+			timer.Stop()
 		}
 		if runErr != nil {
 			break
@@ -230,12 +281,27 @@ func (r *runner) run(ctx context.Context) (Summary, error) {
 	sum.Best = best
 	// The store writes below must happen even when ctx is cancelled.
 	wctx := context.WithoutCancel(ctx)
+	if runErr == nil && (!r.opts.NoPropose || sum.Trained > 0) {
+		// Other processes may have found a better trial.
+		if b, err := r.best(wctx); err == nil {
+			sum.Best = b
+		} else {
+			runErr = err
+		}
+	}
 	if c, err := r.st.CountTrials(wctx, r.study.ID); err == nil {
 		sum.Counts = c
 	} else if runErr == nil {
 		runErr = err
 	}
 	sum.Complete = sum.Counts.Complete+sum.Counts.Failed >= sum.Budget || (exhausted && sum.Counts.Pending+sum.Counts.Running+sum.Counts.Interrupted == 0)
+	if r.opts.NoPropose {
+		// The coordinator owns the study's status.
+		if runErr == nil && ctx.Err() != nil {
+			runErr = ErrInterrupted
+		}
+		return sum, runErr
+	}
 	status := store.StudyRunning
 	switch {
 	case runErr != nil:
@@ -253,22 +319,33 @@ func (r *runner) run(ctx context.Context) (Summary, error) {
 }
 
 // claim claims up to n trials: pending ones first, then new plans from the
-// source when the budget allows more trials to be planned.
+// source when the budget allows more trials to be planned. A coordinator
+// also plans enough to leave Queue trials pending for other processes.
 func (r *runner) claim(ctx context.Context, n int, counts store.Counts, exhausted *bool) ([]store.Trial, error) {
-	claimed, err := r.st.ClaimTrials(ctx, r.study.ID, r.opts.Worker, n, r.opts.Lease)
-	if err != nil {
-		return nil, err
+	var claimed []store.Trial
+	if n > 0 {
+		var err error
+		if claimed, err = r.st.ClaimTrials(ctx, r.study.ID, r.opts.Worker, n, r.opts.Lease); err != nil {
+			return nil, err
+		}
+	}
+	if r.opts.NoPropose || *exhausted {
+		return claimed, nil
+	}
+	want := n - len(claimed)
+	if left := max(0, counts.Pending-len(claimed)); left < r.opts.Queue {
+		want += r.opts.Queue - left
 	}
 	planned := counts.Total() - counts.Interrupted // interrupted trials are re-run, not re-planned
 	room := r.src.Budget() - planned
-	if len(claimed) == n || room <= 0 || *exhausted {
+	if want <= 0 || room <= 0 {
 		return claimed, nil
 	}
 	trials, err := r.st.Trials(ctx, r.study.ID)
 	if err != nil {
 		return nil, err
 	}
-	plans, state, err := r.src.Propose(ctx, trials, min(n-len(claimed), room))
+	plans, state, err := r.src.Propose(ctx, trials, min(want, room))
 	if err != nil {
 		return nil, fmt.Errorf("propose trials for study %d: %w", r.study.ID, err)
 	}
@@ -278,6 +355,9 @@ func (r *runner) claim(ctx context.Context, n int, counts store.Counts, exhauste
 	}
 	if _, err := r.st.PlanTrials(ctx, r.study.ID, plans, state); err != nil {
 		return nil, err
+	}
+	if len(claimed) == n {
+		return claimed, nil
 	}
 	more, err := r.st.ClaimTrials(ctx, r.study.ID, r.opts.Worker, n-len(claimed), r.opts.Lease)
 	if err != nil {

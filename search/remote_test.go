@@ -1,0 +1,180 @@
+package search
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/effnas/effnas/space"
+	"github.com/effnas/effnas/store"
+	"github.com/effnas/effnas/store/sqlite"
+)
+
+// plan proposes and writes n trials of a study, as a coordinator would.
+func plan(t *testing.T, st store.Store, study store.Study, n int) {
+	t.Helper()
+	ctx := context.Background()
+	src, err := Open(ctx, st, study)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trials, err := st.Trials(ctx, study.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans, state, err := src.Propose(ctx, trials, n)
+	if err != nil || len(plans) != n {
+		t.Fatalf("propose %d: %d plans, %v", n, len(plans), err)
+	}
+	if _, err := st.PlanTrials(ctx, study.ID, plans, state); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCoordinatorWaitsForDeadWorker: a trial claimed by a process that
+// died holds the study open; the coordinator waits instead of exiting,
+// and claims the trial again when its lease lapses.
+func TestCoordinatorWaitsForDeadWorker(t *testing.T) {
+	ctx := context.Background()
+	st, _ := openStore(t)
+	study, err := Create(ctx, st, "test", tinyConfig(1, "random"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan(t, st, study, 1)
+	lease := 1500 * time.Millisecond
+	dead, err := st.ClaimTrials(ctx, study.ID, "dead", 1, lease)
+	if err != nil || len(dead) != 1 {
+		t.Fatalf("claim: %v, %v", dead, err)
+	}
+	src, err := Open(ctx, st, study)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	// The trial fails at once when the coordinator gets it: this test is
+	// about waiting and claiming, not training.
+	sum, err := Run(ctx, st, study, unbuildable{src}, Options{Workers: 1, Worker: "coord", Poll: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if el := time.Since(start); el < lease-100*time.Millisecond {
+		t.Errorf("run took %v: it cannot have waited for the %v lease", el, lease)
+	}
+	if !sum.Complete || sum.Trained != 1 {
+		t.Errorf("summary %+v: want complete with the trial trained here", sum)
+	}
+	trials := checkFinished(t, st, study.ID, 1)
+	if tr := trials[0]; tr.Worker != "coord" || tr.Attempt != 2 || tr.State != store.TrialFailed || !strings.Contains(tr.Error, "unbuildable") {
+		t.Errorf("the dead worker's trial: worker %q attempt %d %s %q; want coord, attempt 2, failed as unbuildable", tr.Worker, tr.Attempt, tr.State, tr.Error)
+	}
+	if s, _ := st.Study(ctx, study.ID); s.Status != store.StudyComplete {
+		t.Errorf("study status %q; want complete", s.Status)
+	}
+}
+
+// unbuildable is a Source whose trials fail before training.
+type unbuildable struct{ *Searcher }
+
+func (unbuildable) Arch(store.Trial) (space.Arch, error) {
+	return space.Arch{}, errors.New("unbuildable")
+}
+
+// TestCoordinatorAndWorker: a coordinator and a worker, each with its own
+// connection to one SQLite file, finish a study between them: the
+// coordinator keeps Queue trials planned, the worker proposes none, every
+// trial runs once.
+func TestCoordinatorAndWorker(t *testing.T) {
+	ctx := context.Background()
+	st, path := openStore(t)
+	other, err := sqlite.Open(ctx, path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	const budget = 2
+	study, err := Create(ctx, st, "test", tinyConfig(budget, "evolution"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, stopWorker := context.WithCancel(ctx)
+	defer stopWorker()
+	var wg sync.WaitGroup
+	var workerTrained int
+	var workerErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		src, err := Open(ctx, other, study)
+		if err != nil {
+			workerErr = err
+			return
+		}
+		for wctx.Err() == nil {
+			sum, err := Run(wctx, other, study, src, Options{Workers: 1, Worker: "worker", NoPropose: true, Poll: 20 * time.Millisecond})
+			workerTrained += sum.Trained
+			if err != nil && !errors.Is(err, ErrInterrupted) {
+				workerErr = err
+				return
+			}
+			select {
+			case <-wctx.Done():
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	sum, err := runStudy(ctx, t, st, study, Options{Workers: 1, Worker: "coord", Queue: 1, Poll: 20 * time.Millisecond})
+	stopWorker()
+	wg.Wait()
+	if err != nil || workerErr != nil {
+		t.Fatalf("coordinator: %v; worker: %v", err, workerErr)
+	}
+	if !sum.Complete || sum.Trained+workerTrained != budget || workerTrained == 0 {
+		t.Errorf("coordinator trained %d, worker %d (summary %+v); want %d between them, some by each", sum.Trained, workerTrained, sum, budget)
+	}
+	if sum.Best == nil {
+		t.Error("no best trial in the summary")
+	}
+	for _, tr := range checkFinished(t, st, study.ID, budget) {
+		if tr.Attempt != 1 {
+			t.Errorf("trial %d ran %d times; want once", tr.Number, tr.Attempt)
+		}
+	}
+}
+
+// TestWorkerHandsBackOnCancel: a stopped worker's trial is claimable by
+// another process at once, without a resume, and the worker leaves the
+// study's status and its plan alone.
+func TestWorkerHandsBackOnCancel(t *testing.T) {
+	st, _ := openStore(t)
+	study, err := Create(context.Background(), st, "test", tinyConfig(3, "random"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan(t, st, study, 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	ev := &interrupter{cancel: cancel}
+	_, err = runStudy(ctx, t, st, study, Options{Workers: 1, Worker: "worker", NoPropose: true, Events: ev})
+	if !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("stopped worker returned %v, want ErrInterrupted", err)
+	}
+	bg := context.Background()
+	c, err := st.CountTrials(bg, study.ID)
+	if err != nil || c.Total() != 2 || c.Complete+c.Failed != 0 {
+		t.Errorf("after the worker stopped: %+v, %v; want the 2 planned trials, none finished, none proposed", c, err)
+	}
+	if s, _ := st.Study(bg, study.ID); s.Status != store.StudyRunning {
+		t.Errorf("study status %q after a worker stopped; want running", s.Status)
+	}
+	time.Sleep(5 * time.Millisecond) // the lease lapses 1ms after the hand-back
+	got, err := st.ClaimTrials(bg, study.ID, "next", 2, time.Minute)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("claim after the hand-back: %v, %v; want both trials", got, err)
+	}
+	if got[0].Number != 0 || got[0].Attempt != 2 {
+		t.Errorf("handed-back trial: number %d attempt %d; want 0, attempt 2", got[0].Number, got[0].Attempt)
+	}
+}
