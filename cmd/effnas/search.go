@@ -103,6 +103,11 @@ func runStudy(ctx context.Context, env *Env, st store.Store, db string, study st
 	}
 	prog := newProgress(env.Stderr, env.Terminal, "trials")
 	opts.Events = prog
+	if opts.Queue == 0 {
+		// Keep as many trials planned as are trained here, for any
+		// effnas worker sharing the database.
+		opts.Queue = opts.Workers
+	}
 	sum, runErr := search.Run(ctx, st, study, src, opts)
 	prog.Close()
 	if runErr != nil && !errors.Is(runErr, search.ErrInterrupted) {

@@ -1,0 +1,418 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/effnas/effnas/search"
+	"github.com/effnas/effnas/store"
+	"github.com/effnas/effnas/store/postgres"
+	"github.com/effnas/effnas/store/sqlite"
+	"github.com/effnas/effnas/trainer"
+)
+
+func TestWorkerBadFlags(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "w.db")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{}, "--db is required"},
+		{[]string{"--db", db, "--workers", "0"}, "--workers 0"},
+		{[]string{"--db", db, "--threads", "-1"}, "--threads -1"},
+		{[]string{"--db", db, "--poll", "1ns"}, "--poll 1ns"},
+		{[]string{"--db", db, "--lease", "10ms"}, "--lease 10ms"},
+		{[]string{"--db", db, "--poll", "soon"}, "-poll"},
+		{[]string{"--db", db, "stray"}, "stray"},
+	} {
+		_, err := runCmd(t, append([]string{"worker"}, tc.args...)...)
+		var u *usageError
+		if err == nil || !errors.As(err, &u) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("worker %v: error %v; want a usage error naming %q", tc.args, err, tc.want)
+		}
+	}
+	// A worker joins a database; it never creates one.
+	if _, err := runCmd(t, "worker", "--db", db, "--once"); err == nil {
+		t.Error("worker on a missing SQLite file: no error")
+	}
+	if _, err := os.Stat(db); err == nil {
+		t.Fatalf("worker created %s", db)
+	}
+}
+
+// planStudy creates a tiny search study and plans n trials through its
+// controller, as a coordinator would, without training any.
+func planStudy(t *testing.T, st store.Store, n int) store.Study {
+	t.Helper()
+	ctx := t.Context()
+	cfg := search.Config{Controller: "random", Trials: n, Seed: 3, Proxy: search.Proxy{
+		TrainSize: 256, ValSize: 128, TestSize: 64, Width: 0.25, Res: 16,
+		Train: trainer.Config{Epochs: 1, Batch: 32},
+	}}
+	study, err := search.Create(ctx, st, "planned", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := search.Open(ctx, st, study)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans, state, err := src.Propose(ctx, nil, n)
+	if err != nil || len(plans) != n {
+		t.Fatalf("propose %d: %d plans, %v", n, len(plans), err)
+	}
+	if _, err := st.PlanTrials(ctx, study.ID, plans, state); err != nil {
+		t.Fatal(err)
+	}
+	return study
+}
+
+// TestWorkerOnceSQLite: a worker on a SQLite file trains the planned trials
+// of an open study, proposes none, leaves the study's status to its
+// coordinator and skips studies that are not running.
+func TestWorkerOnceSQLite(t *testing.T) {
+	ctx := t.Context()
+	db := filepath.Join(t.TempDir(), "w.db")
+	st, err := sqlite.Open(ctx, db, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	open := planStudy(t, st, 3)
+	stopped := planStudy(t, st, 2)
+	if err := st.SetStudyStatus(ctx, stopped.ID, store.StudyStopped); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCmd(t, "worker", "--db", db, "--once", "--workers", "2", "--name", "w-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "3 trials trained (3 complete") {
+		t.Errorf("worker output %q; want 3 trials trained", out)
+	}
+	trials := checkTrials(t, st, open.ID, 3)
+	for _, tr := range trials {
+		if tr.Worker != "w-test" || tr.Attempt != 1 {
+			t.Errorf("trial %d: worker %q attempt %d; want w-test, 1", tr.Number, tr.Worker, tr.Attempt)
+		}
+	}
+	if s, err := st.Study(ctx, open.ID); err != nil || s.Status != store.StudyRunning {
+		t.Errorf("open study after the worker: %v, %v; want it still running (its coordinator ends it)", s.Status, err)
+	}
+	if c, err := st.CountTrials(ctx, stopped.ID); err != nil || c.Pending != 2 {
+		t.Errorf("stopped study after the worker: %+v, %v; want its 2 trials untouched", c, err)
+	}
+}
+
+// checkTrials checks that the study has exactly n trials, all complete.
+func checkTrials(t *testing.T, st store.Store, study int64, n int) []store.Trial {
+	t.Helper()
+	trials, err := st.Trials(context.Background(), study)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(trials) != n {
+		t.Errorf("study %d has %d trials; want %d", study, len(trials), n)
+	}
+	for _, tr := range trials {
+		if tr.State != store.TrialComplete || tr.Accuracy <= 0 {
+			t.Errorf("trial %d: %s (%s) accuracy %v; want complete", tr.Number, tr.State, tr.Error, tr.Accuracy)
+		}
+	}
+	return trials
+}
+
+var schemaSeq atomic.Int64
+
+// pgSchema returns a URL of the server at EFFNAS_PG_URL that keeps its
+// tables in a fresh schema, dropped when the test ends, or skips the test
+// when the variable is not set.
+func pgSchema(t *testing.T) string {
+	t.Helper()
+	url := pgURL(t)
+	ctx := t.Context()
+	admin, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatalf("connect to EFFNAS_PG_URL: %v", err)
+	}
+	schema := fmt.Sprintf("effnas_worker_%d_%d", os.Getpid(), schemaSeq.Add(1))
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+		admin.Close(context.Background())
+	})
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	return url + sep + "search_path=" + schema
+}
+
+// pgURL returns EFFNAS_PG_URL or skips the test, saying why.
+func pgURL(t *testing.T) string {
+	t.Helper()
+	url := os.Getenv("EFFNAS_PG_URL")
+	if url == "" {
+		t.Skip(`EFFNAS_PG_URL is not set: skipping the multi-process PostgreSQL test (eval "$(store/postgres/pgserver.sh start)" to run it)`)
+	}
+	return url
+}
+
+// proc is a running effnas process whose stderr is kept and scanned.
+type proc struct {
+	t    *testing.T
+	name string
+	cmd  *exec.Cmd
+	done chan struct{} // closed when stderr is drained
+
+	mu    sync.Mutex
+	lines []string
+	cond  *sync.Cond
+}
+
+func startProc(t *testing.T, bin, name string, args ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, name: name, cmd: exec.Command(bin, args...), done: make(chan struct{})}
+	p.cond = sync.NewCond(&p.mu)
+	stderr, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(p.done)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.lines = append(p.lines, sc.Text())
+			p.cond.Broadcast()
+			p.mu.Unlock()
+		}
+		p.mu.Lock()
+		p.lines = append(p.lines, "<eof>")
+		p.cond.Broadcast()
+		p.mu.Unlock()
+	}()
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			p.cmd.Process.Kill()
+			p.cmd.Wait()
+		}
+		if t.Failed() {
+			t.Logf("%s stderr:\n%s", p.name, p.log())
+		}
+	})
+	return p
+}
+
+func (p *proc) log() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Join(p.lines, "\n")
+}
+
+// waitFor waits until the n-th line (counting from 1) matching re has
+// been written, and returns its submatches; it fails the test at eof or
+// after the timeout.
+func (p *proc) waitFor(re *regexp.Regexp, n int, timeout time.Duration) []string {
+	p.t.Helper()
+	deadline := time.AfterFunc(timeout, func() {
+		p.mu.Lock()
+		p.lines = append(p.lines, "<timeout>")
+		p.cond.Broadcast()
+		p.mu.Unlock()
+	})
+	defer deadline.Stop()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, seen := 0, 0; ; i++ {
+		for i >= len(p.lines) {
+			p.cond.Wait()
+		}
+		switch l := p.lines[i]; {
+		case l == "<eof>" || l == "<timeout>":
+			p.t.Fatalf("%s: no %d lines matching %q before %s:\n%s", p.name, n, re, l, strings.Join(p.lines, "\n"))
+		default:
+			if m := re.FindStringSubmatch(l); m != nil {
+				if seen++; seen == n {
+					return m
+				}
+			}
+		}
+	}
+}
+
+// wait waits for the process to exit and returns its exit status.
+func (p *proc) wait(timeout time.Duration) int {
+	p.t.Helper()
+	exited := make(chan error, 1)
+	go func() { <-p.done; exited <- p.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode()
+		}
+		if err != nil {
+			p.t.Fatalf("%s: %v", p.name, err)
+		}
+		return 0
+	case <-time.After(timeout):
+		p.cmd.Process.Kill()
+		p.t.Fatalf("%s did not exit within %v:\n%s", p.name, timeout, p.log())
+		return -1
+	}
+}
+
+func (p *proc) worker() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s:%d", host, p.cmd.Process.Pid)
+}
+
+var (
+	trainingLine = regexp.MustCompile(`^study (\d+) trial (\d+): training`)
+	finishedLine = regexp.MustCompile(`^study (\d+) trial (\d+): accuracy ([0-9.]+)`)
+)
+
+// pgTrials opens the schema and returns the newest study's trials.
+func pgTrials(t *testing.T, url string) (store.Study, []store.Trial) {
+	t.Helper()
+	ctx := t.Context()
+	st, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	study, err := st.LatestStudy(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	trials := checkTrials(t, st, study.ID, 6)
+	return study, trials
+}
+
+// TestWorkersPostgres runs real processes against one PostgreSQL database:
+// a coordinator (effnas search) and effnas worker processes.
+func TestWorkersPostgres(t *testing.T) {
+	pgURL(t) // skips without a server
+	bin := buildEffnas(t)
+	// Two epochs of a few hundred images: trials of a second or two.
+	proxy := append([]string{"--epochs", "2", "--threads", "1"}, tiny...)
+	coordinator := func(t *testing.T, url string) *proc {
+		return startProc(t, bin, "coordinator", append([]string{"search", "--db", url, "--trials", "6", "--workers", "1", "--controller", "random", "--json"}, proxy...)...)
+	}
+	worker := func(t *testing.T, url, name string, extra ...string) *proc {
+		return startProc(t, bin, name, append([]string{"worker", "--db", url, "--workers", "1", "--threads", "1", "--poll", "100ms"}, extra...)...)
+	}
+
+	// One coordinator and two workers finish a study: every trial run
+	// exactly once, by more than one process; SIGTERM stops the idle
+	// workers cleanly.
+	t.Run("share", func(t *testing.T) {
+		url := pgSchema(t)
+		c := coordinator(t, url)
+		w1 := worker(t, url, "worker 1")
+		w2 := worker(t, url, "worker 2")
+		if code := c.wait(60 * time.Second); code != 0 {
+			t.Fatalf("coordinator exited with %d:\n%s", code, c.log())
+		}
+		for _, w := range []*proc{w1, w2} {
+			if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			if code := w.wait(20 * time.Second); code != 0 {
+				t.Errorf("%s exited with %d after SIGTERM; want 0", w.name, code)
+			}
+		}
+		study, trials := pgTrials(t, url)
+		if study.Status != store.StudyComplete {
+			t.Errorf("study status %s; want complete", study.Status)
+		}
+		by := map[string]int{}
+		for _, tr := range trials {
+			by[tr.Worker]++
+			if tr.Attempt != 1 {
+				t.Errorf("trial %d ran %d times; want once", tr.Number, tr.Attempt)
+			}
+		}
+		t.Logf("trials by process: coordinator %d, worker 1 %d, worker 2 %d", by[c.worker()], by[w1.worker()], by[w2.worker()])
+		if by[c.worker()]+by[w1.worker()]+by[w2.worker()] != 6 {
+			t.Errorf("trials by worker %v; want all by the coordinator %s or the workers %s, %s", by, c.worker(), w1.worker(), w2.worker())
+		}
+		if by[w1.worker()]+by[w2.worker()] == 0 || len(by) < 2 {
+			t.Errorf("trials by worker %v; want them spread over the processes", by)
+		}
+	})
+
+	// A worker killed with SIGKILL mid-trial: what it finished stays, and
+	// its trial is re-run by another process once its lease lapses.
+	t.Run("sigkill", func(t *testing.T) {
+		url := pgSchema(t)
+		c := coordinator(t, url)
+		victim := worker(t, url, "victim", "--lease", "3s")
+		fin := victim.waitFor(finishedLine, 1, 40*time.Second)
+		doneNum, _ := strconv.Atoi(fin[2])
+		doneAcc, _ := strconv.ParseFloat(fin[3], 64)
+		// Kill it during its next trial.
+		m := victim.waitFor(trainingLine, 2, 40*time.Second)
+		killed, _ := strconv.Atoi(m[2])
+		if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		killedAt := time.Now()
+		if code := victim.wait(10 * time.Second); code != -1 && code != 137 {
+			t.Logf("victim exit status %d", code)
+		}
+		other := worker(t, url, "other")
+		if code := c.wait(60 * time.Second); code != 0 {
+			t.Fatalf("coordinator exited with %d:\n%s", code, c.log())
+		}
+		took := time.Since(killedAt)
+		if err := other.cmd.Process.Signal(syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		if code := other.wait(20 * time.Second); code != 0 {
+			t.Errorf("other worker exited with %d after SIGINT; want 0", code)
+		}
+		_, trials := pgTrials(t, url)
+		for _, tr := range trials {
+			switch tr.Number {
+			case doneNum:
+				if tr.Worker != victim.worker() || tr.Attempt != 1 || fmt.Sprintf("%.4f", tr.Accuracy) != fmt.Sprintf("%.4f", doneAcc) {
+					t.Errorf("trial %d the victim finished: worker %q attempt %d accuracy %v; want %q, 1, %.4f",
+						tr.Number, tr.Worker, tr.Attempt, tr.Accuracy, victim.worker(), doneAcc)
+				}
+			case killed:
+				if tr.Worker == victim.worker() || tr.Attempt != 2 {
+					t.Errorf("trial %d the victim was training when killed: worker %q attempt %d; want another worker, attempt 2",
+						tr.Number, tr.Worker, tr.Attempt)
+				}
+			default:
+				if tr.Attempt != 1 {
+					t.Errorf("trial %d ran %d times; want once", tr.Number, tr.Attempt)
+				}
+			}
+		}
+		t.Logf("victim finished trial %d, was killed in trial %d; the study finished %v after the kill", doneNum, killed, took.Round(100*time.Millisecond))
+	})
+}
