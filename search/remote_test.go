@@ -3,6 +3,7 @@ package search
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -176,5 +177,31 @@ func TestWorkerHandsBackOnCancel(t *testing.T) {
 	}
 	if got[0].Number != 0 || got[0].Attempt != 2 {
 		t.Errorf("handed-back trial: number %d attempt %d; want 0, attempt 2", got[0].Number, got[0].Attempt)
+	}
+}
+
+// TestDataCache: runs that share a cache load a dataset once; a failed
+// load is not kept.
+func TestDataCache(t *testing.T) {
+	ctx := context.Background()
+	c := NewDataCache()
+	p := tinyConfig(1, "random").WithDefaults().Proxy
+	a, err := c.load(ctx, p.Dataset, p.data(16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.load(ctx, p.Dataset, p.data(16))
+	if err != nil || a != b {
+		t.Errorf("second load: %p, %v; want the same data %p", b, err, a)
+	}
+	if other, err := c.load(ctx, p.Dataset, p.data(8)); err != nil || other == a {
+		t.Errorf("another resolution: %p, %v; want other data", other, err)
+	}
+	missing := filepath.Join(t.TempDir(), "missing")
+	if _, err := c.load(ctx, missing, p.data(16)); err == nil {
+		t.Errorf("load of %s: no error", missing)
+	}
+	if len(c.m) != 2 {
+		t.Errorf("cache holds %d datasets; want the 2 that loaded", len(c.m))
 	}
 }

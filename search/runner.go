@@ -71,6 +71,47 @@ type Options struct {
 	// any process claims them again at once (as another attempt) without a
 	// resume.
 	NoPropose bool
+	// Data keeps the datasets trials train on; a process that calls Run
+	// again and again (a worker) passes one cache to load each dataset
+	// once. Default: a cache for this run.
+	Data *DataCache
+}
+
+// DataCache keeps loaded datasets, keyed by dataset and options, for runs
+// that share it. It is safe for concurrent use; a load that failed is not
+// kept, so a later run tries again.
+type DataCache struct {
+	mu sync.Mutex
+	m  map[dataKey]*dataResult
+}
+
+type dataKey struct {
+	spec string
+	opts dataset.Options
+}
+
+// NewDataCache returns an empty cache.
+func NewDataCache() *DataCache { return &DataCache{m: map[dataKey]*dataResult{}} }
+
+// load returns the dataset spec with opts, loading it on first use.
+func (c *DataCache) load(ctx context.Context, spec string, opts dataset.Options) (*dataset.Data, error) {
+	k := dataKey{spec, opts}
+	c.mu.Lock()
+	dr, ok := c.m[k]
+	if !ok {
+		dr = &dataResult{}
+		c.m[k] = dr
+	}
+	c.mu.Unlock()
+	dr.once.Do(func() {
+		dr.d, dr.err = dataset.Load(ctx, spec, opts)
+		if dr.err != nil {
+			c.mu.Lock()
+			delete(c.m, k)
+			c.mu.Unlock()
+		}
+	})
+	return dr.d, dr.err
 }
 
 // ErrInterrupted is returned by Run when its context was cancelled: in-flight
@@ -121,7 +162,10 @@ func Run(ctx context.Context, st store.Store, study store.Study, src Source, opt
 		host, _ := os.Hostname()
 		opts.Worker = fmt.Sprintf("%s:%d", host, os.Getpid())
 	}
-	r := &runner{st: st, study: study, src: src, opts: opts, data: map[int]*dataResult{}}
+	if opts.Data == nil {
+		opts.Data = NewDataCache()
+	}
+	r := &runner{st: st, study: study, src: src, opts: opts}
 	sum, err := r.run(ctx)
 	sum.Seconds = time.Since(start).Seconds()
 	return sum, err
@@ -132,9 +176,6 @@ type runner struct {
 	study store.Study
 	src   Source
 	opts  Options
-
-	mu   sync.Mutex
-	data map[int]*dataResult // loaded datasets by resolution
 }
 
 type dataResult struct {
@@ -143,20 +184,10 @@ type dataResult struct {
 	err  error
 }
 
-// dataset loads the proxy's data at one resolution once per run.
+// dataset loads the proxy's data at one resolution once.
 func (r *runner) dataset(ctx context.Context, res int) (*dataset.Data, error) {
-	r.mu.Lock()
-	dr, ok := r.data[res]
-	if !ok {
-		dr = &dataResult{}
-		r.data[res] = dr
-	}
-	r.mu.Unlock()
-	dr.once.Do(func() {
-		p := r.src.Proxy()
-		dr.d, dr.err = dataset.Load(ctx, p.Dataset, p.data(res))
-	})
-	return dr.d, dr.err
+	p := r.src.Proxy()
+	return r.opts.Data.load(ctx, p.Dataset, p.data(res))
 }
 
 // outcome is what a worker reports to the coordinator.

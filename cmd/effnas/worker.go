@@ -75,7 +75,7 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 
 	w := &worker{
 		st: st, log: env.Stderr, once: *once, poll: *poll,
-		opts:    search.Options{Workers: *workers, Threads: *threads, Lease: *lease, Worker: *name, NoPropose: true},
+		opts:    search.Options{Workers: *workers, Threads: *threads, Lease: *lease, Worker: *name, NoPropose: true, Data: search.NewDataCache()},
 		sources: map[int64]sourceOrErr{},
 	}
 	fmt.Fprintf(env.Stderr, "worker %s on %s: %d at once, lease %v\n", *name, *db, *workers, *lease)
