@@ -12,9 +12,9 @@ import (
 const (
 	DefaultEpochs        = 2
 	DefaultBatch         = 64
-	DefaultOptimizer     = "adam"
-	DefaultLR            = 0.004 // for adam; sgd uses DefaultSGDLR, rmsprop DefaultRMSPropLR
-	DefaultSGDLR         = 0.1
+	DefaultOptimizer     = "sgd"
+	DefaultLR            = 0.1 // for sgd; adam uses DefaultAdamLR, rmsprop DefaultRMSPropLR
+	DefaultAdamLR        = 0.004
 	DefaultRMSPropLR     = 0.002
 	DefaultWeightDecay   = 5e-5
 	DefaultWarmupEpochs  = 0.1
@@ -24,7 +24,7 @@ const (
 )
 
 // Optimizers lists the accepted Config.Optimizer values.
-var Optimizers = []string{"adam", "sgd", "rmsprop"}
+var Optimizers = []string{"sgd", "adam", "rmsprop"}
 
 // Config says how to train a proxy. It is stored with a study as JSON; zero
 // fields take the defaults given in each comment (WithDefaults). A negative
@@ -32,8 +32,8 @@ var Optimizers = []string{"adam", "sgd", "rmsprop"}
 type Config struct {
 	Epochs         int     `json:"epochs"`          // passes over the training set; default 2
 	Batch          int     `json:"batch"`           // images per step; default 64
-	LR             float64 `json:"lr"`              // peak learning rate; default 0.004 (adam), 0.1 (sgd), 0.002 (rmsprop)
-	Optimizer      string  `json:"optimizer"`       // "adam" (AdamW), "sgd" (Nesterov momentum) or "rmsprop"; default "adam"
+	LR             float64 `json:"lr"`              // peak learning rate; default 0.1 (sgd), 0.004 (adam), 0.002 (rmsprop)
+	Optimizer      string  `json:"optimizer"`       // "sgd" (Nesterov momentum), "adam" (AdamW) or "rmsprop"; default "sgd"
 	Momentum       float64 `json:"momentum"`        // sgd/rmsprop momentum, adam beta1; default 0.9
 	WeightDecay    float64 `json:"weight_decay"`    // L2 (sgd, rmsprop) or decoupled (adam) decay of conv and dense weights; default 5e-5
 	WarmupEpochs   float64 `json:"warmup_epochs"`   // linear warm-up, then cosine decay to zero; default 0.1
@@ -57,8 +57,8 @@ func (c Config) WithDefaults() Config {
 	c.Optimizer = strings.ToLower(cmp.Or(c.Optimizer, DefaultOptimizer))
 	if c.LR == 0 {
 		switch c.Optimizer {
-		case "sgd":
-			c.LR = DefaultSGDLR
+		case "adam":
+			c.LR = DefaultAdamLR
 		case "rmsprop":
 			c.LR = DefaultRMSPropLR
 		default:
@@ -90,7 +90,7 @@ func (c Config) Validate() error {
 		bad("batch %d is out of range; use 1 to 4096 images per step", c.Batch)
 	}
 	if !finite(c.LR) || c.LR <= 0 || c.LR > 10 {
-		bad("learning rate %g is out of range; use a positive number up to 10 (e.g. 0.002 for adam, 0.1 for sgd)", c.LR)
+		bad("learning rate %g is out of range; use a positive number up to 10 (e.g. 0.1 for sgd, 0.004 for adam)", c.LR)
 	}
 	switch c.Optimizer {
 	case "adam", "sgd", "rmsprop":

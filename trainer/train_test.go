@@ -191,8 +191,8 @@ func TestConfigDefaultsAndValidate(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Errorf("defaults do not validate: %v", err)
 	}
-	if c := (Config{Optimizer: "SGD"}).WithDefaults(); c.Optimizer != "sgd" || c.LR != DefaultSGDLR {
-		t.Errorf("sgd defaults = %+v", c)
+	if c := (Config{Optimizer: "ADAM"}).WithDefaults(); c.Optimizer != "adam" || c.LR != DefaultAdamLR {
+		t.Errorf("adam defaults = %+v", c)
 	}
 	if c := (Config{WeightDecay: -1, WarmupEpochs: -1}).WithDefaults(); c.WeightDecay != 0 || c.WarmupEpochs != 0 {
 		t.Errorf("negative means zero: %+v", c)
