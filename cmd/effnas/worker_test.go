@@ -19,7 +19,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/effnas/effnas/grid"
 	"github.com/effnas/effnas/search"
+	"github.com/effnas/effnas/space"
 	"github.com/effnas/effnas/store"
 	"github.com/effnas/effnas/store/postgres"
 	"github.com/effnas/effnas/store/sqlite"
@@ -84,7 +86,7 @@ func planStudy(t *testing.T, st store.Store, n int) store.Study {
 }
 
 // TestWorkerOnceSQLite: a worker on a SQLite file trains the planned trials
-// of an open study, proposes none, leaves the study's status to its
+// of the open studies (a search and a grid), proposes none, leaves the study's status to its
 // coordinator and skips studies that are not running.
 func TestWorkerOnceSQLite(t *testing.T) {
 	ctx := t.Context()
@@ -94,8 +96,16 @@ func TestWorkerOnceSQLite(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	open := planStudy(t, st, 3)
+	open := planStudy(t, st, 2)
 	stopped := planStudy(t, st, 2)
+	// A grid study: its points are planned when it is created.
+	g, err := grid.Create(ctx, st, "grid", grid.StudyConfig{
+		Grid: grid.Config{Step: 1, Max: 2}, Dimension: "width", Base: space.B0(), Seed: 3, // the search's data, loaded once
+		Proxy: search.Proxy{TrainSize: 256, ValSize: 128, TestSize: 64, Width: 0.25, Res: 16, Train: trainer.Config{Epochs: 1, Batch: 32}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := st.SetStudyStatus(ctx, stopped.ID, store.StudyStopped); err != nil {
 		t.Fatal(err)
 	}
@@ -106,8 +116,8 @@ func TestWorkerOnceSQLite(t *testing.T) {
 	if !strings.Contains(out, "3 trials trained (3 complete") {
 		t.Errorf("worker output %q; want 3 trials trained", out)
 	}
-	trials := checkTrials(t, st, open.ID, 3)
-	for _, tr := range trials {
+	trials := checkTrials(t, st, open.ID, 2)
+	for _, tr := range append(trials, checkTrials(t, st, g.ID, 1)...) {
 		if tr.Worker != "w-test" || tr.Attempt != 1 {
 			t.Errorf("trial %d: worker %q attempt %d; want w-test, 1", tr.Number, tr.Worker, tr.Attempt)
 		}
