@@ -309,6 +309,9 @@ func (r *runner) run(ctx context.Context) (Summary, error) {
 			sum.Trained++
 		}
 	}
+	if runErr != nil && ctx.Err() != nil && errors.Is(runErr, context.Canceled) {
+		runErr = nil // a store call cut short by Ctrl-C: an interruption, not a fault
+	}
 	sum.Best = best
 	// The store writes below must happen even when ctx is cancelled.
 	wctx := context.WithoutCancel(ctx)
