@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/effnas/effnas/search"
+	"github.com/effnas/effnas/trainer"
 )
 
 // proxyFlags are the flags every command that trains proxies shares
@@ -37,7 +38,7 @@ func (p *proxyFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&p.epochs, "epochs", search.DefaultEpochs, "training epochs per proxy")
 	fs.IntVar(&p.batch, "batch", 64, "images per training step")
 	fs.Float64Var(&p.lr, "lr", 0, "peak learning rate (0: the optimizer's default)")
-	fs.StringVar(&p.optimizer, "optimizer", "adam", "adam, sgd or rmsprop")
+	fs.StringVar(&p.optimizer, "optimizer", trainer.DefaultOptimizer, "sgd (Nesterov momentum), adam or rmsprop")
 	fs.Float64Var(&p.width, "proxy-width", search.DefaultProxyWidth, "width multiplier of the proxy network")
 	fs.IntVar(&p.res, "proxy-res", search.DefaultProxyRes, "input resolution of the proxy network")
 	fs.IntVar(&p.workers, "workers", runtime.NumCPU(), "proxies trained at once (one per core is fastest)")
