@@ -15,10 +15,10 @@ const (
 	DefaultDataset    = "mnist"
 	DefaultProxyWidth = 0.5
 	DefaultProxyRes   = 32
-	DefaultTrainSize  = 2000
+	DefaultTrainSize  = 4000
 	DefaultValSize    = 1000
 	DefaultTestSize   = 1000
-	DefaultEpochs     = 1
+	DefaultEpochs     = 2
 )
 
 // Proxy says how a candidate is trained briefly: which data, at what scale,
@@ -26,12 +26,12 @@ const (
 // config. Zero fields take the defaults in each comment (WithDefaults).
 type Proxy struct {
 	Dataset   string         `json:"dataset"`    // "mnist" (built in) or a path; default "mnist"
-	TrainSize int            `json:"train_size"` // training images; default 2000
+	TrainSize int            `json:"train_size"` // training images; default 4000
 	ValSize   int            `json:"val_size"`   // validation images carved from the training files; default 1000
 	TestSize  int            `json:"test_size"`  // test images, for reporting only; default 1000
 	Width     float64        `json:"width"`      // width multiplier applied to the full-size candidate; default 0.5
 	Res       int            `json:"res"`        // input resolution of the proxy; default 32
-	Train     trainer.Config `json:"train"`      // optimizer, epochs (default 1), batch...
+	Train     trainer.Config `json:"train"`      // optimizer, epochs (default 2), batch...
 }
 
 // WithDefaults returns p with zero fields set to their defaults.

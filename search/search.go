@@ -16,7 +16,7 @@ import (
 // Defaults of Config.
 const (
 	DefaultController = "evolution"
-	DefaultTrials     = 12
+	DefaultTrials     = 20
 )
 
 // Config is a search study's whole configuration; it is stored with the
@@ -25,7 +25,7 @@ const (
 type Config struct {
 	Controller       string                  `json:"controller"`        // random, evolution or reinforce; default evolution
 	ControllerConfig controller.Config       `json:"controller_config"` // strategy settings
-	Trials           int                     `json:"trials"`            // trials to finish (complete or failed); default 12
+	Trials           int                     `json:"trials"`            // trials to finish (complete or failed); default 20
 	Seed             uint64                  `json:"seed"`              // root of every random choice; default 0
 	Space            json.RawMessage         `json:"space"`             // the search space's canonical JSON; default the built-in space
 	Reward           controller.RewardConfig `json:"reward"`            // ACC * (FLOPS/T)^w on the full-size candidate
