@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -189,32 +188,10 @@ func runGridStudy(ctx context.Context, env *Env, st store.Store, db string, stud
 	if err != nil {
 		return err
 	}
-	prog := newProgress(env.Stderr, env.Terminal, "grid points")
-	opts.Events = prog
-	sum, runErr := search.Run(ctx, st, study, g, opts)
-	prog.Close()
-	if runErr != nil && !errors.Is(runErr, search.ErrInterrupted) {
-		return runErr
-	}
-	trials, err := st.Trials(context.WithoutCancel(ctx), study.ID)
-	if err != nil {
-		return err
-	}
-	rep := newGridReport(g, study, sum, trials)
-	if asJSON {
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			return err
-		}
-	} else {
-		rep.print(env.Stdout, db)
-	}
-	if errors.Is(runErr, search.ErrInterrupted) {
-		fmt.Fprintf(env.Stderr, "interrupted: grid study %d is saved; continue it with\n  effnas resume --db %s --study %d\n", study.ID, db, study.ID)
-		return errSilentInterrupted
-	}
-	return nil
+	return runAndReport(ctx, env, st, db, study, g, opts, asJSON, "grid points",
+		func(sum search.Summary, trials []store.Trial) (report, error) {
+			return newGridReport(g, study, sum, trials), nil
+		})
 }
 
 type gridPointJSON struct {

@@ -101,13 +101,27 @@ func runStudy(ctx context.Context, env *Env, st store.Store, db string, study st
 	if err != nil {
 		return err
 	}
-	prog := newProgress(env.Stderr, env.Terminal, "trials")
-	opts.Events = prog
 	if opts.Queue == 0 {
 		// Keep as many trials planned as are trained here, for any
 		// effnas worker sharing the database.
 		opts.Queue = opts.Workers
 	}
+	return runAndReport(ctx, env, st, db, study, src, opts, asJSON, "trials",
+		func(sum search.Summary, trials []store.Trial) (report, error) {
+			return newSearchReport(src, study, sum, trials)
+		})
+}
+
+// report is what search and grid print when a run ends.
+type report interface{ print(w io.Writer, db string) }
+
+// runAndReport runs a study's source with a progress display, then prints
+// the report that build makes of it (JSON with asJSON). After Ctrl-C it
+// still reports, says how to resume and returns errSilentInterrupted.
+func runAndReport(ctx context.Context, env *Env, st store.Store, db string, study store.Study, src search.Source,
+	opts search.Options, asJSON bool, what string, build func(search.Summary, []store.Trial) (report, error)) error {
+	prog := newProgress(env.Stderr, env.Terminal, what)
+	opts.Events = prog
 	sum, runErr := search.Run(ctx, st, study, src, opts)
 	prog.Close()
 	if runErr != nil && !errors.Is(runErr, search.ErrInterrupted) {
@@ -117,7 +131,7 @@ func runStudy(ctx context.Context, env *Env, st store.Store, db string, study st
 	if err != nil {
 		return err
 	}
-	rep, err := newSearchReport(src, study, sum, trials)
+	rep, err := build(sum, trials)
 	if err != nil {
 		return err
 	}
@@ -131,7 +145,7 @@ func runStudy(ctx context.Context, env *Env, st store.Store, db string, study st
 		rep.print(env.Stdout, db)
 	}
 	if errors.Is(runErr, search.ErrInterrupted) {
-		fmt.Fprintf(env.Stderr, "interrupted: study %d is saved; continue it with\n  effnas resume --db %s --study %d\n", study.ID, db, study.ID)
+		fmt.Fprintf(env.Stderr, "interrupted: %s study %d is saved; continue it with\n  effnas resume --db %s --study %d\n", study.Kind, study.ID, db, study.ID)
 		return errSilentInterrupted
 	}
 	return nil
