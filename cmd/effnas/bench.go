@@ -16,7 +16,7 @@ import (
 )
 
 func init() {
-	register("bench", "benchmarks: bench train (training speed on random data); bench <name> -h for flags", runBench)
+	register("bench", "benchmarks: bench train (training speed on random data), bench nb201 (a controller on NAS-Bench-201)", runBench)
 	registerBench("train", "time training steps of a network on random data", runBenchTrain)
 }
 
