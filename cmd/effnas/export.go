@@ -32,7 +32,7 @@ var exportFormats = []string{"json", "tf", "timm", "md"}
 // written when anything fails.
 func runExport(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet("export", env.Stderr)
-	db := fs.String("db", "", "database file (required); it is only read")
+	db := fs.String("db", "effnas.db", "database file or postgres:// URL; it is only read")
 	studyFlag := fs.String("study", "", "search or compound grid study id (default: the newest grid study, else the newest search study)")
 	format := fs.String("format", "json", "output format: json, tf (TF efficientnet_builder), timm, or md (report with PNG plots)")
 	out := fs.String("out", "", "output file (default stdout); required for md, whose PNG plots are written beside it")

@@ -25,7 +25,7 @@ type listStudyJSON struct {
 
 func runList(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet("list", env.Stderr)
-	db := fs.String("db", "", "database file (required)")
+	db := fs.String("db", "effnas.db", "database file or postgres:// URL")
 	asJSON := fs.Bool("json", false, "print one JSON object with the studies")
 	if err := parseFlags(fs, args); err != nil {
 		return err

@@ -126,7 +126,7 @@ func best(trials []store.Trial) int {
 
 func runShow(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet("show", env.Stderr)
-	db := fs.String("db", "", "database file (required)")
+	db := fs.String("db", "effnas.db", "database file or postgres:// URL")
 	studyFlag := fs.String("study", "", "study id (default: the newest study)")
 	asJSON := fs.Bool("json", false, "print one JSON object: the study and its trials")
 	if err := parseFlags(fs, args); err != nil {

@@ -219,8 +219,8 @@ func TestShowListErrors(t *testing.T) {
 		usage bool
 		want  string
 	}{
-		{[]string{"show"}, true, "--db is required"},
-		{[]string{"list"}, true, "--db is required"},
+		{[]string{"show"}, false, "no database at effnas.db"}, // the default, in the test's directory: absent
+		{[]string{"list"}, false, "no database at effnas.db"},
 		{[]string{"show", "--db", missing}, false, "no database at " + missing},
 		{[]string{"list", "--db", missing}, false, "no database at " + missing},
 		{[]string{"show", "--db", notDB}, false, "does not start with the SQLite header"},
