@@ -71,7 +71,7 @@ func (r *Report) Markdown(searchPNG, gridPNG string) []byte {
 	a := r.Arch
 	fmt.Fprintf(w, "\n## B0\n\n")
 	fmt.Fprintf(w, "%dx%d input, %d classes, stem %d, head %d, %s, dropout %g: **%s parameters, %s multiply-adds**.\n\n",
-		a.Resolution, a.Resolution, a.Classes, a.Stem, a.Head, a.Activation, a.Dropout, commas(r.B0.Params), commas(r.B0.FLOPs))
+		a.Resolution, a.Resolution, a.Classes, a.Stem, a.Head, a.Activation, a.Dropout, Commas(r.B0.Params), Commas(r.B0.FLOPs))
 	fmt.Fprintf(w, "Block strings (TF dialect):\n\n```\n%s\n```\n\n", strings.Join(r.B0.Blocks, "\n"))
 	fmt.Fprintf(w, "timm arch_def:\n\n```\n%s\n```\n\n", strings.Join(r.B0.Timm, "\n"))
 	writeLayers(w, a)
@@ -160,9 +160,9 @@ func writeLayers(w io.Writer, a space.Arch) {
 	for _, l := range a.Layers() {
 		params += l.Params
 		macs += l.MACs
-		fmt.Fprintf(w, "| %s | %d × %d × %d | %s | %s |\n", l.Name, l.OutShape[0], l.OutShape[1], l.OutShape[2], commas(l.Params), commas(l.MACs))
+		fmt.Fprintf(w, "| %s | %d × %d × %d | %s | %s |\n", l.Name, l.OutShape[0], l.OutShape[1], l.OutShape[2], Commas(l.Params), Commas(l.MACs))
 	}
-	fmt.Fprintf(w, "| **total** | | **%s** | **%s** |\n", commas(params), commas(macs))
+	fmt.Fprintf(w, "| **total** | | **%s** | **%s** |\n", Commas(params), Commas(macs))
 }
 
 func writeTrials(w io.Writer, ts []Trial) {

@@ -54,7 +54,7 @@ func (r *Report) header(w io.Writer) {
 	fmt.Fprintf(w, "# B0: %s.\n", r.b0Origin())
 	fmt.Fprintf(w, "# Coefficients: %s.\n", r.coefOrigin())
 	fmt.Fprintf(w, "# B0 at %dx%d: %s params, %s multiply-adds (%d classes).\n",
-		r.B0.Resolution, r.B0.Resolution, commas(r.B0.Params), commas(r.B0.FLOPs), r.B0.Classes)
+		r.B0.Resolution, r.B0.Resolution, Commas(r.B0.Params), Commas(r.B0.FLOPs), r.B0.Classes)
 }
 
 // b0Origin says where B0 comes from, in words.
@@ -285,8 +285,8 @@ func fmtCount(n int64) string {
 	return strconv.FormatInt(n, 10)
 }
 
-// commas writes n with thousands separators: 5288548 -> 5,288,548.
-func commas(n int64) string {
+// Commas writes n with thousands separators: 5288548 -> 5,288,548.
+func Commas(n int64) string {
 	s := strconv.FormatInt(n, 10)
 	neg := strings.HasPrefix(s, "-")
 	s = strings.TrimPrefix(s, "-")

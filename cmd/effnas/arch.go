@@ -8,10 +8,10 @@ import (
 	"io"
 	"math"
 	"os"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/effnas/effnas/export"
 	"github.com/effnas/effnas/space"
 )
 
@@ -236,30 +236,12 @@ func printArchTable(w io.Writer, r archReport) error {
 	}
 	fmt.Fprintf(tw, "%-*s\toutput (CxHxW)\tparams\tmultiply-adds\t\n", nw, "layer")
 	for _, l := range r.Layers {
-		fmt.Fprintf(tw, "%-*s\t%dx%dx%d\t%s\t%s\t\n", nw, l.Name, l.OutShape[0], l.OutShape[1], l.OutShape[2], commas(l.Params), commas(l.MACs))
+		fmt.Fprintf(tw, "%-*s\t%dx%dx%d\t%s\t%s\t\n", nw, l.Name, l.OutShape[0], l.OutShape[1], l.OutShape[2], export.Commas(l.Params), export.Commas(l.MACs))
 	}
-	fmt.Fprintf(tw, "%-*s\t\t%s\t%s\t\n", nw, "total", commas(r.Params), commas(r.FLOPs))
+	fmt.Fprintf(tw, "%-*s\t\t%s\t%s\t\n", nw, "total", export.Commas(r.Params), export.Commas(r.FLOPs))
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	_, err := fmt.Fprintf(w, "\n%.2fM params, %.3fB multiply-adds\n", float64(r.Params)/1e6, float64(r.FLOPs)/1e9)
 	return err
-}
-
-// commas writes n with thousands separators: 5288548 -> 5,288,548.
-func commas(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/effnas/effnas/export"
 	"github.com/effnas/effnas/space"
 	"github.com/effnas/effnas/trainer"
 )
@@ -125,7 +126,7 @@ func runBenchTrain(ctx context.Context, env *Env, args []string) error {
 		return enc.Encode(rep)
 	}
 	fmt.Fprintf(env.Stdout, "training: %.1f images/s (%.4f s per step of %d images, %d threads)\n", r.ImagesPerSecond, r.StepSeconds, r.Batch, r.Threads)
-	fmt.Fprintf(env.Stdout, "network:  %s parameters, %s multiply-adds per image at %dx%dx%d\n", commas(r.Params), commas(r.FLOPs), arch.InChannels, arch.Resolution, arch.Resolution)
+	fmt.Fprintf(env.Stdout, "network:  %s parameters, %s multiply-adds per image at %dx%dx%d\n", export.Commas(r.Params), export.Commas(r.FLOPs), arch.InChannels, arch.Resolution, arch.Resolution)
 	fmt.Fprintf(env.Stdout, "compute:  %.2f GFLOP/s (multiply-adds x 2 x 3 per image)\n", r.GFLOPs)
 	fmt.Fprintf(env.Stdout, "memory:   %.1f MiB peak resident\n", float64(rep.PeakRSSBytes)/(1<<20))
 	return nil

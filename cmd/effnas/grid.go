@@ -9,6 +9,7 @@ import (
 	"math"
 	"text/tabwriter"
 
+	"github.com/effnas/effnas/export"
 	"github.com/effnas/effnas/grid"
 	"github.com/effnas/effnas/search"
 	"github.com/effnas/effnas/space"
@@ -264,7 +265,7 @@ func (r *gridReport) print(w io.Writer, db string) {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "name\twidth\tdepth\tresolution\tparams\tmult-adds\t")
 		for _, m := range r.Family {
-			fmt.Fprintf(tw, "%s\t%.3f\t%.3f\t%d\t%s\t%s\t\n", m.Name, m.Width, m.Depth, m.Resolution, commas(m.Params), fmtCount(m.FLOPs))
+			fmt.Fprintf(tw, "%s\t%.3f\t%.3f\t%d\t%s\t%s\t\n", m.Name, m.Width, m.Depth, m.Resolution, export.Commas(m.Params), fmtCount(m.FLOPs))
 		}
 		tw.Flush()
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/effnas/effnas/controller"
+	"github.com/effnas/effnas/export"
 	"github.com/effnas/effnas/search"
 	"github.com/effnas/effnas/space"
 	"github.com/effnas/effnas/store"
@@ -219,7 +220,7 @@ func (r *searchReport) print(w io.Writer, db string) {
 		b := r.Best
 		fmt.Fprintf(w, "\nfound B0 (trial %d): proxy validation accuracy %.4f, reward %.4f\n", b.Trial, b.Accuracy, b.Reward)
 		fmt.Fprintf(w, "  %s parameters, %s multiply-adds at 224x224 with 1000 classes; stem %d, head %d\n",
-			commas(b.Params), commas(b.FLOPs), b.Stem, b.Head)
+			export.Commas(b.Params), export.Commas(b.FLOPs), b.Stem, b.Head)
 		fmt.Fprintln(w, "  blocks (TF):")
 		for _, s := range b.Blocks {
 			fmt.Fprintf(w, "    %s\n", s)

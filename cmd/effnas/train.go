@@ -10,6 +10,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/effnas/effnas/export"
 	"github.com/effnas/effnas/space"
 	"github.com/effnas/effnas/trainer"
 	"github.com/effnas/effnas/trainer/dataset"
@@ -105,7 +106,7 @@ func runTrain(ctx context.Context, env *Env, args []string) error {
 	}
 	if !*asJSON || !env.Terminal {
 		fmt.Fprintf(env.Stderr, "training %s parameters, %s multiply-adds per image, on %d %s images (%d validation, %d test), %d epochs of batches of %d\n",
-			commas(arch.Params()), commas(arch.FLOPs()), d.Train.N, d.Name, d.Val.N, d.Test.N, cfg.Epochs, cfg.Batch)
+			export.Commas(arch.Params()), export.Commas(arch.FLOPs()), d.Train.N, d.Name, d.Val.N, d.Test.N, cfg.Epochs, cfg.Batch)
 	}
 	progress, done := trainProgress(env)
 	res2, err := trainer.Train(ctx, arch, d, cfg, progress)
