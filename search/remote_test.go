@@ -170,7 +170,9 @@ func TestWorkerHandsBackOnCancel(t *testing.T) {
 	if s, _ := st.Study(bg, study.ID); s.Status != store.StudyRunning {
 		t.Errorf("study status %q after a worker stopped; want running", s.Status)
 	}
-	time.Sleep(5 * time.Millisecond) // the lease lapses 1ms after the hand-back
+	if c.Pending != 2 || c.Running != 0 {
+		t.Errorf("after the hand-back: %+v; want both trials pending", c)
+	}
 	got, err := st.ClaimTrials(bg, study.ID, "next", 2, time.Minute)
 	if err != nil || len(got) != 2 {
 		t.Fatalf("claim after the hand-back: %v, %v; want both trials", got, err)

@@ -65,9 +65,9 @@ func (r *runner) train(ctx context.Context, t store.Trial) (o outcome) {
 		t.State, t.Accuracy, t.Reward, t.Seconds = store.TrialComplete, res.ValAccuracy, reward, seconds
 		return outcome{trial: t}
 	case ctx.Err() != nil && r.opts.NoPropose:
-		// A worker stopped: let the lease lapse at once so that another
-		// process claims the trial again without waiting for a resume.
-		if err := r.st.Heartbeat(wctx, lease, time.Millisecond); err != nil && !errors.Is(err, store.ErrLeaseLost) {
+		// A worker stopped: hand the trial back so that another process
+		// claims it at once, without waiting for a resume.
+		if err := r.st.ReleaseTrial(wctx, lease, "released: "+context.Cause(ctx).Error()); err != nil && !errors.Is(err, store.ErrLeaseLost) {
 			return outcome{trial: t, err: err}
 		}
 		t.State = store.TrialInterrupted

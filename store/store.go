@@ -77,6 +77,11 @@ type Store interface {
 	// InterruptTrial marks a held trial interrupted (a stop the trial did
 	// not cause, such as Ctrl-C); RecoverTrials puts it back to pending.
 	InterruptTrial(ctx context.Context, l Lease, reason string) error
+	// ReleaseTrial hands a held trial back: it is pending again at once,
+	// with the same candidate, for any worker to claim. A worker that stops
+	// while others go on (SIGTERM) releases its trials this way; the
+	// hand-back does not count as a failed attempt.
+	ReleaseTrial(ctx context.Context, l Lease, reason string) error
 	// RecoverTrials is called on resume by the only process working on the
 	// study: interrupted trials and trials left running (whatever their
 	// lease) go back to pending with the same candidate; a running trial

@@ -458,6 +458,14 @@ func (s *Store) InterruptTrial(ctx context.Context, l store.Lease, reason string
 	return nil
 }
 
+// ReleaseTrial implements store.Store.
+func (s *Store) ReleaseTrial(ctx context.Context, l store.Lease, reason string) error {
+	if err := s.casUpdate(ctx, l, "state = 'pending', error = $5, lease_expires = NULL", reason); err != nil {
+		return fmt.Errorf("release %v: %w", l, err)
+	}
+	return nil
+}
+
 // RecoverTrials implements store.Store.
 func (s *Store) RecoverTrials(ctx context.Context, study int64) (store.Recovered, error) {
 	var rec store.Recovered

@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ExpiryRetryLimit", testExpiryRetryLimit},
 		{"Recover", testRecover},
 		{"InterruptNotCounted", testInterruptNotCounted},
+		{"Release", testRelease},
 		{"ControllerState", testControllerState},
 		{"StudiesIsolated", testStudiesIsolated},
 		{"ConcurrentClaims", testConcurrentClaims},
@@ -329,6 +330,33 @@ func testFinishCAS(t *testing.T, s store.Store) {
 	}
 	if got := claim(t, s, st.ID, "w9", 5, time.Minute); len(got) != 0 {
 		t.Fatalf("claimed %+v after everything finished, want none", got)
+	}
+}
+
+// testRelease: a released trial is pending at once for another worker,
+// the releaser's late result is refused, and the hand-back is not a crash.
+func testRelease(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	st := newStudy(t, s, 1)
+	plan(t, s, st.ID, plans("r", 1))
+	tr := claim(t, s, st.ID, "w1", 1, time.Hour)[0]
+	if err := s.ReleaseTrial(ctx, tr.Lease(), "worker stopped"); err != nil {
+		t.Fatalf("ReleaseTrial by the holder: %v", err)
+	}
+	if got := get(t, s, st.ID, 0); got.State != store.TrialPending || got.Key != tr.Key {
+		t.Fatalf("released trial %+v, want pending with the same candidate", got)
+	}
+	wantErr(t, "release twice", s.ReleaseTrial(ctx, tr.Lease(), "again"), store.ErrLeaseLost)
+	again := claim(t, s, st.ID, "w2", 1, time.Hour)
+	if len(again) != 1 || again[0].Number != 0 {
+		t.Fatalf("after release, w2 claimed %+v; want trial 0 at once (max attempts 1 notwithstanding)", again)
+	}
+	wantErr(t, "finish by the releaser", s.FinishTrial(ctx, tr.Lease(), store.Result{Accuracy: 0.5}), store.ErrLeaseLost)
+	if err := s.FinishTrial(ctx, again[0].Lease(), store.Result{Accuracy: 0.9, Reward: 0.9, Seconds: 1}); err != nil {
+		t.Fatalf("finish by the new claimant: %v", err)
+	}
+	if got := get(t, s, st.ID, 0); got.State != store.TrialComplete || got.Worker != "w2" {
+		t.Fatalf("trial %+v, want complete by w2", got)
 	}
 }
 
