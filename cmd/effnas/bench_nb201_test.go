@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/effnas/effnas/controller/nb201"
 )
 
 // nb201Table finds ../shared/nasbench201/nb201.csv relative to the
@@ -18,19 +19,9 @@ func nb201Table(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's directory")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "nasbench201", "nb201.csv")
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("NAS-Bench-201 table not found at %s (the repository's ../shared/nasbench201/nb201.csv): %v", p, err)
+	p, err := nb201.SharedTable(dir)
+	if err != nil {
+		t.Skip(err)
 	}
 	return p
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -110,6 +111,28 @@ var columns = []string{
 	"index", "arch_str", "ops_idx",
 	"c10_valid12", "c10_test200", "c100_valid12", "c100_test200",
 	"in16_valid12", "in16_test200", "flops_c10_M", "params_c10_M",
+}
+
+// SharedTable returns the path of the NAS-Bench-201 table that sits beside
+// the repository, ../shared/nasbench201/nb201.csv relative to the directory
+// holding go.mod at or above dir, or an error saying where it looked. Tests
+// and benchmarks use it; users pass their own copy with --table.
+func SharedTable(dir string) (string, error) {
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod at or above " + dir)
+		}
+		dir = parent
+	}
+	p := filepath.Join(dir, "..", "shared", "nasbench201", "nb201.csv")
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("NAS-Bench-201 table not found at %s (the repository's ../shared/nasbench201/nb201.csv): %w", p, err)
+	}
+	return p, nil
 }
 
 // Load reads the table from the CSV file at path.

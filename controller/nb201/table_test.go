@@ -16,19 +16,9 @@ func tablePath(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's directory")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "nasbench201", "nb201.csv")
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("NAS-Bench-201 table not found at %s (the repository's ../shared/nasbench201/nb201.csv): %v", p, err)
+	p, err := SharedTable(dir)
+	if err != nil {
+		t.Skip(err)
 	}
 	return p
 }
