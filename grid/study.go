@@ -107,7 +107,8 @@ func Create(ctx context.Context, st store.Store, name string, cfg StudyConfig) (
 // Grid is the search.Source of a grid study: every point is planned when
 // the study is created, trained at proxy scale and ranked by accuracy.
 type Grid struct {
-	cfg StudyConfig
+	cfg    StudyConfig
+	points int // number of planned points, the budget
 }
 
 // Open returns the Grid of a stored grid study.
@@ -123,7 +124,11 @@ func Open(study store.Study) (*Grid, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("study %d: stored config: %w", study.ID, err)
 	}
-	return &Grid{cfg: cfg}, nil
+	scalings, err := cfg.Scalings()
+	if err != nil {
+		return nil, fmt.Errorf("study %d: stored grid: %w", study.ID, err)
+	}
+	return &Grid{cfg: cfg, points: len(scalings)}, nil
 }
 
 // Config returns the study's configuration.
@@ -145,13 +150,7 @@ func (g *Grid) ProxyArch(s space.Scaling) space.Arch {
 }
 
 // Budget implements search.Source: every point.
-func (g *Grid) Budget() int {
-	s, err := g.cfg.Scalings()
-	if err != nil {
-		return 0
-	}
-	return len(s)
-}
+func (g *Grid) Budget() int { return g.points }
 
 // Proxy implements search.Source.
 func (g *Grid) Proxy() search.Proxy { return g.cfg.Proxy }
