@@ -11,12 +11,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mattn/go-sqlite3" // also registers the "sqlite3" driver
+
+	"github.com/effnas/effnas/store/internal/sqlstore"
 )
 
 // Errors Open returns, wrapped with the path; test them with errors.Is.
@@ -30,7 +31,7 @@ var (
 	ErrCorrupt = errors.New("damaged database")
 	// ErrNewerSchema: the database was written by a newer effnas. It is left
 	// untouched.
-	ErrNewerSchema = errors.New("database schema is newer than this program")
+	ErrNewerSchema = sqlstore.ErrNewerSchema
 )
 
 //go:embed migrations/*.sql
@@ -57,43 +58,10 @@ type Options struct {
 	BusyTimeout time.Duration
 }
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// migrations returns the embedded migrations sorted by version.
-func migrations() []migration {
-	entries, err := fs.ReadDir(migrationFS, "migrations")
-	if err != nil {
-		panic("sqlite: read embedded migrations: " + err.Error())
-	}
-	var ms []migration
-	for _, e := range entries {
-		name := e.Name()
-		num, _, ok := strings.Cut(name, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || !strings.HasSuffix(name, ".up.sql") {
-			panic("sqlite: bad migration file name " + name)
-		}
-		b, err := migrationFS.ReadFile("migrations/" + name)
-		if err != nil {
-			panic("sqlite: read migration " + name + ": " + err.Error())
-		}
-		ms = append(ms, migration{version: v, name: name, sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			panic(fmt.Sprintf("sqlite: migrations must be numbered 1, 2, 3...; found %s at position %d", m.name, i+1))
-		}
-	}
-	return ms
-}
+var migrations = sqlstore.LoadMigrations(migrationFS, "migrations")
 
 // SchemaVersion is the schema version this program writes.
-func SchemaVersion() int { return len(migrations()) }
+func SchemaVersion() int { return len(migrations) }
 
 // dsn builds a go-sqlite3 URI for path with the given parameters.
 func dsn(path string, params ...string) string {
@@ -146,7 +114,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		}
 	}
 
-	s := &Store{path: path}
+	var w *sql.DB
 	if !opts.ReadOnly {
 		// synchronous=FULL: every commit (a claim, a result) is fsynced
 		// before it returns. Commits are rare next to training (a few per
@@ -154,7 +122,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		// costs is nothing, while a result that cost minutes of compute
 		// then survives power loss and OS crashes too, not only process
 		// crashes (which WAL with NORMAL already survives).
-		w, err := sql.Open("sqlite3", dsn(path, "mode=rwc", "_txlock=immediate",
+		var err error
+		w, err = sql.Open("sqlite3", dsn(path, "mode=rwc", "_txlock=immediate",
 			"_busy_timeout="+strconv.FormatInt(busy.Milliseconds(), 10),
 			"_journal_mode=WAL", "_synchronous=FULL", "_foreign_keys=1"))
 		if err != nil {
@@ -165,12 +134,11 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		// wait on the busy timeout.
 		w.SetMaxOpenConns(1)
 		w.SetConnMaxIdleTime(0)
-		s.w = w
 		if err := w.PingContext(ctx); err != nil {
 			w.Close()
 			return nil, fmt.Errorf("open database %s for writing: %w (are the file and its directory writable?)", path, err)
 		}
-		if err := s.migrate(ctx); err != nil {
+		if err := sqlstore.Migrate(ctx, w, dialect, migrations); err != nil {
 			w.Close()
 			if strings.Contains(err.Error(), "readonly") {
 				return nil, fmt.Errorf("open database %s for writing: %w (the file is read-only; make it writable or choose another path)", path, err)
@@ -181,20 +149,17 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	r, err := sql.Open("sqlite3", dsn(path, "mode=ro",
 		"_busy_timeout="+strconv.FormatInt(busy.Milliseconds(), 10), "_query_only=1"))
 	if err != nil {
-		s.Close()
+		if w != nil {
+			w.Close()
+		}
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
 	r.SetMaxOpenConns(4)
-	s.r = r
+	s := &Store{Store: sqlstore.New(dialect, w, r), path: path}
 	if opts.ReadOnly {
-		v, err := schemaVersion(ctx, r)
-		if err != nil {
+		if err := sqlstore.CheckSchema(ctx, r, dialect, migrations); err != nil {
 			s.Close()
-			return nil, fmt.Errorf("open database %s: %w", path, err)
-		}
-		if v < SchemaVersion() {
-			s.Close()
-			return nil, fmt.Errorf("open database %s read-only: schema version %d is older than %d; open it once with a command that writes (effnas search or grid) to upgrade it", path, v, SchemaVersion())
+			return nil, fmt.Errorf("open database %s read-only: %w", path, err)
 		}
 	}
 	return s, nil
@@ -279,7 +244,7 @@ func inspect(ctx context.Context, path string, busy time.Duration) error {
 	if appID != applicationID {
 		return fmt.Errorf("open database %s: %w: it holds tables %s of another program; choose another path (the file was not changed)", path, ErrNotDatabase, strings.Join(tables, ", "))
 	}
-	v, err := schemaVersion(ctx, db)
+	v, err := sqlstore.SchemaVersion(ctx, db, dialect)
 	if err != nil {
 		return fmt.Errorf("open database %s: %w", path, err)
 	}
@@ -287,63 +252,6 @@ func inspect(ctx context.Context, path string, busy time.Duration) error {
 		return fmt.Errorf("open database %s: %w: it has schema version %d and this effnas knows up to %d; use a newer effnas (the file was not changed)", path, ErrNewerSchema, v, SchemaVersion())
 	}
 	return nil
-}
-
-// schemaVersion reads the highest applied migration; 0 when none.
-func schemaVersion(ctx context.Context, db *sql.DB) (int, error) {
-	var n int
-	err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'").Scan(&n)
-	if err != nil || n == 0 {
-		return 0, err
-	}
-	var v int
-	err = db.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&v)
-	return v, err
-}
-
-// migrate applies the missing migrations in one immediate transaction, so
-// two processes opening a new file at once cannot both apply them.
-func (s *Store) migrate(ctx context.Context) (err error) {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tx.Rollback()
-		}
-	}()
-	// The version table is the one thing created outside a numbered
-	// migration: it records them.
-	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version    INTEGER PRIMARY KEY,
-		name       TEXT    NOT NULL,
-		applied_ms INTEGER NOT NULL
-	) STRICT`); err != nil {
-		return err
-	}
-	var current int
-	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&current); err != nil {
-		return err
-	}
-	if current > SchemaVersion() {
-		return fmt.Errorf("%w: version %d, this effnas knows up to %d", ErrNewerSchema, current, SchemaVersion())
-	}
-	for _, m := range migrations() {
-		if m.version <= current {
-			continue
-		}
-		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-			return fmt.Errorf("apply %s: %w", m.name, err)
-		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_ms) VALUES (?, ?, "+nowMS+")", m.version, m.name); err != nil {
-			return fmt.Errorf("record %s: %w", m.name, err)
-		}
-	}
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d", applicationID)); err != nil {
-		return err
-	}
-	return tx.Commit()
 }
 
 // isBusy reports whether err is SQLite's "database is locked" or "busy",

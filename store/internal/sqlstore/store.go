@@ -1,0 +1,577 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/effnas/effnas/store"
+)
+
+// ErrReadOnly: a write through a store opened read-only.
+var ErrReadOnly = errors.New("database opened read-only")
+
+// Store implements store.Store over database/sql in a Dialect.
+type Store struct {
+	d *Dialect
+	w *sql.DB // writes; nil when read-only
+	r *sql.DB // reads
+
+	studyCols, trialCols string // select lists, times as milliseconds
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New returns a store that writes through w (nil: read-only) and reads
+// through r, which may be the same pool.
+func New(d *Dialect, w, r *sql.DB) *Store {
+	s := &Store{d: d, w: w, r: r}
+	s.studyCols = "id, name, kind, " + d.JSONOut("config") + ", seed, space_hash, max_attempts, status, " +
+		d.TimeMS(d.Created) + ", " + d.TimeMS(d.Updated)
+	s.trialCols = "study_id, number, key, " + d.JSONOut("choices") + ", " + d.BlocksOut +
+		", params, flops, alpha, beta, gamma, state, accuracy, reward, seconds, error, attempt, worker, " +
+		d.TimeMS(d.LeaseExpires) + ", " + d.TimeMS(d.Created) + ", " + d.TimeMS(d.Updated)
+	return s
+}
+
+// Close closes the pools.
+func (s *Store) Close() error {
+	var errs []error
+	if s.r != nil {
+		errs = append(errs, s.r.Close())
+	}
+	if s.w != nil && s.w != s.r {
+		errs = append(errs, s.w.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// q rebinds a statement for the dialect.
+func (s *Store) q(query string) string { return s.d.rebind(query) }
+
+// write runs fn in one transaction on the writer, again when the dialect
+// says the database aborted it as a deadlock victim or a serialization
+// failure (up to 5 times).
+func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if s.w == nil {
+		return ErrReadOnly
+	}
+	for attempt := 1; ; attempt++ {
+		err := s.tryWrite(ctx, fn)
+		if attempt < 5 && err != nil && s.d.Retryable != nil && s.d.Retryable(err) {
+			time.Sleep(time.Duration(attempt) * 10 * time.Millisecond)
+			continue
+		}
+		return err
+	}
+}
+
+func (s *Store) tryWrite(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+func msTime(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanStudy(row scanner) (store.Study, error) {
+	var (
+		st               store.Study
+		kind, status     string
+		config           string
+		seed             int64
+		created, updated int64
+	)
+	err := row.Scan(&st.ID, &st.Name, &kind, &config, &seed, &st.SpaceHash, &st.MaxAttempts, &status, &created, &updated)
+	st.Kind, st.Status = store.Kind(kind), store.StudyStatus(status)
+	st.Config = json.RawMessage(config)
+	st.Seed = uint64(seed)
+	st.Created, st.Updated = msTime(created), msTime(updated)
+	return st, err
+}
+
+func scanTrial(row scanner) (store.Trial, error) {
+	var (
+		t                       store.Trial
+		state                   string
+		choices, blocks         string
+		alpha, beta, gamma      sql.NullFloat64
+		acc, reward             sql.NullFloat64
+		lease, created, updated int64
+	)
+	err := row.Scan(&t.Study, &t.Number, &t.Key, &choices, &blocks, &t.Params, &t.FLOPs, &alpha, &beta, &gamma, &state,
+		&acc, &reward, &t.Seconds, &t.Error, &t.Attempt, &t.Worker, &lease, &created, &updated)
+	if err != nil {
+		return t, err
+	}
+	t.State = store.TrialState(state)
+	t.Choices = json.RawMessage(choices)
+	if err := json.Unmarshal([]byte(blocks), &t.Blocks); err != nil {
+		return t, fmt.Errorf("trial %d blocks: %w", t.Number, err)
+	}
+	if t.Blocks == nil {
+		t.Blocks = []string{}
+	}
+	if alpha.Valid && beta.Valid && gamma.Valid {
+		t.Grid = &store.GridPoint{Alpha: alpha.Float64, Beta: beta.Float64, Gamma: gamma.Float64}
+	}
+	t.Accuracy, t.Reward = acc.Float64, reward.Float64
+	t.LeaseExpires, t.Created, t.Updated = msTime(lease), msTime(created), msTime(updated)
+	return t, nil
+}
+
+// notFound wraps sql.ErrNoRows as store.ErrNotFound.
+func notFound(err error, format string, args ...any) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf(format+": %w", append(args, store.ErrNotFound)...)
+	}
+	return fmt.Errorf(format+": %w", append(args, err)...)
+}
+
+// CreateStudy implements store.Store.
+func (s *Store) CreateStudy(ctx context.Context, st store.Study) (store.Study, error) {
+	st, err := store.ValidateStudy(st)
+	if err != nil {
+		return st, fmt.Errorf("create study: %w", err)
+	}
+	var out store.Study
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		out, err = scanStudy(tx.QueryRowContext(ctx, s.q(`INSERT INTO studies (name, kind, config, seed, space_hash, max_attempts, status, `+s.d.Created+`, `+s.d.Updated+`)
+			VALUES (?, ?, `+s.d.JSONIn+`, ?, ?, ?, 'running', `+s.d.Now+`, `+s.d.Now+`) RETURNING `+s.studyCols),
+			st.Name, string(st.Kind), string(st.Config), int64(st.Seed), st.SpaceHash, st.MaxAttempts))
+		return err
+	})
+	if err != nil {
+		return out, fmt.Errorf("create study: %w", err)
+	}
+	return out, nil
+}
+
+// Study implements store.Store.
+func (s *Store) Study(ctx context.Context, id int64) (store.Study, error) {
+	st, err := scanStudy(s.r.QueryRowContext(ctx, s.q("SELECT "+s.studyCols+" FROM studies WHERE id = ?"), id))
+	if err != nil {
+		return st, notFound(err, "study %d", id)
+	}
+	return st, nil
+}
+
+// LatestStudy implements store.Store.
+func (s *Store) LatestStudy(ctx context.Context, kind store.Kind) (store.Study, error) {
+	st, err := scanStudy(s.r.QueryRowContext(ctx, s.q("SELECT "+s.studyCols+" FROM studies WHERE ? = '' OR kind = ? ORDER BY id DESC LIMIT 1"), string(kind), string(kind)))
+	if errors.Is(err, sql.ErrNoRows) {
+		if kind == "" {
+			return st, fmt.Errorf("latest study: %w: the database has no studies", store.ErrNotFound)
+		}
+		return st, fmt.Errorf("latest %s study: %w: the database has no %s studies", kind, store.ErrNotFound, kind)
+	}
+	if err != nil {
+		return st, fmt.Errorf("read latest study: %w", err)
+	}
+	return st, nil
+}
+
+// Studies implements store.Store.
+func (s *Store) Studies(ctx context.Context) ([]store.Study, error) {
+	out, err := collect(ctx, s.r, s.q("SELECT "+s.studyCols+" FROM studies ORDER BY id"), scanStudy)
+	if err != nil {
+		return nil, fmt.Errorf("list studies: %w", err)
+	}
+	return out, nil
+}
+
+// querier is a pool or a transaction.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// collect runs a query and scans every row.
+func collect[T any](ctx context.Context, db querier, query string, scan func(scanner) (T, error), args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// SetStudyStatus implements store.Store.
+func (s *Store) SetStudyStatus(ctx context.Context, id int64, status store.StudyStatus) error {
+	if err := status.Validate(); err != nil {
+		return fmt.Errorf("set status of study %d: %w", id, err)
+	}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q("UPDATE studies SET status = ?, "+s.d.Updated+" = "+s.d.Now+" WHERE id = ?"), string(status), id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return store.ErrNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("set status of study %d: %w", id, err)
+	}
+	return nil
+}
+
+// lockStudy reads the study's retry limit in a write transaction, locking
+// its row (exclusively, or shared) where the database has many writers.
+func (s *Store) lockStudy(ctx context.Context, tx *sql.Tx, study int64, shared bool) (int, error) {
+	lock := s.d.LockRow
+	if shared {
+		lock = s.d.ShareRow
+	}
+	var n int
+	err := tx.QueryRowContext(ctx, s.q("SELECT max_attempts FROM studies WHERE id = ?"+lock), study).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("study %d: %w", study, store.ErrNotFound)
+	}
+	return n, err
+}
+
+// PlanTrials implements store.Store.
+func (s *Store) PlanTrials(ctx context.Context, study int64, plans []store.Plan, controllerState []byte) ([]store.Trial, error) {
+	if err := store.ValidatePlans(plans); err != nil {
+		return nil, fmt.Errorf("plan trials for study %d: %w", study, err)
+	}
+	var out []store.Trial
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		out = make([]store.Trial, 0, len(plans))
+		if _, err := s.lockStudy(ctx, tx, study, false); err != nil {
+			return err
+		}
+		var next int
+		if err := tx.QueryRowContext(ctx, s.q("SELECT COALESCE(MAX(number) + 1, 0) FROM trials WHERE study_id = ?"), study).Scan(&next); err != nil {
+			return err
+		}
+		dup, err := tx.PrepareContext(ctx, s.q("SELECT number FROM trials WHERE study_id = ? AND key = ?"))
+		if err != nil {
+			return err
+		}
+		defer dup.Close()
+		ins, err := tx.PrepareContext(ctx, s.q(`INSERT INTO trials (study_id, number, key, choices, blocks, params, flops, alpha, beta, gamma, state, `+s.d.Created+`, `+s.d.Updated+`)
+			VALUES (?, ?, ?, `+s.d.JSONIn+`, `+s.d.BlocksIn+`, ?, ?, ?, ?, ?, 'pending', `+s.d.Now+`, `+s.d.Now+`) RETURNING `+s.trialCols))
+		if err != nil {
+			return err
+		}
+		defer ins.Close()
+		for i, p := range plans {
+			var n int
+			switch err := dup.QueryRowContext(ctx, study, p.Key).Scan(&n); {
+			case err == nil:
+				return fmt.Errorf("plan %d: key %q is trial %d: %w", i, p.Key, n, store.ErrDuplicateKey)
+			case !errors.Is(err, sql.ErrNoRows):
+				return err
+			}
+			choices := string(p.Choices)
+			if choices == "" {
+				choices = "null"
+			}
+			blocks := p.Blocks
+			if blocks == nil {
+				blocks = []string{}
+			}
+			bj, err := json.Marshal(blocks)
+			if err != nil {
+				return err
+			}
+			var a, b, g any
+			if p.Grid != nil {
+				a, b, g = p.Grid.Alpha, p.Grid.Beta, p.Grid.Gamma
+			}
+			t, err := scanTrial(ins.QueryRowContext(ctx, study, next+i, p.Key, choices, string(bj), p.Params, p.FLOPs, a, b, g))
+			if err != nil {
+				return fmt.Errorf("plan %d (key %q): %w", i, p.Key, err)
+			}
+			out = append(out, t)
+		}
+		if controllerState != nil {
+			return s.saveState(ctx, tx, study, controllerState)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("plan trials for study %d: %w", study, err)
+	}
+	return out, nil
+}
+
+// ClaimTrials implements store.Store.
+func (s *Store) ClaimTrials(ctx context.Context, study int64, worker string, limit int, lease time.Duration) ([]store.Trial, error) {
+	if worker == "" || limit < 1 || lease < time.Millisecond {
+		return nil, fmt.Errorf("claim trials for study %d: %w: want a worker name, a limit of 1 or more and a lease of 1ms or more (got %q, %d, %v)", study, store.ErrInvalid, worker, limit, lease)
+	}
+	var out []store.Trial
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		max, err := s.lockStudy(ctx, tx, study, true)
+		if err != nil {
+			return err
+		}
+		// Expired leases on their last attempt: the trial keeps killing
+		// its workers (or they keep dying); stop retrying it.
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE trials SET state = 'failed', `+s.d.LeaseExpires+` = `+s.d.NoLease+`, `+s.d.Updated+` = `+s.d.Now+`,
+			error = 'lease of worker ' || worker || ' expired on attempt ' || attempt || ' of ' || ?
+			WHERE study_id = ? AND state = 'running' AND `+s.d.LeaseExpires+` < `+s.d.Now+` AND attempt >= ?`), strconv.Itoa(max), study, max); err != nil {
+			return err
+		}
+		// The candidates are chosen once, in a materialised CTE: an IN
+		// (sub-select ... LIMIT) may be evaluated more than once by
+		// PostgreSQL and then claims more than the limit.
+		out, err = collect(ctx, tx, s.q(`WITH c AS MATERIALIZED (
+				SELECT number FROM trials WHERE study_id = ?
+				AND (state = 'pending' OR (state = 'running' AND `+s.d.LeaseExpires+` < `+s.d.Now+`))
+				ORDER BY number LIMIT ?`+s.d.SkipLocked+`)
+			UPDATE trials SET state = 'running', worker = ?, attempt = attempt + 1, error = '',
+			`+s.d.LeaseExpires+` = `+s.d.LeaseIn+`, `+s.d.Updated+` = `+s.d.Now+`
+			WHERE study_id = ? AND number IN (SELECT number FROM c)
+			RETURNING `+s.trialCols), scanTrial, study, limit, worker, lease.Milliseconds(), study)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim trials for study %d: %w", study, err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Number < out[j].Number })
+	return out, nil
+}
+
+// casUpdate runs "UPDATE trials SET set" only while l holds the trial
+// (running under the same worker and attempt, lease not expired on the
+// database's clock) and reports ErrLeaseLost, saying why, when it changed
+// nothing.
+func (s *Store) casUpdate(ctx context.Context, l store.Lease, set string, args ...any) error {
+	if err := store.ValidateLease(l); err != nil {
+		return err
+	}
+	args = append(args, l.Study, l.Number, l.Worker, l.Attempt)
+	return s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q("UPDATE trials SET "+set+", "+s.d.Updated+" = "+s.d.Now+
+			" WHERE study_id = ? AND number = ? AND state = 'running' AND worker = ? AND attempt = ? AND "+s.d.LeaseExpires+" >= "+s.d.Now), args...)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 1 {
+			return nil
+		}
+		return s.whyLost(ctx, tx, l)
+	})
+}
+
+// whyLost explains an ErrLeaseLost with the trial's current holder.
+func (s *Store) whyLost(ctx context.Context, tx *sql.Tx, l store.Lease) error {
+	t, err := scanTrial(tx.QueryRowContext(ctx, s.q("SELECT "+s.trialCols+" FROM trials WHERE study_id = ? AND number = ?"), l.Study, l.Number))
+	if err != nil {
+		return notFound(err, "trial %d of study %d", l.Number, l.Study)
+	}
+	if t.State == store.TrialRunning && t.Worker == l.Worker && t.Attempt == l.Attempt {
+		return fmt.Errorf("%w: the lease expired at %s", store.ErrLeaseLost, t.LeaseExpires.Format(time.RFC3339Nano))
+	}
+	return fmt.Errorf("%w: the trial is now %s, attempt %d by worker %q", store.ErrLeaseLost, t.State, t.Attempt, t.Worker)
+}
+
+// Heartbeat implements store.Store.
+func (s *Store) Heartbeat(ctx context.Context, l store.Lease, lease time.Duration) error {
+	if lease < time.Millisecond {
+		return fmt.Errorf("heartbeat %v: %w: lease %v; want 1ms or more", l, store.ErrInvalid, lease)
+	}
+	if err := s.casUpdate(ctx, l, s.d.LeaseExpires+" = "+s.d.LeaseIn, lease.Milliseconds()); err != nil {
+		return fmt.Errorf("heartbeat %v: %w", l, err)
+	}
+	return nil
+}
+
+// FinishTrial implements store.Store.
+func (s *Store) FinishTrial(ctx context.Context, l store.Lease, r store.Result) error {
+	if err := r.Validate(); err != nil {
+		return fmt.Errorf("finish %v: %w", l, err)
+	}
+	err := s.casUpdate(ctx, l, "state = 'complete', accuracy = ?, reward = ?, seconds = ?, error = '', "+s.d.LeaseExpires+" = "+s.d.NoLease,
+		r.Accuracy, r.Reward, r.Seconds)
+	if err != nil {
+		return fmt.Errorf("finish %v: %w", l, err)
+	}
+	return nil
+}
+
+// FailTrial implements store.Store.
+func (s *Store) FailTrial(ctx context.Context, l store.Lease, reason string, seconds float64) error {
+	if err := (store.Result{Seconds: seconds}).Validate(); err != nil {
+		return fmt.Errorf("fail %v: %w", l, err)
+	}
+	if reason == "" {
+		reason = "failed (no reason given)"
+	}
+	if err := s.casUpdate(ctx, l, "state = 'failed', error = ?, seconds = ?, "+s.d.LeaseExpires+" = "+s.d.NoLease, reason, seconds); err != nil {
+		return fmt.Errorf("fail %v: %w", l, err)
+	}
+	return nil
+}
+
+// InterruptTrial implements store.Store.
+func (s *Store) InterruptTrial(ctx context.Context, l store.Lease, reason string) error {
+	if reason == "" {
+		reason = "interrupted"
+	}
+	if err := s.casUpdate(ctx, l, "state = 'interrupted', error = ?, "+s.d.LeaseExpires+" = "+s.d.NoLease, reason); err != nil {
+		return fmt.Errorf("interrupt %v: %w", l, err)
+	}
+	return nil
+}
+
+// ReleaseTrial implements store.Store.
+func (s *Store) ReleaseTrial(ctx context.Context, l store.Lease, reason string) error {
+	if err := s.casUpdate(ctx, l, "state = 'pending', error = ?, "+s.d.LeaseExpires+" = "+s.d.NoLease, reason); err != nil {
+		return fmt.Errorf("release %v: %w", l, err)
+	}
+	return nil
+}
+
+// RecoverTrials implements store.Store.
+func (s *Store) RecoverTrials(ctx context.Context, study int64) (store.Recovered, error) {
+	var rec store.Recovered
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		max, err := s.lockStudy(ctx, tx, study, false)
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE trials SET state = 'failed', `+s.d.LeaseExpires+` = `+s.d.NoLease+`, `+s.d.Updated+` = `+s.d.Now+`,
+			error = 'worker ' || worker || ' stopped during attempt ' || attempt || ' of ' || ?
+			WHERE study_id = ? AND state = 'running' AND attempt >= ?`), strconv.Itoa(max), study, max)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		rec.Failed = int(n)
+		res, err = tx.ExecContext(ctx, s.q(`UPDATE trials SET state = 'pending', `+s.d.LeaseExpires+` = `+s.d.NoLease+`, `+s.d.Updated+` = `+s.d.Now+`
+			WHERE study_id = ? AND state IN ('running', 'interrupted')`), study)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		rec.Requeued = int(n)
+		return err
+	})
+	if err != nil {
+		return rec, fmt.Errorf("recover trials of study %d: %w", study, err)
+	}
+	return rec, nil
+}
+
+// Trial implements store.Store.
+func (s *Store) Trial(ctx context.Context, study int64, number int) (store.Trial, error) {
+	t, err := scanTrial(s.r.QueryRowContext(ctx, s.q("SELECT "+s.trialCols+" FROM trials WHERE study_id = ? AND number = ?"), study, number))
+	if err != nil {
+		return t, notFound(err, "trial %d of study %d", number, study)
+	}
+	return t, nil
+}
+
+// TrialByKey implements store.Store.
+func (s *Store) TrialByKey(ctx context.Context, study int64, key string) (store.Trial, error) {
+	t, err := scanTrial(s.r.QueryRowContext(ctx, s.q("SELECT "+s.trialCols+" FROM trials WHERE study_id = ? AND key = ?"), study, key))
+	if err != nil {
+		return t, notFound(err, "trial with key %q in study %d", key, study)
+	}
+	return t, nil
+}
+
+// Trials implements store.Store.
+func (s *Store) Trials(ctx context.Context, study int64) ([]store.Trial, error) {
+	out, err := collect(ctx, s.r, s.q("SELECT "+s.trialCols+" FROM trials WHERE study_id = ? ORDER BY number"), scanTrial, study)
+	if err != nil {
+		return nil, fmt.Errorf("list trials of study %d: %w", study, err)
+	}
+	return out, nil
+}
+
+// CountTrials implements store.Store.
+func (s *Store) CountTrials(ctx context.Context, study int64) (store.Counts, error) {
+	var c store.Counts
+	type count struct {
+		state string
+		n     int
+	}
+	rows, err := collect(ctx, s.r, s.q("SELECT state, count(*) FROM trials WHERE study_id = ? GROUP BY state"),
+		func(r scanner) (count, error) {
+			var c count
+			return c, r.Scan(&c.state, &c.n)
+		}, study)
+	if err != nil {
+		return c, fmt.Errorf("count trials of study %d: %w", study, err)
+	}
+	for _, r := range rows {
+		c.Add(store.TrialState(r.state), r.n)
+	}
+	return c, nil
+}
+
+func (s *Store) saveState(ctx context.Context, tx *sql.Tx, study int64, state []byte) error {
+	if state == nil {
+		state = []byte{}
+	}
+	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO controller_states (study_id, state, `+s.d.Updated+`) VALUES (?, ?, `+s.d.Now+`)
+		ON CONFLICT (study_id) DO UPDATE SET state = excluded.state, `+s.d.Updated+` = excluded.`+s.d.Updated), study, state)
+	return err
+}
+
+// SaveControllerState implements store.Store.
+func (s *Store) SaveControllerState(ctx context.Context, study int64, state []byte) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if _, err := s.lockStudy(ctx, tx, study, true); err != nil {
+			return err
+		}
+		return s.saveState(ctx, tx, study, state)
+	})
+	if err != nil {
+		return fmt.Errorf("save controller state of study %d: %w", study, err)
+	}
+	return nil
+}
+
+// LoadControllerState implements store.Store.
+func (s *Store) LoadControllerState(ctx context.Context, study int64) ([]byte, error) {
+	var b []byte
+	err := s.r.QueryRowContext(ctx, s.q("SELECT state FROM controller_states WHERE study_id = ?"), study).Scan(&b)
+	if err != nil {
+		return nil, notFound(err, "controller state of study %d", study)
+	}
+	if b == nil {
+		b = []byte{}
+	}
+	return b, nil
+}
