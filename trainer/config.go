@@ -44,6 +44,10 @@ type Config struct {
 	// statistics are averaged, with the final weights, into the statistics
 	// used for evaluation; default 20 (negative: keep the moving averages).
 	BNCalibration int `json:"bn_calibration"`
+	// GradClip bounds the global L2 norm of the gradient: a step whose
+	// gradient is longer is scaled down to this norm; default 0 (none;
+	// negative: none).
+	GradClip float64 `json:"grad_clip"`
 	// EMA is the decay of the exponential moving average of the weights
 	// that is evaluated instead of the last weights (debiased, as Adam's
 	// moments); default 0.99 (negative: evaluate the last weights).
@@ -112,6 +116,9 @@ func (c Config) Validate() error {
 	if c.BNCalibration > 100000 {
 		bad("batch-norm calibration of %d batches is too many; use up to 100000, or a negative number for none", c.BNCalibration)
 	}
+	if !finite(c.GradClip) {
+		bad("gradient clipping norm %g is out of range; use a positive norm such as 1, or 0 for none", c.GradClip)
+	}
 	if !finite(c.EMA) || c.EMA >= 1 {
 		bad("weight moving-average decay %g is out of range; use a number below 1 (e.g. 0.99), or a negative number for none", c.EMA)
 	}
@@ -119,4 +126,12 @@ func (c Config) Validate() error {
 		bad("threads %d is out of range; use 1 to 256", c.Threads)
 	}
 	return errors.Join(errs...)
+}
+
+// Legacy returns a Config whose fields added since effnas first stored
+// studies hold what a study stored without them did. A stored config is
+// decoded onto it, so a resumed study keeps its recipe when the defaults
+// change.
+func Legacy() Config {
+	return Config{GradClip: -1}
 }

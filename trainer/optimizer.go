@@ -18,7 +18,26 @@ type optimizer struct {
 	kind     string
 	momentum float64
 	decay    float64
+	clip     float64 // bound on the global gradient norm; 0: none
 	t        int
+}
+
+// clipScale returns the factor that brings the global L2 norm of the
+// gradients down to o.clip (1 when it is shorter or clipping is off).
+func (o *optimizer) clipScale(params []*param) float32 {
+	if o.clip <= 0 {
+		return 1
+	}
+	var sq float64
+	for _, p := range params {
+		for _, g := range p.grad[:len(p.data)] {
+			sq += float64(g) * float64(g)
+		}
+	}
+	if n := math.Sqrt(sq); n > o.clip {
+		return float32(o.clip / n)
+	}
+	return 1
 }
 
 func (o *optimizer) step(params []*param, lr float64) {
@@ -26,6 +45,13 @@ func (o *optimizer) step(params []*param, lr float64) {
 	mu := float32(o.momentum)
 	wd := float32(o.decay)
 	lrf := float32(lr)
+	if sc := o.clipScale(params); sc != 1 {
+		for _, p := range params {
+			for i := range p.grad[:len(p.data)] {
+				p.grad[i] *= sc
+			}
+		}
+	}
 	for _, p := range params {
 		if p.state[0] == nil {
 			p.state[0] = make([]float32, len(p.data))

@@ -14,8 +14,11 @@ import (
 )
 
 // ErrDiverged is returned (wrapped) when the training loss becomes NaN or
-// infinite.
+// infinite, or explodes: rises above explodeFactor times the first step's.
 var ErrDiverged = errors.New("training diverged")
+
+// explodeFactor: a loss this many times the first step's has diverged.
+const explodeFactor = 10.0
 
 // Result is what one training reports.
 type Result struct {
@@ -28,6 +31,11 @@ type Result struct {
 	Steps           int     `json:"steps"`             // optimizer steps taken
 	Seconds         float64 `json:"seconds"`           // wall time of the whole call
 	ImagesPerSecond float64 `json:"images_per_second"` // training images per second (training steps only)
+	// EvalImagesPerSecond is the speed of evaluation (validation and test,
+	// forward pass only); CalibImagesPerSecond that of batch-norm
+	// calibration (forward pass with batch statistics).
+	EvalImagesPerSecond  float64 `json:"eval_images_per_second"`
+	CalibImagesPerSecond float64 `json:"calib_images_per_second"`
 }
 
 // Progress is called after every training step with the step (1-based), the
@@ -35,10 +43,13 @@ type Result struct {
 // goroutine; keep it quick.
 type Progress func(step, totalSteps int, loss float64)
 
-// session is one network with its VM, ready to run steps.
+// session is one network with its VMs, ready to run steps: vm runs the
+// whole graph (forward and backward), fwd only the forward pass, for
+// evaluation and batch-norm calibration.
 type session struct {
 	net *network
 	vm  G.VM
+	fwd G.VM
 }
 
 func newSession(arch space.Arch, batch, threads int, seed uint64, smoothing float64) (*session, error) {
@@ -47,16 +58,25 @@ func newSession(arch space.Arch, batch, threads int, seed uint64, smoothing floa
 	if err != nil {
 		return nil, err
 	}
-	return &session{net: net, vm: G.NewTapeMachine(net.g)}, nil
+	return &session{net: net, vm: G.NewTapeMachine(net.g), fwd: G.NewTapeMachine(net.g.SubgraphRoots(net.loss))}, nil
 }
 
-func (s *session) close() { s.vm.Close() }
+func (s *session) close() {
+	s.vm.Close()
+	s.fwd.Close()
+}
 
-// run executes the graph once (forward, and backward in training mode).
-func (s *session) run() error {
+// run executes the whole graph once: a training step's forward and
+// backward passes.
+func (s *session) run() error { return s.exec(s.vm) }
+
+// forward executes the forward pass only: no gradient node runs.
+func (s *session) forward() error { return s.exec(s.fwd) }
+
+func (s *session) exec(vm G.VM) error {
 	s.net.rt.gen++
-	err := s.vm.RunAll()
-	s.vm.Reset()
+	err := vm.RunAll()
+	vm.Reset()
 	if err != nil {
 		return fmt.Errorf("run the graph: %w", err)
 	}
@@ -129,7 +149,7 @@ func Train(ctx context.Context, arch space.Arch, data *dataset.Data, cfg Config,
 	perEpoch := train.n / cfg.Batch
 	total := perEpoch * cfg.Epochs
 	warmup := int(math.Round(cfg.WarmupEpochs * float64(perEpoch)))
-	opt := &optimizer{kind: cfg.Optimizer, momentum: cfg.Momentum, decay: cfg.WeightDecay}
+	opt := &optimizer{kind: cfg.Optimizer, momentum: cfg.Momentum, decay: cfg.WeightDecay, clip: cfg.GradClip}
 	shuffle := rand.New(rand.NewPCG(cfg.Seed, 2))
 	order := make([]int, train.n)
 	for i := range order {
@@ -139,6 +159,7 @@ func Train(ctx context.Context, arch space.Arch, data *dataset.Data, cfg Config,
 	var res Result
 	var trainTime time.Duration
 	step := 0
+	var firstLoss float64
 	for epoch := 0; epoch < cfg.Epochs; epoch++ {
 		shuffle.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		var sum float64
@@ -156,6 +177,12 @@ func Train(ctx context.Context, arch space.Arch, data *dataset.Data, cfg Config,
 			if math.IsNaN(loss) || math.IsInf(loss, 0) {
 				return res, fmt.Errorf("loss is %v at step %d of %d (epoch %d); lower the learning rate (%g): %w",
 					loss, step+1, total, epoch+1, cfg.LR, ErrDiverged)
+			}
+			if step == 0 {
+				firstLoss = loss
+			} else if loss > explodeFactor*firstLoss {
+				return res, fmt.Errorf("loss %.3g at step %d of %d (epoch %d) is over %g times the first step's %.3g; lower the learning rate (%g): %w",
+					loss, step+1, total, epoch+1, explodeFactor, firstLoss, cfg.LR, ErrDiverged)
 			}
 			opt.step(s.net.params, schedule(cfg.LR, step, warmup, total))
 			if cfg.EMA > 0 {
@@ -179,10 +206,16 @@ func Train(ctx context.Context, arch space.Arch, data *dataset.Data, cfg Config,
 		ema.apply(s.net.params)
 	}
 	if cfg.BNCalibration > 0 {
-		if err := s.calibrate(ctx, train, order, cfg.BNCalibration); err != nil {
+		t0 := time.Now()
+		n, err := s.calibrate(ctx, train, order, cfg.BNCalibration)
+		if err != nil {
 			return res, err
 		}
+		if d := time.Since(t0).Seconds(); d > 0 {
+			res.CalibImagesPerSecond = float64(n) / d
+		}
 	}
+	t0 := time.Now()
 	if data.Val.N > 0 {
 		if res.ValAccuracy, res.ValLoss, err = s.evaluate(ctx, &data.Val); err != nil {
 			return res, fmt.Errorf("validation: %w", err)
@@ -193,6 +226,9 @@ func Train(ctx context.Context, arch space.Arch, data *dataset.Data, cfg Config,
 			return res, fmt.Errorf("test: %w", err)
 		}
 	}
+	if d := time.Since(t0).Seconds(); d > 0 && data.Val.N+data.Test.N > 0 {
+		res.EvalImagesPerSecond = float64(data.Val.N+data.Test.N) / d
+	}
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
 }
@@ -201,27 +237,29 @@ func Train(ctx context.Context, arch space.Arch, data *dataset.Data, cfg Config,
 // average batch statistics of up to batches training batches (in the order
 // given), computed with the final weights. The moving averages mix in
 // statistics of weights from hundreds of steps ago, which in a short proxy
-// run are far from the final ones.
-func (s *session) calibrate(ctx context.Context, set *dataSet, order []int, batches int) error {
+// run are far from the final ones. It returns the number of images used.
+func (s *session) calibrate(ctx context.Context, set *dataSet, order []int, batches int) (int, error) {
 	s.net.rt.training, s.net.rt.calib = false, true
 	defer func() { s.net.rt.training, s.net.rt.calib = true, false }()
 	for _, bn := range s.net.bns {
 		bn.startCalibration()
 	}
 	b := s.net.batch
+	n := 0
 	for i := 0; i < batches && (i+1)*b <= len(order); i++ {
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("batch-norm calibration stopped: %w", err)
+			return n, fmt.Errorf("batch-norm calibration stopped: %w", err)
 		}
 		s.net.setBatch(set, order[i*b:(i+1)*b])
-		if err := s.run(); err != nil {
-			return fmt.Errorf("batch-norm calibration: %w", err)
+		if err := s.forward(); err != nil {
+			return n, fmt.Errorf("batch-norm calibration: %w", err)
 		}
+		n += b
 	}
 	for _, bn := range s.net.bns {
 		bn.endCalibration()
 	}
-	return nil
+	return n, nil
 }
 
 // evaluate runs set through the network in inference mode and returns the
@@ -244,7 +282,7 @@ func (s *session) evaluate(ctx context.Context, set *dataset.Set) (acc, loss flo
 			idx = append(idx, i)
 		}
 		s.net.setBatch(ds, idx)
-		if err := s.run(); err != nil {
+		if err := s.forward(); err != nil {
 			return 0, 0, err
 		}
 		correct += s.net.xent.correct
