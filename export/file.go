@@ -21,7 +21,8 @@ func WriteFile(path string, data []byte) error {
 
 // WriteFiles writes files atomically as WriteFile does, all of them to
 // temporary files first and only then renamed into place, so that when
-// one cannot be written (full disk, missing directory) none is, and
+// one cannot be written (a full disk, a directory that cannot be made)
+// none is, and
 // nothing is left behind.
 func WriteFiles(files []File) (err error) {
 	tmps := make([]string, 0, len(files))
@@ -33,6 +34,11 @@ func WriteFiles(files []File) (err error) {
 		}
 	}()
 	for _, f := range files {
+		// A missing directory is created, as export --out report/report.md
+		// expects; it stays (empty) should a later file fail.
+		if err := os.MkdirAll(dirOf(f.Path), 0o755); err != nil {
+			return fmt.Errorf("write %s: %w", f.Path, err)
+		}
 		tmp, err := writeTemp(f.Path, f.Data)
 		if err != nil {
 			return err

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/effnas/effnas/grid"
 	"github.com/effnas/effnas/space"
 )
 
@@ -87,6 +88,16 @@ func (r *Report) Markdown(searchPNG, gridPNG string) []byte {
 		}
 	}
 	fmt.Fprintf(w, "| %g | %g | %g | %g | %.4f | %s |\n", c.Alpha, c.Beta, c.Gamma, c.Phi, c.Constraint, src)
+	if c.Source == SourceGrid && c.Accuracy != nil {
+		fmt.Fprintf(w, "\nDecided by %d grid points; the winner's accuracy %s is the mean over %d seeds at the top rung.", c.GridPoints, meanSD(*c.Accuracy, c.AccuracyStd), c.Seeds)
+		if len(c.Tied) > 1 {
+			fmt.Fprintf(w, " %d points cannot be told apart from it (mean ± 2 standard errors overlap):", len(c.Tied))
+			for _, p := range c.Tied {
+				fmt.Fprintf(w, " (%g, %g, %g) %s;", p.Alpha, p.Beta, p.Gamma, meanSD(p.TopAccuracy, &p.TopAccuracyStd))
+			}
+		}
+		fmt.Fprintln(w)
+	}
 
 	fmt.Fprintf(w, "\n## Family\n\n")
 	fmt.Fprintf(w, "B1..B7 by the raw compound rule (width beta^phi, depth alpha^phi, resolution round(%d·gamma^phi)) beside the paper's hand-rounded multipliers applied to the same B0. Params and multiply-adds at full size.\n\n", a.Resolution)
@@ -109,14 +120,14 @@ func (r *Report) Markdown(searchPNG, gridPNG string) []byte {
 	if len(r.TopTrials) == 0 {
 		fmt.Fprintf(w, "No complete search trials.\n")
 	} else {
-		fmt.Fprintf(w, "The best search trials by reward (accuracy × (multiply-adds / T)^w), of %d complete.\n\n", len(r.SearchTrials))
+		fmt.Fprintf(w, "The best candidates at the top rung by mean reward (accuracy × (multiply-adds / T)^w) over their seeds, finalists first, of %d at the top rung.\n\n", len(r.SearchTrials))
 		writeTrials(w, r.TopTrials)
 	}
 	fmt.Fprintf(w, "\n## Pareto front\n\n")
 	if len(r.Pareto) == 0 {
 		fmt.Fprintf(w, "No complete search trials.\n")
 	} else {
-		fmt.Fprintf(w, "Search trials no other trial beats on both proxy accuracy and multiply-adds, fewest multiply-adds first.\n\n")
+		fmt.Fprintf(w, "Top-rung candidates no other beats on both mean proxy accuracy and multiply-adds, fewest multiply-adds first.\n\n")
 		writeTrials(w, r.Pareto)
 	}
 
@@ -124,15 +135,19 @@ func (r *Report) Markdown(searchPNG, gridPNG string) []byte {
 	if len(r.GridPoints) == 0 {
 		fmt.Fprintf(w, "No compound grid study was used; the coefficients are the paper's.\n")
 	} else {
-		fmt.Fprintf(w, "Complete points of the compound grid, proxy accuracy against the full-size network's multiply-adds at phi %g.\n\n", c.Phi)
-		fmt.Fprintf(w, "| # | alpha | beta | gamma | alpha·beta²·gamma² | accuracy | params | multiply-adds |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		fmt.Fprintf(w, "Points of the compound grid: proxy accuracy at rung 0 (every point alike), and the mean ± sd over the seeds of those that reached the top rung, against the full-size network's multiply-adds at phi %g.\n\n", c.Phi)
+		fmt.Fprintf(w, "| # | alpha | beta | gamma | alpha·beta²·gamma² | rung 0 | rung | top rung (seeds) | params | multiply-adds |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, p := range r.GridPoints {
 			mark := ""
-			if c.Trial != nil && c.Source == SourceGrid && p.Number == *c.Trial {
+			if c.Accuracy != nil && c.Source == SourceGrid && p.Seeds > 0 && p.TopAccuracy == *c.Accuracy && grid.Key(space.Scaling{Alpha: p.Alpha, Beta: p.Beta, Gamma: p.Gamma}) == grid.Key(space.Scaling{Alpha: c.Alpha, Beta: c.Beta, Gamma: c.Gamma}) {
 				mark = " **(chosen)**"
 			}
+			top := "-"
+			if p.Seeds > 0 {
+				top = fmt.Sprintf("%s (%d)", meanSD(p.TopAccuracy, &p.TopAccuracyStd), p.Seeds)
+			}
 			s := space.Scaling{Alpha: p.Alpha, Beta: p.Beta, Gamma: p.Gamma}
-			fmt.Fprintf(w, "| %d%s | %g | %g | %g | %.3f | %.4f | %s | %s |\n", p.Number, mark, p.Alpha, p.Beta, p.Gamma, s.Constraint(), p.Accuracy, fmtCount(p.Params), fmtCount(p.FLOPs))
+			fmt.Fprintf(w, "| %d%s | %g | %g | %g | %.3f | %.4f | %d | %s | %s | %s |\n", p.Number, mark, p.Alpha, p.Beta, p.Gamma, s.Constraint(), p.Accuracy, p.Rung, top, fmtCount(p.Params), fmtCount(p.FLOPs))
 		}
 	}
 	for _, s := range r.Series {
@@ -166,8 +181,17 @@ func writeLayers(w io.Writer, a space.Arch) {
 }
 
 func writeTrials(w io.Writer, ts []Trial) {
-	fmt.Fprintf(w, "| # | accuracy | reward | params | multiply-adds | blocks |\n|---:|---:|---:|---:|---:|---|\n")
+	fmt.Fprintf(w, "| # | seeds | accuracy | reward | test accuracy | params | multiply-adds | blocks |\n|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, t := range ts {
-		fmt.Fprintf(w, "| %d | %.4f | %.4f | %s | %s | `%s` |\n", t.Number, t.Accuracy, t.Reward, fmtCount(t.Params), fmtCount(t.FLOPs), strings.Join(t.Blocks, " "))
+		fmt.Fprintf(w, "| %d | %d | %s | %.4f | %.4f | %s | %s | `%s` |\n", t.Number, t.Seeds, meanSD(t.Accuracy, &t.AccuracyStd), t.Reward, t.TestAccuracy,
+			fmtCount(t.Params), fmtCount(t.FLOPs), strings.Join(t.Blocks, " "))
 	}
+}
+
+// meanSD writes a mean with its standard deviation: "0.8512 ± 0.0040".
+func meanSD(mean float64, sd *float64) string {
+	if sd == nil || *sd == 0 {
+		return fmt.Sprintf("%.4f", mean)
+	}
+	return fmt.Sprintf("%.4f ± %.4f", mean, *sd)
 }

@@ -191,11 +191,11 @@ func TestWriteFiles(t *testing.T) {
 			t.Errorf("%s: mode %v, want 0644", path, fi.Mode())
 		}
 	}
-	// One file cannot be written (its directory does not exist): none is,
-	// the old one is untouched and no temporary file is left.
-	c := filepath.Join(dir, "missing", "c.png")
+	// One file cannot be written (its directory would be inside a file):
+	// none is, the old one is untouched and no temporary file is left.
+	c := filepath.Join(dir, "a.md", "c.png")
 	if err := WriteFiles([]File{{a, []byte("newer")}, {c, []byte("c")}}); err == nil || !strings.Contains(err.Error(), c) {
-		t.Errorf("write into a missing directory: %v, want an error naming %s", err, c)
+		t.Errorf("write under a file: %v, want an error naming %s", err, c)
 	}
 	if got, _ := os.ReadFile(a); string(got) != "new a" {
 		t.Errorf("a failed write changed %s to %q", a, got)
@@ -215,5 +215,17 @@ func TestPyFloat(t *testing.T) {
 		if got := pyFloat(v); got != want {
 			t.Errorf("pyFloat(%v) = %q, want %q", v, got, want)
 		}
+	}
+}
+
+// TestWriteFilesMakesDirectory: export --out report/report.md on a fresh
+// checkout creates report/.
+func TestWriteFilesMakesDirectory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "report", "deeper", "report.md")
+	if err := WriteFile(path, []byte("# report")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(path); err != nil || string(got) != "# report" {
+		t.Fatalf("%s: %q, %v", path, got, err)
 	}
 }

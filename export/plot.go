@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 
+	"github.com/effnas/effnas/search"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -92,6 +93,12 @@ func frame(p *chart) {
 	pad(&p.Y, 0.08, 0.08+0.11*float64(p.entries))
 	if p.Y.Min < 0 && p.Y.Min > -0.1 {
 		p.Y.Min = 0 // accuracies: do not show a meaningless negative band
+	}
+	if p.Y.Max > 1 {
+		// No accuracy is above 1: keep the axis there and put the legend
+		// at the bottom, away from the best points.
+		p.Y.Max = 1
+		p.Legend.Top = false
 	}
 }
 
@@ -210,7 +217,7 @@ func (r *Report) GridPlot() ([]byte, error) {
 	}
 	if c := r.Coefficients; c.Source == SourceGrid && c.Trial != nil {
 		for _, pt := range r.GridPoints {
-			if pt.Number == *c.Trial {
+			if pt.Alpha == c.Alpha && pt.Beta == c.Beta && pt.Gamma == c.Gamma {
 				s, err := scatter(plotter.XYs{{X: millions(pt.FLOPs), Y: pt.Accuracy}}, draw.RingGlyph{}, vermilion, 7)
 				if err != nil {
 					return nil, fmt.Errorf("grid plot: %w", err)
@@ -234,4 +241,65 @@ func png(p *plot.Plot) ([]byte, error) {
 		return nil, fmt.Errorf("render plot: %w", err)
 	}
 	return b.Bytes(), nil
+}
+
+// PanelPlot draws a proxy benchmark: each architecture's mean proxy
+// validation accuracy against its mean reference test accuracy, with one
+// standard deviation over seeds as error bars, B0 ringed. Points on a
+// rising line are a proxy that ranks like the reference.
+func PanelPlot(r *search.PanelReport) ([]byte, error) {
+	p := newPlot(fmt.Sprintf("Proxy %s vs reference %s on %s", r.Proxy, r.Reference, r.Dataset))
+	p.X.Label.Text = fmt.Sprintf("proxy validation accuracy (mean of %d seeds)", r.Seeds)
+	p.Y.Label.Text = fmt.Sprintf("reference test accuracy (mean of %d seeds)", r.RefSeeds)
+	p.X.Tick.Marker = plainTicks{}
+	var pts, b0 plotter.XYs
+	var xerr plotter.XErrors
+	var yerr plotter.YErrors
+	for _, a := range r.Archs {
+		if len(a.Proxy) == 0 || len(a.Ref) == 0 {
+			continue
+		}
+		xy := plotter.XY{X: a.ProxyMean, Y: a.Reference}
+		pts = append(pts, xy)
+		xerr = append(xerr, struct{ Low, High float64 }{a.ProxyStd, a.ProxyStd})
+		yerr = append(yerr, struct{ Low, High float64 }{a.ReferenceStd, a.ReferenceStd})
+		if a.B0 {
+			b0 = append(b0, xy)
+		}
+	}
+	if len(pts) == 0 {
+		return nil, nil
+	}
+	s, err := scatter(pts, draw.CircleGlyph{}, blue, 3)
+	if err != nil {
+		return nil, fmt.Errorf("proxy plot: %w", err)
+	}
+	xe, err := plotter.NewXErrorBars(struct {
+		plotter.XYer
+		plotter.XErrorer
+	}{pts, xerr})
+	if err != nil {
+		return nil, fmt.Errorf("proxy plot: %w", err)
+	}
+	ye, err := plotter.NewYErrorBars(struct {
+		plotter.XYer
+		plotter.YErrorer
+	}{pts, yerr})
+	if err != nil {
+		return nil, fmt.Errorf("proxy plot: %w", err)
+	}
+	xe.Color, ye.Color = grey, grey
+	p.Add(xe, ye, s)
+	p.legend(fmt.Sprintf("architectures (%d), ±1 sd", len(pts)), s)
+	if len(b0) > 0 {
+		ring, err := scatter(b0, draw.RingGlyph{}, black, 7)
+		if err != nil {
+			return nil, fmt.Errorf("proxy plot: %w", err)
+		}
+		p.Add(ring)
+		p.legend("B0", ring)
+	}
+	p.legend(fmt.Sprintf("Kendall tau %.2f (reference seeds %.2f)", r.TauReference, r.TauReferenceSeeds))
+	frame(p)
+	return png(p.Plot)
 }

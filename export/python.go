@@ -66,7 +66,13 @@ func (r *Report) b0Origin() string {
 		s = "block strings given to the grid study"
 	}
 	if r.B0.Accuracy != nil {
-		s += fmt.Sprintf(", proxy validation accuracy %.4f", *r.B0.Accuracy)
+		s += fmt.Sprintf(", proxy validation accuracy %s", meanSD(*r.B0.Accuracy, r.B0.AccuracyStd))
+		if r.B0.Seeds > 1 {
+			s += fmt.Sprintf(" over %d seeds", r.B0.Seeds)
+		}
+		if r.B0.TestAccuracy != nil {
+			s += fmt.Sprintf(", test accuracy %.4f", *r.B0.TestAccuracy)
+		}
 	}
 	return s
 }
@@ -81,7 +87,7 @@ func (r *Report) coefOrigin() string {
 			s += fmt.Sprintf(" trial %d", *c.Trial)
 		}
 		if c.Accuracy != nil {
-			s += fmt.Sprintf(" (proxy accuracy %.4f)", *c.Accuracy)
+			s += fmt.Sprintf(" (proxy accuracy %s over %d seeds; %d points trained)", meanSD(*c.Accuracy, c.AccuracyStd), c.Seeds, c.GridPoints)
 		}
 		s += fmt.Sprintf(" at phi %g", c.Phi)
 	} else {

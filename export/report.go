@@ -49,15 +49,16 @@ type Report struct {
 	Coefficients Coefficients  `json:"coefficients"`
 	Family       []grid.Member `json:"family"`       // B1..B7 by the raw rule, phi = 1..7
 	PaperFamily  []grid.Member `json:"paper_family"` // B1..B7 by the paper's hand-rounded table
-	Pareto       []Trial       `json:"pareto"`       // search trials on the accuracy / multiply-adds front, fewest multiply-adds first
-	TopTrials    []Trial       `json:"top_trials"`   // best search trials by reward
-	GridPoints   []Point       `json:"grid_points"`  // the compound grid's complete points
+	Pareto       []Trial       `json:"pareto"`       // top-rung candidates on the mean accuracy / multiply-adds front, fewest multiply-adds first
+	TopTrials    []Trial       `json:"top_trials"`   // the best candidates by mean reward at the top rung, finalists first
+	GridPoints   []Point       `json:"grid_points"`  // the compound grid's points that finished rung 0
 	Series       []Series      `json:"series"`       // single-dimension scaling studies of the same base (Figure 3)
 	Notes        []string      `json:"notes"`        // how the studies were chosen, and what is missing
 
 	// Arch is the full-size B0.
 	Arch space.Arch `json:"-"`
-	// SearchTrials are the complete trials of the search study, by number.
+	// SearchTrials are the search study's candidates at the top rung, by
+	// their first run's number.
 	SearchTrials []Trial `json:"-"`
 }
 
@@ -73,9 +74,14 @@ type B0 struct {
 	Classes    int      `json:"classes"`
 	Activation string   `json:"activation"`
 	Dropout    float64  `json:"dropout"`
-	// Accuracy is the proxy validation accuracy of the trial B0 came from;
-	// null when B0 was given as block strings and never trained.
-	Accuracy *float64 `json:"accuracy"`
+	// Accuracy is B0's proxy validation accuracy, the mean over its seeds
+	// at the top rung (AccuracyMean); null when B0 was given as block
+	// strings and never trained.
+	Accuracy     *float64 `json:"accuracy"`
+	Seeds        int      `json:"seeds"`         // top-rung runs the means are over
+	AccuracyMean *float64 `json:"accuracy_mean"` // mean validation accuracy over the seeds
+	AccuracyStd  *float64 `json:"accuracy_std"`  // its standard deviation over the seeds (n-1)
+	TestAccuracy *float64 `json:"test_accuracy"` // mean test accuracy over the seeds, never searched on
 	// Study and Trial say which search trial B0 is; null when B0 was given
 	// to the grid study as block strings.
 	Study *int64 `json:"study"`
@@ -91,33 +97,53 @@ type Coefficients struct {
 	Constraint float64  `json:"constraint"` // alpha * beta^2 * gamma^2
 	Source     string   `json:"source"`     // "grid" or "paper"
 	Study      int64    `json:"study,omitempty"`
-	Trial      *int     `json:"trial,omitempty"`    // the grid point's trial
-	Accuracy   *float64 `json:"accuracy,omitempty"` // its proxy validation accuracy
+	Trial      *int     `json:"trial,omitempty"`    // the grid point's first top-rung trial
+	Accuracy   *float64 `json:"accuracy,omitempty"` // its mean proxy validation accuracy over its seeds
+	// AccuracyStd is the standard deviation of that accuracy over the seeds.
+	AccuracyStd *float64 `json:"accuracy_std,omitempty"`
+	// GridPoints is how many points were trained (rung 0) and Seeds how
+	// many seeds the winner's mean is over: what decided the coefficients.
+	GridPoints int `json:"grid_points"`
+	Seeds      int `json:"seeds"`
+	// Tied are the points that cannot be told apart from the winner: their
+	// mean accuracy plus or minus two standard errors overlaps the
+	// winner's. The winner is among them.
+	Tied []Point `json:"tied"`
 }
 
-// Trial is a complete search trial.
+// Trial is a search candidate at the top rung: means over its seeds there.
 type Trial struct {
-	Study    int64    `json:"study"`
-	Number   int      `json:"number"`
-	Key      string   `json:"key"`
-	Accuracy float64  `json:"accuracy"`
-	Reward   float64  `json:"reward"`
-	Params   int64    `json:"params"`
-	FLOPs    int64    `json:"flops"`
-	Seconds  float64  `json:"seconds"`
-	Blocks   []string `json:"blocks"`
+	Study        int64    `json:"study"`
+	Number       int      `json:"number"` // its first top-rung trial
+	Key          string   `json:"key"`
+	Seeds        int      `json:"seeds"`
+	Accuracy     float64  `json:"accuracy"` // mean validation accuracy
+	AccuracyStd  float64  `json:"accuracy_std"`
+	Reward       float64  `json:"reward"` // mean reward
+	TestAccuracy float64  `json:"test_accuracy"`
+	Finalist     bool     `json:"finalist"`
+	Params       int64    `json:"params"`
+	FLOPs        int64    `json:"flops"`
+	Blocks       []string `json:"blocks"`
 }
 
-// Point is a complete grid point: full-size params and multiply-adds at the
-// grid's phi, proxy accuracy.
+// Point is a grid point: full-size params and multiply-adds at the grid's
+// phi, proxy accuracy at rung 0 (where every point is measured alike), and
+// the mean over its seeds where it reached the top rung.
 type Point struct {
-	Number   int     `json:"number"`
+	Number   int     `json:"number"` // its rung-0 trial
 	Alpha    float64 `json:"alpha"`
 	Beta     float64 `json:"beta"`
 	Gamma    float64 `json:"gamma"`
-	Accuracy float64 `json:"accuracy"`
-	Params   int64   `json:"params"`
-	FLOPs    int64   `json:"flops"`
+	Accuracy float64 `json:"accuracy"` // rung 0
+	Rung     int     `json:"rung"`     // the highest rung it finished
+	// Top-rung means, when it got there (Seeds > 0).
+	Seeds          int     `json:"seeds"`
+	TopAccuracy    float64 `json:"top_accuracy"`
+	TopAccuracyStd float64 `json:"top_accuracy_std"`
+	Finalist       bool    `json:"finalist"`
+	Params         int64   `json:"params"`
+	FLOPs          int64   `json:"flops"`
 }
 
 // Series is a single-dimension scaling study (width, depth or resolution
@@ -321,11 +347,20 @@ func (b *builder) build(ctx context.Context, opts Options) (*Report, error) {
 func (b *builder) scaling(r *Report) space.Scaling {
 	s, phi := space.PaperScaling, 1.0
 	c := Coefficients{Source: SourcePaper}
+	c.Tied = []Point{}
 	if b.grid != nil {
 		if best := b.gridSrc.Best(b.gridTrials); best != nil {
-			s, phi = grid.Scaling(*best), b.gridCfg.Grid.Phi
-			n, acc := best.Number, best.Accuracy
-			c = Coefficients{Source: SourceGrid, Study: b.grid.ID, Trial: &n, Accuracy: &acc}
+			s, phi = grid.Scaling(best.Trial), b.gridCfg.Grid.Phi
+			n, acc, sd := best.Trial.Number, best.Accuracy, best.AccuracyStd
+			c = Coefficients{Source: SourceGrid, Study: b.grid.ID, Trial: &n, Accuracy: &acc, AccuracyStd: &sd,
+				Seeds: best.Seeds, GridPoints: len(r.GridPoints), Tied: []Point{}}
+			byKey := map[string]Point{}
+			for _, p := range r.GridPoints {
+				byKey[grid.Key(space.Scaling{Alpha: p.Alpha, Beta: p.Beta, Gamma: p.Gamma})] = p
+			}
+			for _, t := range b.gridSrc.Tied(b.gridTrials) {
+				c.Tied = append(c.Tied, byKey[t.Key])
+			}
 		} else {
 			b.notef("grid study %d has no complete point besides the base: coefficients are the paper's (alpha 1.2, beta 1.1, gamma 1.15)", b.grid.ID)
 		}
@@ -346,27 +381,33 @@ func (b *builder) searchPart(ctx context.Context, r *Report, top int) error {
 	if err != nil {
 		return fmt.Errorf("trials of search study %d: %w", b.search.ID, err)
 	}
-	for _, t := range trials {
-		if t.State == store.TrialComplete {
-			r.SearchTrials = append(r.SearchTrials, toTrial(t))
-		}
+	h := search.StudyHalving(*b.search)
+	standings := search.Standings(trials, h)
+	for _, s := range standings {
+		r.SearchTrials = append(r.SearchTrials, toTrial(s))
 	}
-	for _, t := range search.Pareto(trials) {
-		r.Pareto = append(r.Pareto, toTrial(t))
+	slices.SortFunc(r.SearchTrials, func(x, y Trial) int { return cmp.Compare(x.Number, y.Number) })
+	for _, s := range search.Pareto(trials, h) {
+		r.Pareto = append(r.Pareto, toTrial(s))
 	}
-	ranked := slices.Clone(r.SearchTrials)
-	slices.SortStableFunc(ranked, func(x, y Trial) int { return cmp.Compare(y.Reward, x.Reward) })
-	r.TopTrials = append(r.TopTrials, ranked[:min(top, len(ranked))]...)
+	for _, s := range standings[:min(top, len(standings))] {
+		r.TopTrials = append(r.TopTrials, toTrial(s))
+	}
 
 	if b.grid != nil {
 		// B0 is the base the grid scaled: the search trial it names.
 		r.Arch = b.gridCfg.Base
 		id, n := b.search.ID, b.gridCfg.FromTrial
 		r.B0.Study, r.B0.Trial = &id, &n
+		var key string
 		for _, t := range trials {
-			if t.Number == n && t.State == store.TrialComplete {
-				acc := t.Accuracy
-				r.B0.Accuracy = &acc
+			if t.Number == n {
+				key = t.Key
+			}
+		}
+		for _, s := range standings {
+			if s.Key == key {
+				r.B0.setStanding(s)
 			}
 		}
 		if r.B0.Accuracy == nil {
@@ -374,22 +415,32 @@ func (b *builder) searchPart(ctx context.Context, r *Report, top int) error {
 		}
 		return nil
 	}
-	best := search.Best(trials)
-	if best == nil {
-		return fmt.Errorf("%w: search study %d has no complete trial yet (effnas resume --study %d continues it)", ErrNothing, b.search.ID, b.search.ID)
+	if len(standings) == 0 {
+		return fmt.Errorf("%w: search study %d has no candidate at the top rung yet (effnas resume --study %d continues it)", ErrNothing, b.search.ID, b.search.ID)
+	}
+	best := standings[0]
+	if !best.Finalist {
+		b.notef("search study %d has no finalist yet: B0 is the best candidate at the top rung so far, from one seed", b.search.ID)
 	}
 	src, err := search.Open(ctx, b.st, *b.search)
 	if err != nil {
 		return err
 	}
-	arch, err := src.FullArch(*best)
+	arch, err := src.FullArch(best.Trial)
 	if err != nil {
-		return fmt.Errorf("B0 from trial %d of search study %d: %w", best.Number, b.search.ID, err)
+		return fmt.Errorf("B0 from trial %d of search study %d: %w", best.Trial.Number, b.search.ID, err)
 	}
 	r.Arch = arch
-	id, n, acc := b.search.ID, best.Number, best.Accuracy
-	r.B0.Study, r.B0.Trial, r.B0.Accuracy = &id, &n, &acc
+	id, n := b.search.ID, best.Trial.Number
+	r.B0.Study, r.B0.Trial = &id, &n
+	r.B0.setStanding(best)
 	return nil
+}
+
+// setStanding fills B0's accuracies from its standing at the top rung.
+func (b *B0) setStanding(s search.Standing) {
+	mean, sd, test := s.Accuracy, s.AccuracyStd, s.TestAccuracy
+	b.Accuracy, b.AccuracyMean, b.AccuracyStd, b.TestAccuracy, b.Seeds = &mean, &mean, &sd, &test, s.Seeds
 }
 
 // gridPart collects the compound grid's points and the single-dimension
@@ -401,13 +452,12 @@ func (b *builder) gridPart(ctx context.Context, r *Report) error {
 			return fmt.Errorf("trials of grid study %d: %w", b.grid.ID, err)
 		}
 		b.gridTrials = trials
-		r.GridPoints = points(trials)
+		r.GridPoints = points(trials, b.gridCfg.Proxy.Halving)
 		if b.search == nil {
-			for _, t := range trials {
-				if t.State == store.TrialComplete && grid.Scaling(t) == (space.Scaling{Alpha: 1, Beta: 1, Gamma: 1}) {
-					acc := t.Accuracy
-					r.B0.Accuracy = &acc
-					b.notef("B0's accuracy is that of grid study %d's base point (trial %d)", b.grid.ID, t.Number)
+			for _, s := range search.Standings(trials, b.gridCfg.Proxy.Halving) {
+				if grid.Scaling(s.Trial) == grid.Base {
+					r.B0.setStanding(s)
+					b.notef("B0's accuracy is that of grid study %d's base point (trial %d)", b.grid.ID, s.Trial.Number)
 				}
 			}
 		}
@@ -427,22 +477,37 @@ func (b *builder) gridPart(ctx context.Context, r *Report) error {
 		if err != nil {
 			return fmt.Errorf("trials of grid study %d: %w", s.ID, err)
 		}
-		if ps := points(ts); len(ps) > 0 {
+		if ps := points(ts, g.Config().Proxy.Halving); len(ps) > 0 {
 			r.Series = append(r.Series, Series{Study: s.ID, Dimension: g.Config().Dimension, Points: ps})
 		}
 	}
 	return nil
 }
 
-// points returns the complete grid trials, fewest multiply-adds first.
-func points(trials []store.Trial) []Point {
+// points returns the grid points that completed rung 0, with their
+// top-rung means where they got there, fewest multiply-adds first.
+func points(trials []store.Trial, h search.Halving) []Point {
+	top := map[string]search.Standing{}
+	for _, s := range search.Standings(trials, h) {
+		top[s.Key] = s
+	}
+	rung := map[string]int{}
+	for _, t := range trials {
+		if t.State == store.TrialComplete && t.Rung > rung[t.Key] {
+			rung[t.Key] = t.Rung
+		}
+	}
 	ps := []Point{}
 	for _, t := range trials {
-		if t.State != store.TrialComplete {
+		if t.State != store.TrialComplete || t.Rung != 0 || t.Seed != 0 {
 			continue
 		}
 		s := grid.Scaling(t)
-		ps = append(ps, Point{Number: t.Number, Alpha: s.Alpha, Beta: s.Beta, Gamma: s.Gamma, Accuracy: t.Accuracy, Params: t.Params, FLOPs: t.FLOPs})
+		p := Point{Number: t.Number, Alpha: s.Alpha, Beta: s.Beta, Gamma: s.Gamma, Accuracy: t.Accuracy, Rung: rung[t.Key], Params: t.Params, FLOPs: t.FLOPs}
+		if st, ok := top[t.Key]; ok {
+			p.Seeds, p.TopAccuracy, p.TopAccuracyStd, p.Finalist = st.Seeds, st.Accuracy, st.AccuracyStd, st.Finalist
+		}
+		ps = append(ps, p)
 	}
 	// Fewest multiply-adds first; among equals (repeats round up, so
 	// nearby depths can build the same network) the smaller coefficients.
@@ -452,13 +517,14 @@ func points(trials []store.Trial) []Point {
 	return ps
 }
 
-func toTrial(t store.Trial) Trial {
+func toTrial(s search.Standing) Trial {
+	t := s.Trial
 	blocks := t.Blocks
 	if blocks == nil {
 		blocks = []string{}
 	}
-	return Trial{Study: t.Study, Number: t.Number, Key: t.Key, Accuracy: t.Accuracy, Reward: t.Reward,
-		Params: t.Params, FLOPs: t.FLOPs, Seconds: t.Seconds, Blocks: blocks}
+	return Trial{Study: t.Study, Number: t.Number, Key: t.Key, Seeds: s.Seeds, Accuracy: s.Accuracy, AccuracyStd: s.AccuracyStd,
+		Reward: s.Reward, TestAccuracy: s.TestAccuracy, Finalist: s.Finalist, Params: t.Params, FLOPs: t.FLOPs, Blocks: blocks}
 }
 
 // round9 drops float noise: 1.2*1.1^2*1.15^2 prints 1.92027, not 1.9202700000000003.

@@ -37,7 +37,7 @@ func openDB(t *testing.T) (store.Store, string) {
 // as its accuracy, with the source's real reward.
 func finish(ctx context.Context, t *testing.T, st store.Store, study int64, reward func(store.Trial, float64) float64, acc func(store.Trial) float64) {
 	t.Helper()
-	trials, err := st.ClaimTrials(ctx, study, "test", 1000, time.Hour)
+	trials, err := st.ClaimTrials(ctx, study, store.Claim{Worker: "test", Limit: 1000, Lease: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ type searchFixture struct {
 // proposed candidates, all complete; B0 is the most accurate.
 func newSearch(ctx context.Context, t *testing.T, st store.Store) searchFixture {
 	t.Helper()
-	study, err := search.Create(ctx, st, "b0", search.Config{Controller: "random", Trials: 5, Seed: 7})
+	study, err := search.Create(ctx, st, "b0", search.Config{Controller: "random", Trials: 5, Seed: 7, Proxy: oneRung})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func newSearch(ctx context.Context, t *testing.T, st store.Store) searchFixture 
 	choices, _ := json.Marshal(c)
 	b0 := space.B0()
 	plans := []store.Plan{{Key: sp.Key(c), Choices: choices, Blocks: space.FormatBlocks(b0.Blocks), Params: b0.Params(), FLOPs: b0.FLOPs()}}
-	more, state, err := src.Propose(ctx, nil, 4)
+	more, state, err := src.Plan(ctx, nil, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,6 +108,10 @@ func newSearch(ctx context.Context, t *testing.T, st store.Store) searchFixture 
 	return searchFixture{study: study, b0: trials[0], base: base, n: len(plans)}
 }
 
+// oneRung trains every candidate once: the fixtures finish every trial
+// they plan and rank them by that one run.
+var oneRung = search.Proxy{Halving: search.Halving{Rungs: 1, TopSeeds: 1}}
+
 // chosenPoint is the compound point the grid fixture makes the most accurate.
 var chosenPoint = space.Scaling{Alpha: 1.4, Beta: 1, Gamma: 1.2}
 
@@ -119,7 +123,7 @@ func newGrid(ctx context.Context, t *testing.T, st store.Store, sf searchFixture
 	study, err := grid.Create(ctx, st, "grid "+dim, grid.StudyConfig{
 		Grid:      grid.Config{Step: 0.2, Max: 1.4, Tolerance: 0.1},
 		Dimension: dim,
-		Base:      sf.base, From: sf.study.ID, FromTrial: sf.b0.Number, Seed: 3,
+		Base:      sf.base, From: sf.study.ID, FromTrial: sf.b0.Number, Seed: 3, Proxy: oneRung,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -290,7 +294,7 @@ func TestBuildChoosesStudies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Build(ctx, st, Options{}); !errors.Is(err, ErrNothing) || !strings.Contains(err.Error(), "no complete trial") {
+	if _, err := Build(ctx, st, Options{}); !errors.Is(err, ErrNothing) || !strings.Contains(err.Error(), "no candidate at the top rung") {
 		t.Errorf("search without complete trials: %v, want ErrNothing saying so", err)
 	}
 
@@ -343,7 +347,7 @@ func TestBuildGridFromBlocks(t *testing.T) {
 	// accuracy is its base point's, and there are no trials to list.
 	ctx := t.Context()
 	st, _ := openDB(t)
-	g, err := grid.Create(ctx, st, "blocks", grid.StudyConfig{Grid: grid.Config{Step: 0.2}, Base: space.B0()})
+	g, err := grid.Create(ctx, st, "blocks", grid.StudyConfig{Grid: grid.Config{Step: 0.2}, Base: space.B0(), Proxy: oneRung})
 	if err != nil {
 		t.Fatal(err)
 	}

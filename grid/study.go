@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/effnas/effnas/search"
 	"github.com/effnas/effnas/space"
@@ -47,9 +49,13 @@ func (c StudyConfig) Validate() error {
 	return c.Proxy.Validate()
 }
 
+// Base is the point (1, 1, 1): B0 itself.
+var Base = space.Scaling{Alpha: 1, Beta: 1, Gamma: 1}
+
 // Scalings returns the points the study trains: the base (1, 1, 1) first,
 // as the reference every point is compared with, then the compound grid or
-// the single-dimension series.
+// the single-dimension series (without the base, should a wide tolerance
+// admit it).
 func (c StudyConfig) Scalings() ([]space.Scaling, error) {
 	var ps []space.Scaling
 	var err error
@@ -61,12 +67,36 @@ func (c StudyConfig) Scalings() ([]space.Scaling, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append([]space.Scaling{{Alpha: 1, Beta: 1, Gamma: 1}}, ps...), nil
+	out := []space.Scaling{Base}
+	for _, p := range ps {
+		if p != Base {
+			out = append(out, p)
+		}
+	}
+	if len(out) == 1 {
+		return nil, fmt.Errorf("%w: the only point is the base (1, 1, 1); raise max or lower the tolerance", ErrEmpty)
+	}
+	return out, nil
 }
 
-// Key names a point: "a1.20_b1.10_g1.15".
+// Key names a point: "a1.20_b1.10_g1.15". Coefficients are rounded to 6
+// decimals (as Config.Values makes them) and written with as many decimals
+// as they have, at least 2, so that every point a grid can hold has a key
+// of its own.
 func Key(s space.Scaling) string {
-	return fmt.Sprintf("a%.2f_b%.2f_g%.2f", s.Alpha, s.Beta, s.Gamma)
+	return "a" + coef(s.Alpha) + "_b" + coef(s.Beta) + "_g" + coef(s.Gamma)
+}
+
+func coef(v float64) string {
+	t := strconv.FormatFloat(round6(v), 'f', -1, 64)
+	dot := strings.IndexByte(t, '.')
+	if dot < 0 {
+		return t + ".00"
+	}
+	if d := len(t) - dot - 1; d < 2 {
+		t += strings.Repeat("0", 2-d)
+	}
+	return t
 }
 
 // Create validates cfg and writes a grid study with every point planned as
@@ -90,18 +120,19 @@ func Create(ctx context.Context, st store.Store, name string, cfg StudyConfig) (
 			Grid: &store.GridPoint{Alpha: s.Alpha, Beta: s.Beta, Gamma: s.Gamma},
 		}
 	}
+	if err := store.ValidatePlans(plans); err != nil {
+		return store.Study{}, fmt.Errorf("the grid's %d points: %w", len(plans), err)
+	}
+	// The dataset is not loaded yet: estimate for 3 channels and 1000
+	// classes, a little above what any dataset needs.
+	search.Annotate(g, plans, 3, 1000)
 	raw, err := json.Marshal(cfg)
 	if err != nil {
 		return store.Study{}, fmt.Errorf("encode grid config: %w", err)
 	}
-	study, err := st.CreateStudy(ctx, store.Study{Name: name, Kind: store.KindGrid, Config: raw, Seed: cfg.Seed})
-	if err != nil {
-		return store.Study{}, err
-	}
-	if _, err := st.PlanTrials(ctx, study.ID, plans, nil); err != nil {
-		return store.Study{}, fmt.Errorf("plan the %d grid points of study %d: %w", len(plans), study.ID, err)
-	}
-	return study, nil
+	// The study and its points are written in one transaction: a study
+	// without its points is never left behind.
+	return st.CreateStudy(ctx, store.Study{Name: name, Kind: store.KindGrid, Config: raw, Seed: cfg.Seed}, plans)
 }
 
 // Grid is the search.Source of a grid study: every point is planned when
@@ -116,7 +147,8 @@ func Open(study store.Study) (*Grid, error) {
 	if study.Kind != store.KindGrid {
 		return nil, fmt.Errorf("study %d is a %s study, not a grid", study.ID, study.Kind)
 	}
-	var cfg StudyConfig
+	// Settings a study was stored without keep the behaviour they had.
+	cfg := StudyConfig{Proxy: search.LegacyProxy()}
 	if err := json.Unmarshal(study.Config, &cfg); err != nil {
 		return nil, fmt.Errorf("study %d: decode its config: %w", study.ID, err)
 	}
@@ -149,15 +181,22 @@ func (g *Grid) ProxyArch(s space.Scaling) space.Arch {
 	return g.cfg.Base.Scale(g.cfg.Proxy.Width*width, depth, res)
 }
 
-// Budget implements search.Source: every point.
-func (g *Grid) Budget() int { return g.points }
+// Expected implements search.Source.
+func (g *Grid) Expected() int { return g.cfg.Proxy.Halving.Expected(g.points) }
 
 // Proxy implements search.Source.
 func (g *Grid) Proxy() search.Proxy { return g.cfg.Proxy }
 
-// Propose implements search.Source: a grid plans everything up front.
-func (g *Grid) Propose(context.Context, []store.Trial, int) ([]store.Plan, []byte, error) {
-	return nil, nil, nil
+// Fidelity implements search.Source.
+func (g *Grid) Fidelity(t store.Trial) search.Fidelity { return g.cfg.Proxy.Fidelity(t.Rung) }
+
+// Plan implements search.Source: the points are planned when the study is
+// created; successive halving promotes them (the base point always climbs
+// and is always a finalist, as the reference), and a run that diverged is
+// tried once more with a derived seed, which does not count as a point.
+func (g *Grid) Plan(_ context.Context, trials []store.Trial, n int) ([]store.Plan, []byte, error) {
+	plans := g.cfg.Proxy.Halving.Next(trials, false, func(key string) bool { return key == Key(Base) }, true)
+	return plans[:min(n, len(plans))], nil, nil
 }
 
 // Arch implements search.Source.
@@ -179,26 +218,51 @@ func Scaling(t store.Trial) space.Scaling {
 	return space.Scaling{Alpha: t.Grid.Alpha, Beta: t.Grid.Beta, Gamma: t.Grid.Gamma}
 }
 
-// Best returns the most accurate complete point, preferring among equals
-// the one closest to the constraint's target, or nil when none is
-// complete. The base point (1, 1, 1) of a compound grid is a reference,
+// Best returns the winning point: among the finalists, the one with the
+// best mean accuracy over its seeds at the top rung (while none has
+// finished its seeds, the best top-rung point so far), preferring among
+// equals the one closest to the constraint's target; nil when no point
+// has reached the top rung. The base point (1, 1, 1) is the reference,
 // not a candidate.
-func (g *Grid) Best(trials []store.Trial) *store.Trial {
-	var best *store.Trial
-	for i := range trials {
-		t := &trials[i]
-		s := Scaling(*t)
-		if t.State != store.TrialComplete || s == (space.Scaling{Alpha: 1, Beta: 1, Gamma: 1}) {
+func (g *Grid) Best(trials []store.Trial) *search.Standing {
+	var best *search.Standing
+	for _, st := range search.Standings(trials, g.cfg.Proxy.Halving) {
+		s := Scaling(st.Trial)
+		if s == Base {
 			continue
 		}
-		if best == nil || t.Accuracy > best.Accuracy ||
-			t.Accuracy == best.Accuracy && math.Abs(s.Constraint()-g.cfg.Grid.Target) < math.Abs(Scaling(*best).Constraint()-g.cfg.Grid.Target) {
-			best = t
+		switch {
+		case best == nil:
+		case st.Finalist != best.Finalist:
+			if !st.Finalist {
+				continue
+			}
+		case st.Accuracy < best.Accuracy:
+			continue
+		case st.Accuracy == best.Accuracy &&
+			math.Abs(s.Constraint()-g.cfg.Grid.Target) >= math.Abs(Scaling(best.Trial).Constraint()-g.cfg.Grid.Target):
+			continue
 		}
+		b := st
+		best = &b
 	}
+	return best
+}
+
+// Tied returns the finalists (the base point included) that cannot be told
+// apart from the winner: their mean accuracy plus or minus two standard
+// errors overlaps the winner's. The winner is among them.
+func (g *Grid) Tied(trials []store.Trial) []search.Standing {
+	best := g.Best(trials)
 	if best == nil {
 		return nil
 	}
-	b := *best
-	return &b
+	lo, hi := best.Accuracy-2*best.StdErr(), best.Accuracy+2*best.StdErr()
+	var out []search.Standing
+	for _, st := range search.Standings(trials, g.cfg.Proxy.Halving) {
+		if st.Finalist && st.Accuracy+2*st.StdErr() >= lo && st.Accuracy-2*st.StdErr() <= hi {
+			out = append(out, st)
+		}
+	}
+	return out
 }

@@ -21,7 +21,8 @@ func tinyStudy() StudyConfig {
 		Seed: 3,
 		Proxy: search.Proxy{
 			TrainSize: 192, ValSize: 96, TestSize: 32, Width: 0.25, Res: 16,
-			Train: trainer.Config{Epochs: 1, Batch: 32},
+			Train:   trainer.Config{Epochs: 1, Batch: 32},
+			Halving: search.Halving{Rungs: 1, TopSeeds: 1},
 		},
 	}
 }
@@ -129,8 +130,83 @@ type stopAfter struct {
 
 func (s *stopAfter) Started(int, int)         {}
 func (s *stopAfter) TrialStarted(store.Trial) {}
-func (s *stopAfter) TrialFinished(store.Trial, float64) {
+func (s *stopAfter) TrialFinished(store.Trial, *search.Standing) {
 	if s.seen++; s.seen >= s.n {
 		s.cancel()
+	}
+}
+
+func TestKeyDistinguishesEveryPoint(t *testing.T) {
+	for _, tc := range []struct {
+		s    space.Scaling
+		want string
+	}{
+		{space.Scaling{Alpha: 1.2, Beta: 1.1, Gamma: 1.15}, "a1.20_b1.10_g1.15"},
+		{Base, "a1.00_b1.00_g1.00"},
+		{space.Scaling{Alpha: 1.001, Beta: 1.0015, Gamma: 2}, "a1.001_b1.0015_g2.00"},
+	} {
+		if got := Key(tc.s); got != tc.want {
+			t.Errorf("Key(%+v) = %q, want %q", tc.s, got, tc.want)
+		}
+	}
+	// The finest step the flags allow: every value of a coefficient is
+	// written apart, so every point has its own key.
+	cfg := Config{Step: 0.001, Max: 1.4, Tolerance: 0.1}.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]float64{}
+	for _, v := range cfg.Values() {
+		k := coef(v)
+		if w, dup := seen[k]; dup {
+			t.Fatalf("values %v and %v are both written %s", v, w, k)
+		}
+		seen[k] = v
+	}
+	if len(seen) != 401 {
+		t.Fatalf("%d values at step 0.001 up to 1.4, want 401", len(seen))
+	}
+}
+
+// TestCreateWritesAllOrNothing: a tolerance wide enough to admit the base
+// point does not plan it twice; a grid whose only point would be the base
+// is refused before anything is written.
+func TestCreateWritesAllOrNothing(t *testing.T) {
+	ctx := t.Context()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "g.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	cfg := tinyStudy()
+	cfg.Grid.Tolerance = 1 // |1 - 2| <= 1: the base is on the grid
+	study, err := Create(ctx, st, "wide", cfg)
+	if err != nil {
+		t.Fatalf("Create with tolerance 1: %v", err)
+	}
+	trials, err := st.Trials(ctx, study.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bases := 0
+	for _, tr := range trials {
+		if Scaling(tr) == Base {
+			bases++
+		}
+	}
+	if bases != 1 || len(trials) < 2 {
+		t.Fatalf("%d trials with the base %d times; want it once, first", len(trials), bases)
+	}
+	cfg = tinyStudy()
+	cfg.Grid = Config{Step: 0.2, Max: 1.2, Tolerance: 1}
+	cfg.Dimension = "depth"
+	cfg.Grid.Target = 1 // depth 1.2 costs 1.2 > 1 + 0.1... only the base is left
+	cfg.Grid.Tolerance = 0.1
+	if _, err := Create(ctx, st, "only-base", cfg); !errors.Is(err, ErrEmpty) {
+		t.Fatalf("Create of a grid with only the base: %v, want ErrEmpty", err)
+	}
+	all, err := st.Studies(ctx)
+	if err != nil || len(all) != 1 {
+		t.Fatalf("%d studies after a refused Create, %v; want only the first", len(all), err)
 	}
 }

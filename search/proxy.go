@@ -3,6 +3,7 @@ package search
 import (
 	"cmp"
 	"fmt"
+	"hash/fnv"
 	"math"
 
 	"github.com/effnas/effnas/space"
@@ -22,16 +23,25 @@ const (
 )
 
 // Proxy says how a candidate is trained briefly: which data, at what scale,
-// with which training settings. Search and grid studies store it in their
-// config. Zero fields take the defaults in each comment (WithDefaults).
+// with which training settings, and at which fidelities (successive
+// halving). Search and grid studies store it in their config. Zero fields
+// take the defaults in each comment (WithDefaults).
 type Proxy struct {
-	Dataset   string         `json:"dataset"`    // "mnist" (built in) or a path; default "mnist"
-	TrainSize int            `json:"train_size"` // training images; default 4000
-	ValSize   int            `json:"val_size"`   // validation images carved from the training files; default 1000
-	TestSize  int            `json:"test_size"`  // test images, for reporting only; default 1000
-	Width     float64        `json:"width"`      // width multiplier applied to the full-size candidate; default 0.5
-	Res       int            `json:"res"`        // input resolution of the proxy; default 32
-	Train     trainer.Config `json:"train"`      // optimizer, epochs (default 2), batch...
+	Dataset   string  `json:"dataset"`    // "mnist" (built in) or a path; default "mnist"
+	TrainSize int     `json:"train_size"` // training images at the top rung; default 4000
+	ValSize   int     `json:"val_size"`   // validation images carved from the training files; default 1000
+	TestSize  int     `json:"test_size"`  // test images, for reporting only; default 1000
+	Width     float64 `json:"width"`      // width multiplier applied to the full-size candidate; default 0.5
+	Res       int     `json:"res"`        // input resolution of the proxy; default 32
+	// Train is the recipe: optimizer, epochs at the top rung (default 2),
+	// batch...
+	Train trainer.Config `json:"train"`
+	// Halving is how many fidelities candidates climb and how many climb.
+	Halving Halving `json:"halving"`
+	// MaxMemory is the most memory one training may need, in bytes: a
+	// candidate estimated to need more is recorded as failed without
+	// training. 0 means no bound.
+	MaxMemory int64 `json:"max_memory"`
 }
 
 // WithDefaults returns p with zero fields set to their defaults.
@@ -44,6 +54,7 @@ func (p Proxy) WithDefaults() Proxy {
 	p.Res = cmp.Or(p.Res, DefaultProxyRes)
 	p.Train.Epochs = cmp.Or(p.Train.Epochs, DefaultEpochs)
 	p.Train = p.Train.WithDefaults()
+	p.Halving = p.Halving.WithDefaults()
 	return p
 }
 
@@ -65,10 +76,32 @@ func (p Proxy) Validate() error {
 	if err := p.Train.Validate(); err != nil {
 		return fmt.Errorf("training settings: %w", err)
 	}
+	if err := p.Halving.Validate(); err != nil {
+		return err
+	}
+	if p.MaxMemory < 0 {
+		return fmt.Errorf("memory bound %d: must be 0 (none) or a number of bytes", p.MaxMemory)
+	}
+	if p.TrainSize > 0 {
+		prev := Fidelity{}
+		for k := range p.Halving.Rungs {
+			f := p.Fidelity(k)
+			if f.TrainSize < p.Train.Batch {
+				return fmt.Errorf("rung %d of %d trains on %d images, fewer than one batch of %d; raise --train-size or --epochs, or use fewer --rungs or a smaller --eta",
+					k, p.Halving.Rungs, f.TrainSize, p.Train.Batch)
+			}
+			if k > 0 && f.Images() <= prev.Images() {
+				return fmt.Errorf("rungs %d and %d both train on %d images x %d epochs: the rungs do not increase; raise --train-size or --epochs, or use fewer --rungs",
+					k-1, k, f.TrainSize, f.Epochs)
+			}
+			prev = f
+		}
+	}
 	return nil
 }
 
-// data returns the dataset options for one resolution.
+// data returns the dataset options for one resolution, at the largest
+// training set any trial uses.
 func (p Proxy) data(res int) dataset.Options {
 	return dataset.Options{TrainSize: p.TrainSize, ValSize: p.ValSize, TestSize: p.TestSize, Resolution: res, Seed: p.Train.Seed}
 }
@@ -77,4 +110,40 @@ func (p Proxy) data(res int) dataset.Options {
 // p.Width (depth unchanged) at the proxy resolution.
 func (p Proxy) Arch(full space.Arch) space.Arch {
 	return full.Scale(p.Width, 1, p.Res)
+}
+
+// Fidelity is how much one trial trains.
+type Fidelity struct {
+	TrainSize int `json:"train_size"` // the first TrainSize images of the study's training set
+	Epochs    int `json:"epochs"`
+}
+
+// Images is the number of images the trial trains on, counting repeats.
+func (f Fidelity) Images() int { return f.TrainSize * f.Epochs }
+
+// Fidelity returns rung k's fidelity (0 the lowest). The top rung trains on
+// TrainSize images for Train.Epochs epochs; each rung below trains on
+// 1/Eta of the images of the rung above, cutting epochs first (down to
+// one) and then images. A trial at any rung uses the first images of the
+// study's one training set, so the validation set never changes.
+func (p Proxy) Fidelity(rung int) Fidelity {
+	top := p.Halving.Rungs - 1
+	if rung >= top || p.TrainSize < 0 {
+		return Fidelity{TrainSize: p.TrainSize, Epochs: p.Train.Epochs}
+	}
+	budget := float64(p.TrainSize*p.Train.Epochs) / math.Pow(p.Halving.Eta, float64(top-rung))
+	epochs := max(1, int(budget/float64(p.TrainSize)))
+	epochs = min(epochs, p.Train.Epochs)
+	n := min(p.TrainSize, int(math.Round(budget/float64(epochs))))
+	return Fidelity{TrainSize: n, Epochs: epochs}
+}
+
+// TrainSeed is the seed of a trial's training (initialisation, batch
+// order, dropout): a function of the study's seed, the candidate and the
+// seed index, so that a candidate's rungs start alike, its seeds differ,
+// and a resumed study trains exactly what an uninterrupted one would.
+func TrainSeed(study uint64, key string, seed int) uint64 {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%d/%s/%d", study, key, seed)
+	return h.Sum64()
 }

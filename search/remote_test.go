@@ -26,7 +26,7 @@ func plan(t *testing.T, st store.Store, study store.Study, n int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plans, state, err := src.Propose(ctx, trials, n)
+	plans, state, err := src.Plan(ctx, trials, n)
 	if err != nil || len(plans) != n {
 		t.Fatalf("propose %d: %d plans, %v", n, len(plans), err)
 	}
@@ -47,7 +47,7 @@ func TestCoordinatorWaitsForDeadWorker(t *testing.T) {
 	}
 	plan(t, st, study, 1)
 	lease := 1500 * time.Millisecond
-	dead, err := st.ClaimTrials(ctx, study.ID, "dead", 1, lease)
+	dead, err := st.ClaimTrials(ctx, study.ID, store.Claim{Worker: "dead", Limit: 1, Lease: lease})
 	if err != nil || len(dead) != 1 {
 		t.Fatalf("claim: %v, %v", dead, err)
 	}
@@ -173,7 +173,7 @@ func TestWorkerHandsBackOnCancel(t *testing.T) {
 	if c.Pending != 2 || c.Running != 0 {
 		t.Errorf("after the hand-back: %+v; want both trials pending", c)
 	}
-	got, err := st.ClaimTrials(bg, study.ID, "next", 2, time.Minute)
+	got, err := st.ClaimTrials(bg, study.ID, store.Claim{Worker: "next", Limit: 2, Lease: time.Minute})
 	if err != nil || len(got) != 2 {
 		t.Fatalf("claim after the hand-back: %v, %v; want both trials", got, err)
 	}

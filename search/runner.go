@@ -11,24 +11,28 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/effnas/effnas/controller"
 	"github.com/effnas/effnas/space"
 	"github.com/effnas/effnas/store"
 	"github.com/effnas/effnas/trainer/dataset"
 )
 
 // Source says what a study's trials are: a search proposes candidates as it
-// learns, a grid plans all its points when it is created.
+// learns, a grid plans its points when it is created; both promote them
+// through successive halving's rungs.
 type Source interface {
-	// Budget is the number of trials the study finishes (complete or failed).
-	Budget() int
-	// Propose returns up to n new plans given every trial so far (in number
-	// order) and the controller state to save with them (nil: none). It
-	// returns no plans when it has nothing more to propose.
-	Propose(ctx context.Context, trials []store.Trial, n int) ([]store.Plan, []byte, error)
+	// Expected is about how many trials the study trains in all, for
+	// progress displays.
+	Expected() int
+	// Plan returns up to n trials to add now, given every trial so far (in
+	// number order), and the controller state to save with them (nil:
+	// none). No plans while trials are unfinished means "wait for them";
+	// no plans when every trial is finished means the study is done.
+	Plan(ctx context.Context, trials []store.Trial, n int) ([]store.Plan, []byte, error)
 	// Arch returns the proxy architecture a trial trains; the runner sets
 	// its input channels and classes from the data.
 	Arch(t store.Trial) (space.Arch, error)
+	// Fidelity is how much a trial trains: the images and epochs of its rung.
+	Fidelity(t store.Trial) Fidelity
 	// Reward turns a validation accuracy into the trial's objective.
 	Reward(t store.Trial, valAccuracy float64) float64
 	// Proxy is how trials are trained.
@@ -38,12 +42,14 @@ type Source interface {
 // Events receives what the runner does, for progress bars and logs. Its
 // methods are called from the runner's goroutines one at a time.
 type Events interface {
-	// Started is called once with the budget and the trials already finished.
-	Started(budget, finished int)
+	// Started is called once with the trials expected in all and those
+	// already finished.
+	Started(expected, finished int)
 	// TrialStarted is called when a worker begins training a trial.
 	TrialStarted(t store.Trial)
-	// TrialFinished is called with the trial as recorded and the best reward so far.
-	TrialFinished(t store.Trial, best float64)
+	// TrialFinished is called with the trial as recorded and the best
+	// candidate so far (nil: none at the top rung yet).
+	TrialFinished(t store.Trial, best *Standing)
 }
 
 // Options tunes a run; zero fields take the defaults in each comment.
@@ -67,14 +73,21 @@ type Options struct {
 	// processes planned and returns when none is left to claim; it never
 	// asks the source for new trials, never waits for trials running
 	// elsewhere and never changes the study's status. On cancellation its
-	// in-flight trials are handed back: their lease is made to lapse, so
-	// any process claims them again at once (as another attempt) without a
-	// resume.
+	// in-flight trials are handed back (ReleaseTrial), so any process
+	// claims them again at once without a resume.
 	NoPropose bool
 	// Data keeps the datasets trials train on; a process that calls Run
 	// again and again (a worker) passes one cache to load each dataset
 	// once. Default: a cache for this run.
 	Data *DataCache
+	// MaxMemory is the most memory one training may take on this machine,
+	// in bytes: trials estimated to need more are left to other workers.
+	// Default: MemoryBudget(Workers).
+	MaxMemory int64
+	// Retry is how long a store call that fails (a busy database, a
+	// network blip) is retried before the fault counts as persistent and
+	// stops the run; default Lease.
+	Retry time.Duration
 }
 
 // DataCache keeps loaded datasets, keyed by dataset and options, for runs
@@ -88,6 +101,12 @@ type DataCache struct {
 type dataKey struct {
 	spec string
 	opts dataset.Options
+}
+
+type dataResult struct {
+	once sync.Once
+	d    *dataset.Data
+	err  error
 }
 
 // NewDataCache returns an empty cache.
@@ -123,23 +142,25 @@ type Summary struct {
 	Study    int64        `json:"study"`
 	Counts   store.Counts `json:"counts"`
 	Trained  int          `json:"trained"` // trials trained by this run
-	Best     *store.Trial `json:"best,omitempty"`
+	Best     *Standing    `json:"best,omitempty"`
 	Seconds  float64      `json:"seconds"`
-	Budget   int          `json:"budget"`
-	Complete bool         `json:"complete"` // the budget is spent
+	Expected int          `json:"expected"` // trials the study was expected to train in all
+	Complete bool         `json:"complete"` // nothing is left to plan or train
 }
 
-// Run trains the study's trials until its budget is spent: it claims pending
-// trials, asks the source for new ones when none are pending (and keeps
-// Queue more planned for other processes), and trains up to Workers of them
-// at once. When nothing is left to claim but trials are running or pending
-// in other processes sharing the database, it waits for them, polling every
-// Poll, and claims again; the lease of a dead process's trial lapses and the
-// trial is claimed again. A trial that fails or panics is recorded as failed
-// and the run goes on; only a store fault stops it. When ctx is cancelled it
-// stops within one training step, records in-flight trials as interrupted
-// and returns ErrInterrupted. Call store.RecoverTrials before resuming a
-// study that a dead process left behind. See Options.NoPropose for workers.
+// Run trains the study's trials until nothing is left: it claims pending
+// trials, asks the source for new ones (promotions, new candidates) when
+// none are pending (and keeps Queue more planned for other processes), and
+// trains up to Workers of them at once. When nothing is left to claim but
+// trials are running or pending in other processes sharing the database,
+// it waits for them, polling every Poll, and claims again; the lease of a
+// dead process's trial lapses and the trial is claimed again. A trial that
+// fails, diverges or panics is recorded as failed and the run goes on. A
+// store call that fails is retried for up to Retry: only a fault that
+// persists stops the run. When ctx is cancelled it stops within one
+// training step, records in-flight trials as interrupted and returns
+// ErrInterrupted. Call store.RecoverTrials before resuming a study that a
+// dead process left behind. See Options.NoPropose for workers.
 func Run(ctx context.Context, st store.Store, study store.Study, src Source, opts Options) (Summary, error) {
 	start := time.Now()
 	ncpu := runtime.NumCPU()
@@ -157,6 +178,12 @@ func Run(ctx context.Context, st store.Store, study store.Study, src Source, opt
 	}
 	if opts.Queue < 0 {
 		opts.Queue = 0
+	}
+	if opts.Retry <= 0 {
+		opts.Retry = opts.Lease
+	}
+	if opts.MaxMemory <= 0 {
+		opts.MaxMemory = MemoryBudget(opts.Workers)
 	}
 	if opts.Worker == "" {
 		host, _ := os.Hostname()
@@ -176,12 +203,7 @@ type runner struct {
 	study store.Study
 	src   Source
 	opts  Options
-}
-
-type dataResult struct {
-	once sync.Once
-	d    *dataset.Data
-	err  error
+	done  bool // the source has nothing more to plan and nothing is unfinished
 }
 
 // dataset loads the proxy's data at one resolution once.
@@ -192,24 +214,31 @@ func (r *runner) dataset(ctx context.Context, res int) (*dataset.Data, error) {
 
 // outcome is what a worker reports to the coordinator.
 type outcome struct {
-	trial store.Trial
-	err   error // a store fault: stop the run
+	trial   store.Trial
+	trained bool  // the trial's outcome was recorded (complete or failed)
+	err     error // a persistent store fault: stop the run
 }
 
 func (r *runner) run(ctx context.Context) (Summary, error) {
-	sum := Summary{Study: r.study.ID, Budget: r.src.Budget()}
-	counts, err := r.st.CountTrials(ctx, r.study.ID)
-	if err != nil {
+	sum := Summary{Study: r.study.ID, Expected: r.src.Expected()}
+	var counts store.Counts
+	if err := r.call(ctx, "count trials", func(ctx context.Context) (err error) {
+		counts, err = r.st.CountTrials(ctx, r.study.ID)
+		return err
+	}); err != nil {
 		return sum, err
 	}
-	var best *store.Trial
-	if !r.opts.NoPropose { // a worker seldom trains and only logs its own trials
-		if best, err = r.best(ctx); err != nil {
+	if !r.opts.NoPropose {
+		// A coordinator runs the study: workers claim only trials of
+		// running studies.
+		if err := r.call(ctx, "set the study's status", func(ctx context.Context) error {
+			return r.st.SetStudyStatus(ctx, r.study.ID, store.StudyRunning)
+		}); err != nil {
 			return sum, err
 		}
 	}
 	if ev := r.opts.Events; ev != nil {
-		ev.Started(sum.Budget, counts.Complete+counts.Failed)
+		ev.Started(sum.Expected, counts.Complete+counts.Failed)
 	}
 	// Load the data before claiming anything, so a bad dataset fails the
 	// run with nothing claimed. A worker loads it when it first claims a
@@ -225,22 +254,15 @@ func (r *runner) run(ctx context.Context) (Summary, error) {
 	done := make(chan outcome, r.opts.Workers)
 	inflight := 0
 	var runErr error
-	exhausted := false
-	for {
-		if ctx.Err() != nil {
-			break
-		}
-		counts, err = r.st.CountTrials(ctx, r.study.ID)
-		if err != nil {
+	for ctx.Err() == nil {
+		if err := r.call(ctx, "count trials", func(ctx context.Context) (err error) {
+			counts, err = r.st.CountTrials(ctx, r.study.ID)
+			return err
+		}); err != nil {
 			runErr = err
 			break
 		}
-		finished := counts.Complete + counts.Failed
-		n := 0
-		if free := r.opts.Workers - inflight; free > 0 && finished+inflight < sum.Budget {
-			n = min(free, sum.Budget-finished-inflight)
-		}
-		claimed, err := r.claim(ctx, n, counts, &exhausted)
+		claimed, err := r.claim(ctx, r.opts.Workers-inflight, counts)
 		if err != nil {
 			runErr = err
 			break
@@ -252,13 +274,8 @@ func (r *runner) run(ctx context.Context) (Summary, error) {
 				return nil
 			})
 		}
-		if inflight == 0 {
-			// Nothing runs here. Wait only for what other processes hold:
-			// trials they run, or pending ones they claimed first (counts
-			// were taken before this claim, so all of them are theirs).
-			if r.opts.NoPropose || finished >= sum.Budget || counts.Running+counts.Pending == 0 {
-				break // the budget is spent or the source is exhausted
-			}
+		if inflight == 0 && (r.opts.NoPropose || r.done) {
+			break // nothing to claim (a worker), or the study is done
 		}
 		// Poll only when other processes may change what is claimable:
 		// while waiting for them, to keep their queue filled, or for a
@@ -272,22 +289,7 @@ func (r *runner) run(ctx context.Context) (Summary, error) {
 		select {
 		case o := <-done:
 			inflight--
-			if o.err != nil {
-				runErr = o.err
-			} else if o.trial.State == store.TrialComplete && (best == nil || o.trial.Reward > best.Reward) {
-				b := o.trial
-				best = &b
-			}
-			if o.err == nil && o.trial.State != store.TrialInterrupted {
-				sum.Trained++
-				if ev := r.opts.Events; ev != nil {
-					bestReward := 0.0
-					if best != nil {
-						bestReward = best.Reward
-					}
-					ev.TrialFinished(o.trial, bestReward)
-				}
-			}
+			runErr = r.report(ctx, o, &sum)
 		case <-ctx.Done():
 		case <-poll:
 		}
@@ -302,33 +304,30 @@ func (r *runner) run(ctx context.Context) (Summary, error) {
 	// interrupted within one training step.
 	go func() { _ = g.Wait(); close(done) }()
 	for o := range done {
-		if o.err != nil && runErr == nil {
-			runErr = o.err
-		}
-		if o.err == nil && o.trial.State != store.TrialInterrupted {
-			sum.Trained++
+		if err := r.report(ctx, o, &sum); err != nil && runErr == nil {
+			runErr = err
 		}
 	}
 	if runErr != nil && ctx.Err() != nil && errors.Is(runErr, context.Canceled) {
 		runErr = nil // a store call cut short by Ctrl-C: an interruption, not a fault
 	}
-	sum.Best = best
 	// The store writes below must happen even when ctx is cancelled.
 	wctx := context.WithoutCancel(ctx)
+	if err := r.call(wctx, "count trials", func(ctx context.Context) (err error) {
+		sum.Counts, err = r.st.CountTrials(ctx, r.study.ID)
+		return err
+	}); err != nil && runErr == nil {
+		runErr = err
+	}
 	if runErr == nil && (!r.opts.NoPropose || sum.Trained > 0) {
-		// Other processes may have found a better trial.
+		// Other processes may have found a better candidate.
 		if b, err := r.best(wctx); err == nil {
 			sum.Best = b
 		} else {
 			runErr = err
 		}
 	}
-	if c, err := r.st.CountTrials(wctx, r.study.ID); err == nil {
-		sum.Counts = c
-	} else if runErr == nil {
-		runErr = err
-	}
-	sum.Complete = sum.Counts.Complete+sum.Counts.Failed >= sum.Budget || (exhausted && sum.Counts.Pending+sum.Counts.Running+sum.Counts.Interrupted == 0)
+	sum.Complete = r.done && sum.Counts.Pending+sum.Counts.Running+sum.Counts.Interrupted == 0
 	if r.opts.NoPropose {
 		// The coordinator owns the study's status.
 		if runErr == nil && ctx.Err() != nil {
@@ -346,100 +345,120 @@ func (r *runner) run(ctx context.Context) (Summary, error) {
 	case sum.Complete:
 		status = store.StudyComplete
 	}
-	if err := r.st.SetStudyStatus(wctx, r.study.ID, status); err != nil && runErr == nil {
+	if err := r.call(wctx, "set the study's status", func(ctx context.Context) error {
+		return r.st.SetStudyStatus(ctx, r.study.ID, status)
+	}); err != nil && runErr == nil {
 		runErr = err
 	}
 	return sum, runErr
 }
 
+// report counts a finished training and tells the events.
+func (r *runner) report(ctx context.Context, o outcome, sum *Summary) error {
+	if o.err != nil {
+		return o.err
+	}
+	if !o.trained {
+		return nil
+	}
+	sum.Trained++
+	if ev := r.opts.Events; ev != nil {
+		var best *Standing
+		if !r.opts.NoPropose { // a worker only logs its own trials
+			b, err := r.best(context.WithoutCancel(ctx))
+			if err != nil {
+				return err
+			}
+			best = b
+		}
+		ev.TrialFinished(o.trial, best)
+	}
+	return nil
+}
+
 // claim claims up to n trials: pending ones first, then new plans from the
-// source when the budget allows more trials to be planned. A coordinator
-// also plans enough to leave Queue trials pending for other processes.
-func (r *runner) claim(ctx context.Context, n int, counts store.Counts, exhausted *bool) ([]store.Trial, error) {
+// source. A coordinator also plans enough to leave Queue trials pending
+// for other processes. When the source has nothing to plan and no trial is
+// unfinished, the study is done.
+func (r *runner) claim(ctx context.Context, n int, counts store.Counts) ([]store.Trial, error) {
 	var claimed []store.Trial
 	if n > 0 {
 		var err error
-		if claimed, err = r.st.ClaimTrials(ctx, r.study.ID, r.opts.Worker, n, r.opts.Lease); err != nil {
+		if claimed, err = r.claimN(ctx, n); err != nil {
 			return nil, err
 		}
 	}
-	if r.opts.NoPropose || *exhausted {
+	if r.opts.NoPropose || r.done {
 		return claimed, nil
 	}
-	want := n - len(claimed)
+	want := max(0, n-len(claimed))
 	if left := max(0, counts.Pending-len(claimed)); left < r.opts.Queue {
 		want += r.opts.Queue - left
 	}
-	planned := counts.Total() - counts.Interrupted // interrupted trials are re-run, not re-planned
-	room := r.src.Budget() - planned
-	if want <= 0 || room <= 0 {
+	if want == 0 {
 		return claimed, nil
 	}
-	trials, err := r.st.Trials(ctx, r.study.ID)
-	if err != nil {
+	var trials []store.Trial
+	if err := r.call(ctx, "read trials", func(ctx context.Context) (err error) {
+		trials, err = r.st.Trials(ctx, r.study.ID)
+		return err
+	}); err != nil {
 		return nil, err
 	}
-	plans, state, err := r.src.Propose(ctx, trials, min(want, room))
+	plans, state, err := r.src.Plan(ctx, trials, want)
 	if err != nil {
-		return nil, fmt.Errorf("propose trials for study %d: %w", r.study.ID, err)
+		return nil, fmt.Errorf("plan trials for study %d: %w", r.study.ID, err)
 	}
 	if len(plans) == 0 {
-		*exhausted = true
+		unfinished := 0
+		for _, t := range trials {
+			if !finished(t) {
+				unfinished++
+			}
+		}
+		r.done = unfinished == 0 && len(claimed) == 0
 		return claimed, nil
 	}
-	if _, err := r.st.PlanTrials(ctx, r.study.ID, plans, state); err != nil {
+	r.annotate(ctx, plans)
+	first := true
+	if err := r.call(ctx, "plan trials", func(ctx context.Context) error {
+		_, err := r.st.PlanTrials(ctx, r.study.ID, plans, state)
+		if !first && errors.Is(err, store.ErrDuplicateKey) {
+			return nil // the first call was written after all; its reply was lost
+		}
+		first = false
+		return err
+	}); err != nil {
 		return nil, err
 	}
 	if len(claimed) == n {
 		return claimed, nil
 	}
-	more, err := r.st.ClaimTrials(ctx, r.study.ID, r.opts.Worker, n-len(claimed), r.opts.Lease)
+	more, err := r.claimN(ctx, n-len(claimed))
 	if err != nil {
 		return nil, err
 	}
 	return append(claimed, more...), nil
 }
 
-// best returns the complete trial with the highest reward so far.
-func (r *runner) best(ctx context.Context) (*store.Trial, error) {
-	trials, err := r.st.Trials(ctx, r.study.ID)
-	if err != nil {
+// claimN claims up to n pending trials that fit this machine's memory.
+func (r *runner) claimN(ctx context.Context, n int) ([]store.Trial, error) {
+	var got []store.Trial
+	err := r.call(ctx, "claim trials", func(ctx context.Context) (err error) {
+		got, err = r.st.ClaimTrials(ctx, r.study.ID, store.Claim{Worker: r.opts.Worker, Limit: n, Lease: r.opts.Lease, MaxMemory: r.opts.MaxMemory})
+		return err
+	})
+	return got, err
+}
+
+// best returns the best candidate at the top rung so far.
+func (r *runner) best(ctx context.Context) (*Standing, error) {
+	var trials []store.Trial
+	if err := r.call(ctx, "read trials", func(ctx context.Context) (err error) {
+		trials, err = r.st.Trials(ctx, r.study.ID)
+		return err
+	}); err != nil {
 		return nil, err
 	}
-	return Best(trials), nil
-}
-
-// Best returns the complete trial with the highest reward (the lowest
-// number among equals), or nil when none is complete.
-func Best(trials []store.Trial) *store.Trial {
-	var best *store.Trial
-	for i := range trials {
-		t := &trials[i]
-		if t.State == store.TrialComplete && (best == nil || t.Reward > best.Reward) {
-			best = t
-		}
-	}
-	if best == nil {
-		return nil
-	}
-	b := *best
-	return &b
-}
-
-// Pareto returns the complete trials on the accuracy / multiply-adds Pareto
-// front (full-size multiply-adds, proxy accuracy), fewest multiply-adds first.
-func Pareto(trials []store.Trial) []store.Trial {
-	byKey := map[string]store.Trial{}
-	var pts []controller.Point
-	for _, t := range trials {
-		if t.State == store.TrialComplete {
-			byKey[t.Key] = t
-			pts = append(pts, controller.Point{Key: t.Key, Accuracy: t.Accuracy, FLOPs: t.FLOPs})
-		}
-	}
-	var front []store.Trial
-	for _, p := range controller.ParetoFront(pts) {
-		front = append(front, byKey[p.Key])
-	}
-	return front
+	return Best(trials, r.src.Proxy().Halving), nil
 }

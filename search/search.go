@@ -11,6 +11,7 @@ import (
 	"github.com/effnas/effnas/controller"
 	"github.com/effnas/effnas/space"
 	"github.com/effnas/effnas/store"
+	"github.com/effnas/effnas/trainer"
 )
 
 // Defaults of Config.
@@ -25,7 +26,7 @@ const (
 type Config struct {
 	Controller       string                  `json:"controller"`        // random, evolution or reinforce; default evolution
 	ControllerConfig controller.Config       `json:"controller_config"` // strategy settings
-	Trials           int                     `json:"trials"`            // trials to finish (complete or failed); default 20
+	Trials           int                     `json:"trials"`            // candidates started at rung 0; default 20
 	Seed             uint64                  `json:"seed"`              // root of every random choice; default 0
 	Space            json.RawMessage         `json:"space"`             // the search space's canonical JSON; default the built-in space
 	Reward           controller.RewardConfig `json:"reward"`            // ACC * (FLOPS/T)^w on the full-size candidate
@@ -103,7 +104,25 @@ func Create(ctx context.Context, st store.Store, name string, cfg Config) (store
 	return st.CreateStudy(ctx, store.Study{
 		Name: name, Kind: store.KindSearch, Config: raw, Seed: cfg.Seed,
 		SpaceHash: sp.Hash(), MaxAttempts: cfg.MaxAttempts,
-	})
+	}, nil)
+}
+
+// decodeConfig reads a stored config. Settings a study was stored without
+// (it predates them) keep the behaviour they had then, not today's
+// defaults: a resumed study keeps its recipe.
+func decodeConfig(study store.Study) (Config, error) {
+	cfg := Config{Proxy: LegacyProxy()}
+	if err := json.Unmarshal(study.Config, &cfg); err != nil {
+		return cfg, fmt.Errorf("study %d: decode its config: %w", study.ID, err)
+	}
+	return cfg.WithDefaults(), nil
+}
+
+// LegacyProxy holds, in the fields added since effnas first stored
+// studies, what a study stored without them did; decoding a stored config
+// onto it keeps an old study's recipe.
+func LegacyProxy() Proxy {
+	return Proxy{Halving: LegacyHalving, Train: trainer.Legacy()}
 }
 
 // Searcher is the Source of a search study: a controller proposes
@@ -122,11 +141,10 @@ func Open(ctx context.Context, st store.Store, study store.Study) (*Searcher, er
 	if study.Kind != store.KindSearch {
 		return nil, fmt.Errorf("study %d is a %s study, not a search", study.ID, study.Kind)
 	}
-	var cfg Config
-	if err := json.Unmarshal(study.Config, &cfg); err != nil {
-		return nil, fmt.Errorf("study %d: decode its config: %w", study.ID, err)
+	cfg, err := decodeConfig(study)
+	if err != nil {
+		return nil, err
 	}
-	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("study %d: stored config: %w", study.ID, err)
 	}
@@ -163,8 +181,11 @@ func (s *Searcher) Config() Config { return s.cfg }
 // Space returns the study's search space.
 func (s *Searcher) Space() *space.Space { return s.space }
 
-// Budget implements Source.
-func (s *Searcher) Budget() int { return s.cfg.Trials }
+// Expected implements Source.
+func (s *Searcher) Expected() int { return s.cfg.Proxy.Halving.Expected(s.cfg.Trials) }
+
+// Fidelity implements Source.
+func (s *Searcher) Fidelity(t store.Trial) Fidelity { return s.cfg.Proxy.Fidelity(t.Rung) }
 
 // Proxy implements Source.
 func (s *Searcher) Proxy() Proxy { return s.cfg.Proxy }
@@ -206,16 +227,41 @@ func (s *Searcher) Arch(t store.Trial) (space.Arch, error) {
 	return s.cfg.Proxy.Arch(full), nil
 }
 
-// Propose implements Source. It hands the controller the whole history, so
-// a resumed study proposes what an uninterrupted one would. A candidate
-// that decodes to a network already in the study (two choice vectors can
-// build the same network) is not trained again: it is passed back to the
-// controller as seen and another is asked for.
-func (s *Searcher) Propose(ctx context.Context, trials []store.Trial, n int) ([]store.Plan, []byte, error) {
+// Plan implements Source: successive halving's promotions and finalists
+// first, then new candidates from the controller while fewer than Trials
+// have been started at rung 0.
+func (s *Searcher) Plan(ctx context.Context, trials []store.Trial, n int) ([]store.Plan, []byte, error) {
+	started := map[string]bool{}
+	for _, t := range trials {
+		if t.Rung == 0 {
+			started[t.Key] = true
+		}
+	}
+	room := s.cfg.Trials - len(started)
+	plans := s.cfg.Proxy.Halving.Next(trials, room > 0, noPins, false)
+	if len(plans) >= n || room <= 0 {
+		return plans[:min(n, len(plans))], nil, nil
+	}
+	more, state, err := s.propose(ctx, trials, min(n-len(plans), room))
+	return append(plans, more...), state, err
+}
+
+func noPins(string) bool { return false }
+
+// propose asks the controller for n new candidates. It hands the
+// controller the whole history of rung 0, where every candidate is
+// measured alike, so a resumed study proposes what an uninterrupted one
+// would. A candidate that decodes to a network already in the study (two
+// choice vectors can build the same network) is not trained again: it is
+// passed back to the controller as seen and another is asked for.
+func (s *Searcher) propose(ctx context.Context, trials []store.Trial, n int) ([]store.Plan, []byte, error) {
 	var history []controller.Observation
 	var pending [][]int
 	keys := map[string]bool{}
 	for _, t := range trials {
+		if t.Rung != 0 || t.Seed != 0 {
+			continue
+		}
 		keys[t.Key] = true
 		c, err := Choices(t)
 		if err != nil {

@@ -23,7 +23,8 @@ func tinyConfig(trials int, ctl string) Config {
 		Seed:       7,
 		Proxy: Proxy{
 			TrainSize: 256, ValSize: 128, TestSize: 64, Width: 0.25, Res: 16,
-			Train: trainer.Config{Epochs: 1, Batch: 32},
+			Train:   trainer.Config{Epochs: 1, Batch: 32},
+			Halving: Halving{Rungs: 1, TopSeeds: 1}, // one fidelity, one seed: a trial per candidate
 		},
 	}
 }
@@ -125,7 +126,7 @@ func (e *interrupter) TrialStarted(store.Trial) {
 		e.cancel()
 	}
 }
-func (e *interrupter) TrialFinished(store.Trial, float64) {}
+func (e *interrupter) TrialFinished(store.Trial, *Standing) {}
 
 func TestSearchInterruptAndResume(t *testing.T) {
 	st, _ := openStore(t)

@@ -9,98 +9,160 @@ import (
 
 	"github.com/effnas/effnas/store"
 	"github.com/effnas/effnas/trainer"
+	"github.com/effnas/effnas/trainer/dataset"
 )
 
-// train trains one claimed trial and records its outcome. A training error
-// or panic fails the trial; a cancelled context interrupts it; only a store
-// fault is returned as outcome.err.
-func (r *runner) train(ctx context.Context, t store.Trial) (o outcome) {
+// errLeaseLapsed stops a training whose lease could not be renewed for a
+// whole lease (the store was unreachable): another process may already
+// have claimed the trial, so it is left as it is for recovery.
+var errLeaseLapsed = errors.New("lease lapsed: no heartbeat was accepted for a whole lease")
+
+// errTooBig: the trial needs more memory than this machine gives one
+// training, but fits the study's budget: another worker may train it.
+var errTooBig = errors.New("too big for this worker")
+
+// train trains one claimed trial and records its outcome. A training error,
+// a divergence or a panic fails the trial; a cancelled context interrupts
+// it (a worker hands it back); only a persistent store fault is returned
+// as outcome.err.
+func (r *runner) train(ctx context.Context, t store.Trial) outcome {
 	lease := t.Lease()
 	wctx := context.WithoutCancel(ctx) // record outcomes even after Ctrl-C
 	if ev := r.opts.Events; ev != nil {
 		ev.TrialStarted(t)
 	}
 
-	// Renew the lease while training; stop training if it is lost.
+	// Renew the lease while training; stop training if it is lost, or if
+	// the store cannot be reached until the lease lapses.
 	tctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	hbDone := make(chan struct{})
 	go func() {
 		defer close(hbDone)
-		tick := time.NewTicker(r.opts.Lease / 3)
-		defer tick.Stop()
-		for {
-			select {
-			case <-tctx.Done():
-				return
-			case <-tick.C:
-				if err := r.st.Heartbeat(tctx, lease, r.opts.Lease); err != nil && tctx.Err() == nil {
-					cancel(fmt.Errorf("renew lease of %v: %w", lease, err))
-					return
-				}
-			}
-		}
+		r.heartbeat(tctx, lease, cancel)
 	}()
 
 	start := time.Now()
 	res, err := r.trainSafely(tctx, t)
 	seconds := time.Since(start).Seconds()
+	cause := context.Cause(tctx)
 	cancel(nil)
 	<-hbDone
 
 	switch {
 	case err == nil:
 		reward := r.src.Reward(t, res.ValAccuracy)
-		rec := store.Result{Accuracy: res.ValAccuracy, Reward: reward, Seconds: seconds}
+		rec := store.Result{Accuracy: res.ValAccuracy, Reward: reward, TestAccuracy: res.TestAccuracy, Seconds: seconds}
 		if verr := rec.Validate(); verr != nil {
 			return r.fail(wctx, t, fmt.Sprintf("invalid result: %v", verr), seconds)
 		}
-		if err := r.st.FinishTrial(wctx, lease, rec); err != nil {
-			if errors.Is(err, store.ErrLeaseLost) {
-				t.State = store.TrialInterrupted // another attempt owns it now
-				return outcome{trial: t}
-			}
+		switch err := r.record(wctx, t, "finish", store.TrialComplete, func(ctx context.Context) error { return r.st.FinishTrial(ctx, lease, rec) }); {
+		case errors.Is(err, store.ErrLeaseLost):
+			return outcome{trial: t} // another attempt owns it now
+		case err != nil:
 			return outcome{trial: t, err: err}
 		}
-		t.State, t.Accuracy, t.Reward, t.Seconds = store.TrialComplete, res.ValAccuracy, reward, seconds
-		return outcome{trial: t}
-	case ctx.Err() != nil && r.opts.NoPropose:
-		// A worker stopped: hand the trial back so that another process
-		// claims it at once, without waiting for a resume.
-		if err := r.st.ReleaseTrial(wctx, lease, "released: "+context.Cause(ctx).Error()); err != nil && !errors.Is(err, store.ErrLeaseLost) {
+		t.State, t.Accuracy, t.Reward, t.TestAccuracy, t.Seconds = store.TrialComplete, res.ValAccuracy, reward, res.TestAccuracy, seconds
+		return outcome{trial: t, trained: true}
+	case errors.Is(err, errTooBig) || (ctx.Err() != nil && r.opts.NoPropose):
+		// A worker stopped, or the trial needs a bigger machine: hand it
+		// back so that another process claims it at once.
+		why := "released: " + err.Error()
+		if ctx.Err() != nil {
+			why = "released: " + context.Cause(ctx).Error()
+		}
+		if err := r.record(wctx, t, "release", store.TrialPending, func(ctx context.Context) error { return r.st.ReleaseTrial(ctx, lease, why) }); err != nil && !errors.Is(err, store.ErrLeaseLost) {
 			return outcome{trial: t, err: err}
 		}
-		t.State = store.TrialInterrupted
 		return outcome{trial: t}
 	case ctx.Err() != nil:
 		// Stopped from outside (Ctrl-C): the trial will be re-run on resume.
-		if err := r.st.InterruptTrial(wctx, lease, "interrupted: "+context.Cause(ctx).Error()); err != nil && !errors.Is(err, store.ErrLeaseLost) {
+		why := "interrupted: " + context.Cause(ctx).Error()
+		if err := r.record(wctx, t, "interrupt", store.TrialInterrupted, func(ctx context.Context) error { return r.st.InterruptTrial(ctx, lease, why) }); err != nil && !errors.Is(err, store.ErrLeaseLost) {
 			return outcome{trial: t, err: err}
 		}
-		t.State = store.TrialInterrupted
 		return outcome{trial: t}
-	case errors.Is(context.Cause(tctx), store.ErrLeaseLost):
-		t.State = store.TrialInterrupted // another attempt owns it now
-		return outcome{trial: t}
+	case errors.Is(cause, store.ErrLeaseLost), errors.Is(cause, errLeaseLapsed):
+		return outcome{trial: t} // another attempt owns it, or will: leave it
+	case errors.Is(err, trainer.ErrDiverged):
+		return r.fail(wctx, t, "diverged: "+err.Error(), seconds)
 	default:
 		return r.fail(wctx, t, err.Error(), seconds)
 	}
 }
 
-func (r *runner) fail(ctx context.Context, t store.Trial, reason string, seconds float64) outcome {
-	if err := r.st.FailTrial(ctx, t.Lease(), reason, seconds); err != nil {
-		if errors.Is(err, store.ErrLeaseLost) {
-			t.State = store.TrialInterrupted
-			return outcome{trial: t}
+// heartbeat renews the trial's lease every third of a lease until ctx
+// ends. A renewal that fails is retried with backoff until the lease's
+// local deadline (the last accepted renewal plus a lease); past it, or
+// when the lease is lost, it cancels the training with the reason.
+func (r *runner) heartbeat(ctx context.Context, lease store.Lease, cancel context.CancelCauseFunc) {
+	deadline := time.Now().Add(r.opts.Lease)
+	next := r.opts.Lease / 3
+	wait := retryFirst
+	for {
+		t := time.NewTimer(next)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
 		}
+		sent := time.Now()
+		err := r.st.Heartbeat(ctx, lease, r.opts.Lease)
+		switch {
+		case err == nil:
+			deadline, next, wait = sent.Add(r.opts.Lease), r.opts.Lease/3, retryFirst
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, store.ErrLeaseLost):
+			cancel(fmt.Errorf("renew lease of %v: %w", lease, err))
+			return
+		default:
+			if time.Now().Add(wait).After(deadline) {
+				cancel(fmt.Errorf("%w (%v): %v", errLeaseLapsed, lease, err))
+				return
+			}
+			next, wait = wait, min(2*wait, retryMax)
+		}
+	}
+}
+
+// record writes a trial's outcome through the retrying store call. When a
+// retry is refused because the lease is gone, the earlier try may have
+// been written with its reply lost: if the trial is now in the state that
+// call sets, by this very claim, the outcome is recorded.
+func (r *runner) record(ctx context.Context, t store.Trial, what string, want store.TrialState, fn func(context.Context) error) error {
+	first := true
+	return r.call(ctx, fmt.Sprintf("%s trial %d", what, t.Number), func(ctx context.Context) error {
+		err := fn(ctx)
+		if !first && errors.Is(err, store.ErrLeaseLost) {
+			if cur, gerr := r.st.Trial(ctx, t.Study, t.Number); gerr == nil && cur.State == want &&
+				(want == store.TrialPending || cur.Worker == t.Worker && cur.Attempt == t.Attempt) {
+				return nil
+			}
+		}
+		first = false
+		return err
+	})
+}
+
+func (r *runner) fail(ctx context.Context, t store.Trial, reason string, seconds float64) outcome {
+	err := r.record(ctx, t, "fail", store.TrialFailed, func(ctx context.Context) error { return r.st.FailTrial(ctx, t.Lease(), reason, seconds) })
+	if errors.Is(err, store.ErrLeaseLost) {
+		return outcome{trial: t}
+	}
+	if err != nil {
 		return outcome{trial: t, err: err}
 	}
 	t.State, t.Error, t.Seconds = store.TrialFailed, reason, seconds
-	return outcome{trial: t}
+	return outcome{trial: t, trained: true}
 }
 
-// trainSafely builds the trial's proxy and trains it, turning a panic into
-// an error so that one bad candidate cannot take the sweep down.
+// trainSafely builds the trial's proxy and trains it at its rung's
+// fidelity, turning a panic into an error so that one bad candidate cannot
+// take the sweep down. A candidate that needs more memory than the
+// study's budget fails before anything is built; one that fits the study
+// but not this machine returns errTooBig.
 func (r *runner) trainSafely(ctx context.Context, t store.Trial) (res trainer.Result, err error) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -111,15 +173,34 @@ func (r *runner) trainSafely(ctx context.Context, t store.Trial) (res trainer.Re
 	if err != nil {
 		return res, err
 	}
+	p := r.src.Proxy()
+	cfg := p.Train
+	if need := trainer.EstimateMemory(arch, cfg.Batch); need > p.MaxMemory && p.MaxMemory > 0 {
+		return res, fmt.Errorf("rejected before training: it needs about %s of memory to train (batch %d at %dx%d), more than the study's budget of %s per training (--max-memory)",
+			FormatBytes(need), cfg.Batch, arch.Resolution, arch.Resolution, FormatBytes(p.MaxMemory))
+	} else if need > r.opts.MaxMemory {
+		return res, fmt.Errorf("%w: it needs about %s of memory to train, and this worker gives one training %s", errTooBig, FormatBytes(need), FormatBytes(r.opts.MaxMemory))
+	}
 	data, err := r.dataset(ctx, arch.Resolution)
 	if err != nil {
 		return res, err
 	}
 	arch.InChannels, arch.Classes = data.Channels, data.Classes
-	cfg := r.src.Proxy().Train
+	f := r.src.Fidelity(t)
+	if f.TrainSize > 0 && f.TrainSize < data.Train.N {
+		data = subset(data, f.TrainSize)
+	}
+	cfg.Epochs = f.Epochs
 	cfg.Threads = r.opts.Threads
-	// Each trial gets its own seed, derived from the study's, so trials are
-	// independent yet reproducible.
-	cfg.Seed = cfg.Seed ^ (uint64(t.Number)+1)*0x9e3779b97f4a7c15
+	cfg.Seed = TrainSeed(r.study.Seed, t.Key, t.Seed)
 	return trainer.Train(ctx, arch, data, cfg, nil)
+}
+
+// subset returns data with only the first n training images; the
+// validation and test sets are the study's.
+func subset(data *dataset.Data, n int) *dataset.Data {
+	d := *data
+	per := d.Train.C * d.Train.H * d.Train.W
+	d.Train.X, d.Train.Y, d.Train.N = d.Train.X[:n*per], d.Train.Y[:n], n
+	return &d
 }

@@ -18,8 +18,9 @@ var (
 	// recovered, or its lease expired on the database's clock). The caller
 	// must drop its result: a newer attempt owns the trial.
 	ErrLeaseLost = errors.New("lease lost")
-	// ErrDuplicateKey: a planned trial's candidate key is already in the study.
-	ErrDuplicateKey = errors.New("candidate key already planned in this study")
+	// ErrDuplicateKey: a planned trial's candidate key, rung and seed are
+	// already in the study.
+	ErrDuplicateKey = errors.New("candidate already planned at this rung and seed in this study")
 	// ErrInvalidMetric: an accuracy, reward or duration is NaN or infinite.
 	// Nothing is written; record the trial with FailTrial instead.
 	ErrInvalidMetric = errors.New("metric is NaN or infinite")
@@ -41,7 +42,10 @@ var (
 type Store interface {
 	// CreateStudy inserts a study and returns it with ID, Status (running),
 	// and timestamps filled in. MaxAttempts 0 means DefaultMaxAttempts.
-	CreateStudy(ctx context.Context, s Study) (Study, error)
+	// plans (may be nil) are written as its first pending trials in the
+	// same transaction: a study is never left without the trials it was
+	// created with, and nothing is written when a plan is refused.
+	CreateStudy(ctx context.Context, s Study, plans []Plan) (Study, error)
 	// Study returns one study or ErrNotFound.
 	Study(ctx context.Context, id int64) (Study, error)
 	// LatestStudy returns the newest study of the kind ("" for any kind),
@@ -53,19 +57,22 @@ type Store interface {
 	SetStudyStatus(ctx context.Context, id int64, status StudyStatus) error
 
 	// PlanTrials writes plans as pending trials numbered after the study's
-	// last trial, all or nothing, and returns them in order. A key already
-	// in the study (or twice in plans) fails with ErrDuplicateKey. When
+	// last trial, all or nothing, and returns them in order. A key, rung
+	// and seed already in the study (or twice in plans) fails with
+	// ErrDuplicateKey. When
 	// controllerState is not nil it is saved in the same transaction, so
 	// the proposals and the controller state that produced them commit
 	// together.
 	PlanTrials(ctx context.Context, study int64, plans []Plan, controllerState []byte) ([]Trial, error)
-	// ClaimTrials claims up to limit trials of the study for worker, lowest
-	// number first: pending ones, and running ones whose lease expired
-	// (their worker is presumed dead). Each claim increments the trial's
-	// Attempt and sets a lease of the given duration. An expired trial that
-	// already used the study's MaxAttempts is marked failed instead. It
-	// returns an empty slice when nothing is claimable.
-	ClaimTrials(ctx context.Context, study int64, worker string, limit int, lease time.Duration) ([]Trial, error)
+	// ClaimTrials claims up to c.Limit trials of the study for c.Worker,
+	// lowest number first: pending ones, and running ones whose lease
+	// expired (their worker is presumed dead: a crash). Each claim
+	// increments the trial's Attempt and sets a lease of c.Lease. A trial
+	// whose crashes reach the study's MaxAttempts is marked failed instead
+	// of claimed again. Trials estimated to need more than c.MaxMemory are
+	// left for other workers. A study that is not running has nothing to
+	// claim. It returns an empty slice when nothing is claimable.
+	ClaimTrials(ctx context.Context, study int64, c Claim) ([]Trial, error)
 	// Heartbeat extends a held lease to lease from now (database clock).
 	Heartbeat(ctx context.Context, l Lease, lease time.Duration) error
 	// FinishTrial records a result and marks the trial complete. It fails
@@ -84,16 +91,16 @@ type Store interface {
 	ReleaseTrial(ctx context.Context, l Lease, reason string) error
 	// RecoverTrials is called on resume by the only process working on the
 	// study: interrupted trials and trials left running (whatever their
-	// lease) go back to pending with the same candidate; a running trial
-	// that already used MaxAttempts is marked failed instead. Complete and
-	// failed trials are never touched.
+	// lease) go back to pending with the same candidate. A running trial
+	// counts a crash, and one whose crashes reach MaxAttempts is marked
+	// failed instead. Complete and failed trials are never touched.
 	RecoverTrials(ctx context.Context, study int64) (Recovered, error)
 
 	// Trial returns one trial by number or ErrNotFound.
 	Trial(ctx context.Context, study int64, number int) (Trial, error)
-	// TrialByKey returns the study's trial with the candidate key or
-	// ErrNotFound.
-	TrialByKey(ctx context.Context, study int64, key string) (Trial, error)
+	// TrialByKey returns the study's trial of the candidate key at a rung
+	// and seed, or ErrNotFound.
+	TrialByKey(ctx context.Context, study int64, key string, rung, seed int) (Trial, error)
 	// Trials returns all trials of the study ordered by number.
 	Trials(ctx context.Context, study int64) ([]Trial, error)
 	// CountTrials counts the study's trials by state.
@@ -108,8 +115,27 @@ type Store interface {
 	Close() error
 }
 
-// DefaultMaxAttempts is a study's retry limit when Study.MaxAttempts is 0.
+// DefaultMaxAttempts is a study's crash limit when Study.MaxAttempts is 0.
 const DefaultMaxAttempts = 3
+
+// Claim is a request for work.
+type Claim struct {
+	Worker string        // the claimant's name, recorded in the lease
+	Limit  int           // how many trials at most, 1 or more
+	Lease  time.Duration // how long the claim holds without a heartbeat, 1ms or more
+	// MaxMemory leaves trials whose estimated training memory is larger
+	// to other workers; 0 claims any.
+	MaxMemory int64
+}
+
+// Validate checks a claim before it reaches the database.
+func (c Claim) Validate() error {
+	if c.Worker == "" || c.Limit < 1 || c.Lease < time.Millisecond || c.MaxMemory < 0 {
+		return fmt.Errorf("%w: want a worker name, a limit of 1 or more, a lease of 1ms or more and a memory bound of 0 or more (got %q, %d, %v, %d)",
+			ErrInvalid, c.Worker, c.Limit, c.Lease, c.MaxMemory)
+	}
+	return nil
+}
 
 // Kind says what a study does.
 type Kind string
@@ -118,12 +144,13 @@ type Kind string
 const (
 	KindSearch Kind = "search" // architecture search for the baseline
 	KindGrid   Kind = "grid"   // alpha/beta/gamma grid at phi = 1
+	KindProxy  Kind = "proxy"  // effnas bench proxy: how far a proxy's ranking can be trusted
 )
 
 // Validate reports whether k is a known kind.
 func (k Kind) Validate() error {
-	if k != KindSearch && k != KindGrid {
-		return fmt.Errorf("study kind %q: %w: want %q or %q", string(k), ErrInvalid, KindSearch, KindGrid)
+	if k != KindSearch && k != KindGrid && k != KindProxy {
+		return fmt.Errorf("study kind %q: %w: want %q, %q or %q", string(k), ErrInvalid, KindSearch, KindGrid, KindProxy)
 	}
 	return nil
 }
@@ -156,7 +183,7 @@ type Study struct {
 	Config      json.RawMessage `json:"config"`       // the full job config as JSON ({} when empty)
 	Seed        uint64          `json:"seed"`         // the study's root seed
 	SpaceHash   string          `json:"space_hash"`   // hash of the search space the study samples from
-	MaxAttempts int             `json:"max_attempts"` // retry limit for trials that crash; default DefaultMaxAttempts
+	MaxAttempts int             `json:"max_attempts"` // crashes a trial may have before it is failed; default DefaultMaxAttempts
 	Status      StudyStatus     `json:"status"`
 	Created     time.Time       `json:"created"`
 	Updated     time.Time       `json:"updated"`
@@ -186,12 +213,15 @@ type GridPoint struct {
 
 // Plan is a trial to be written as pending.
 type Plan struct {
-	Key     string          // stable candidate key, unique within the study
+	Key     string          // stable candidate key; with Rung and Seed unique within the study
+	Rung    int             // fidelity, 0 the lowest (successive halving)
+	Seed    int             // seed index, 0 unless a candidate is trained under several seeds
 	Choices json.RawMessage // the candidate's decisions as JSON (null when empty)
 	Blocks  []string        // the architecture as block strings
 	Params  int64           // parameter count
 	FLOPs   int64           // multiply-adds
 	Grid    *GridPoint      // set for grid studies, nil for search
+	Memory  int64           // bytes its training is estimated to need; 0: unknown
 }
 
 // Trial is one candidate (or grid point) of a study. Accuracy and Reward
@@ -200,17 +230,22 @@ type Trial struct {
 	Study        int64           `json:"study"`
 	Number       int             `json:"number"` // 0, 1, 2... within the study, never reused
 	Key          string          `json:"key"`
+	Rung         int             `json:"rung"` // fidelity, 0 the lowest
+	Seed         int             `json:"seed"` // seed index
 	Choices      json.RawMessage `json:"choices"`
 	Blocks       []string        `json:"blocks"`
 	Params       int64           `json:"params"`
 	FLOPs        int64           `json:"flops"`
 	Grid         *GridPoint      `json:"grid,omitempty"`
 	State        TrialState      `json:"state"`
-	Accuracy     float64         `json:"accuracy"`
-	Reward       float64         `json:"reward"`
+	Accuracy     float64         `json:"accuracy"`      // validation accuracy, the search signal
+	Reward       float64         `json:"reward"`        // the objective at this trial's rung
+	TestAccuracy float64         `json:"test_accuracy"` // reported only, never searched on
 	Seconds      float64         `json:"seconds"` // training time of the recorded attempt
 	Error        string          `json:"error"`
-	Attempt      int             `json:"attempt"` // how many times the trial was claimed
+	Attempt      int             `json:"attempt"` // how many times the trial was claimed: the claim's fencing token
+	Crashes      int             `json:"crashes"` // attempts that ended in a lapsed lease or a recovery, not an interrupt or release
+	Memory       int64           `json:"memory"`  // bytes its training is estimated to need; 0: unknown
 	Worker       string          `json:"worker"`  // the last claimant
 	LeaseExpires time.Time       `json:"lease_expires"`
 	Created      time.Time       `json:"created"`
@@ -238,9 +273,10 @@ func (l Lease) String() string {
 
 // Result is what a finished trial reports.
 type Result struct {
-	Accuracy float64 // validation accuracy in [0, 1]
-	Reward   float64 // the search objective, e.g. ACC * (FLOPS/T)^w
-	Seconds  float64 // wall time of the training
+	Accuracy     float64 // validation accuracy in [0, 1]
+	Reward       float64 // the search objective, e.g. ACC * (FLOPS/T)^w
+	TestAccuracy float64 // test accuracy in [0, 1], reported only
+	Seconds      float64 // wall time of the training
 }
 
 // Validate rejects NaN and infinite values with ErrInvalidMetric.
@@ -248,7 +284,7 @@ func (r Result) Validate() error {
 	for _, m := range []struct {
 		name string
 		v    float64
-	}{{"accuracy", r.Accuracy}, {"reward", r.Reward}, {"seconds", r.Seconds}} {
+	}{{"accuracy", r.Accuracy}, {"reward", r.Reward}, {"test accuracy", r.TestAccuracy}, {"seconds", r.Seconds}} {
 		if math.IsNaN(m.v) || math.IsInf(m.v, 0) {
 			return fmt.Errorf("%s is %v: %w; want a finite number (record a diverged trial with FailTrial)", m.name, m.v, ErrInvalidMetric)
 		}
@@ -313,15 +349,26 @@ func ValidateStudy(s Study) (Study, error) {
 // ValidatePlans checks plans before they are written: keys present and
 // distinct, choices valid JSON, grid coefficients finite and positive.
 func ValidatePlans(plans []Plan) error {
-	seen := make(map[string]bool, len(plans))
+	type id struct {
+		key        string
+		rung, seed int
+	}
+	seen := make(map[id]bool, len(plans))
 	for i, p := range plans {
 		if p.Key == "" {
 			return fmt.Errorf("plan %d: %w: empty candidate key", i, ErrInvalid)
 		}
-		if seen[p.Key] {
-			return fmt.Errorf("plan %d: key %q: %w", i, p.Key, ErrDuplicateKey)
+		if p.Rung < 0 || p.Seed < 0 {
+			return fmt.Errorf("plan %d (key %q): rung %d, seed %d: %w: want 0 or more", i, p.Key, p.Rung, p.Seed, ErrInvalid)
 		}
-		seen[p.Key] = true
+		k := id{p.Key, p.Rung, p.Seed}
+		if seen[k] {
+			return fmt.Errorf("plan %d: key %q at rung %d, seed %d: %w", i, p.Key, p.Rung, p.Seed, ErrDuplicateKey)
+		}
+		seen[k] = true
+		if p.Memory < 0 {
+			return fmt.Errorf("plan %d (key %q): memory %d: %w: want 0 (unknown) or more bytes", i, p.Key, p.Memory, ErrInvalid)
+		}
 		if len(p.Choices) > 0 && !json.Valid(p.Choices) {
 			return fmt.Errorf("plan %d (key %q): choices: %w: not valid JSON", i, p.Key, ErrInvalid)
 		}

@@ -2,20 +2,143 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"flag"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
 
 	"github.com/effnas/effnas/store"
 	"github.com/effnas/effnas/store/postgres"
 	"github.com/effnas/effnas/store/sqlite"
 )
 
+// envDB names the database when --db is not given.
+const envDB = "EFFNAS_DB"
+
+// dbName is a --db value: a SQLite file or a postgres:// URL. Printed with
+// %s or %v it hides any password, so that no message, hint or usage line
+// shows one; Raw is for opening it.
+type dbName struct {
+	raw     string
+	fromEnv bool // taken from EFFNAS_DB: hints need not repeat it
+}
+
+func (d *dbName) String() string {
+	if d == nil {
+		return ""
+	}
+	return redact(d.raw)
+}
+
+// Set implements flag.Value.
+func (d *dbName) Set(s string) error {
+	d.raw, d.fromEnv = s, false
+	return nil
+}
+
+// Raw is the value as given, password included.
+func (d *dbName) Raw() string { return d.raw }
+
+// Flag is "--db NAME" for a hint that repeats the command, or "" when the
+// database came from EFFNAS_DB and the same environment will supply it.
+func (d *dbName) Flag() string {
+	if d.fromEnv {
+		return ""
+	}
+	return " --db " + shellQuote(d.String())
+}
+
+// dbFlag registers --db on fs. Its default is $EFFNAS_DB, else def (""
+// when the command needs it given).
+func dbFlag(fs *flag.FlagSet, def, usage string) *dbName {
+	d := &dbName{raw: def}
+	if v := os.Getenv(envDB); v != "" {
+		d.raw, d.fromEnv = v, true
+	}
+	fs.Var(d, "db", usage+" (default $"+envDB+", else "+orNone(def)+"); a PostgreSQL password may come from PGPASSWORD or ~/.pgpass instead of the URL")
+	return d
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+var passwordParam = regexp.MustCompile(`(?i)(password=)[^&\s]*`)
+
+// redact hides the password of a database URL: the user-info password and
+// any password= parameter (key=value connection strings too). A file path
+// is returned as it is.
+func redact(db string) string {
+	if postgres.IsURL(db) {
+		if u, err := url.Parse(db); err == nil {
+			if _, has := u.User.Password(); has {
+				u.User = url.UserPassword(u.User.Username(), "xxxxx")
+			}
+			if q := u.Query(); q.Has("password") {
+				q.Set("password", "xxxxx")
+				u.RawQuery = q.Encode()
+			}
+			return u.String()
+		}
+		// Unparseable: hide everything between the scheme and the host.
+		if i, j := strings.Index(db, "://"), strings.LastIndex(db, "@"); i >= 0 && j > i {
+			return db[:i+3] + "xxxxx" + db[j:]
+		}
+	}
+	return passwordParam.ReplaceAllString(db, "${1}xxxxx")
+}
+
+// shellQuote quotes s for a shell when it holds anything but plain
+// characters.
+func shellQuote(s string) string {
+	if s != "" && !strings.ContainsAny(s, " \t\n'\"\\$`!*?[]{}()<>|&;#~") {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
 // openForWriting opens the database at db, creating a SQLite file when it
 // does not exist; a postgres:// URL selects PostgreSQL.
-func openForWriting(ctx context.Context, db string) (store.Store, error) {
-	if db == "" {
-		return nil, usagef("--db is required: the database file that keeps the study, e.g. --db effnas.db")
+func openForWriting(ctx context.Context, db *dbName) (store.Store, error) {
+	if db.Raw() == "" {
+		return nil, usagef("--db is required: the database that keeps the study, e.g. --db effnas.db (or set %s)", envDB)
 	}
-	if postgres.IsURL(db) {
-		return postgres.Open(ctx, db)
+	if postgres.IsURL(db.Raw()) {
+		return postgres.Open(ctx, db.Raw(), postgres.Options{})
 	}
-	return sqlite.Open(ctx, db, sqlite.Options{})
+	return sqlite.Open(ctx, db.Raw(), sqlite.Options{})
+}
+
+// openForReading opens an existing database without creating, migrating
+// or changing it; a missing file is an error ("no database at PATH"). A
+// postgres:// URL opens the PostgreSQL store read-only, which a role that
+// may only read suffices for.
+func openForReading(ctx context.Context, db *dbName) (store.Store, error) {
+	if db.Raw() == "" {
+		return nil, usagef("--db is required: the database of the study, e.g. --db effnas.db (or set %s)", envDB)
+	}
+	if postgres.IsURL(db.Raw()) {
+		return postgres.Open(ctx, db.Raw(), postgres.Options{ReadOnly: true})
+	}
+	return sqlite.Open(ctx, db.Raw(), sqlite.Options{ReadOnly: true})
+}
+
+// openExisting opens for writing a database that must exist already: a
+// worker or a resume joins studies someone created, so a mistyped SQLite
+// path is an error, not a new file. A PostgreSQL database exists on its
+// server; opening it migrates an older schema.
+func openExisting(ctx context.Context, db *dbName) (store.Store, error) {
+	if db.Raw() != "" && !postgres.IsURL(db.Raw()) {
+		if _, err := os.Stat(db.Raw()); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w at %s", sqlite.ErrNoDatabase, db)
+		}
+	}
+	return openForWriting(ctx, db)
 }

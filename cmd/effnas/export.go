@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -32,7 +33,7 @@ var exportFormats = []string{"json", "tf", "timm", "md"}
 // written when anything fails.
 func runExport(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet("export", env.Stderr)
-	db := fs.String("db", "effnas.db", "database file or postgres:// URL; it is only read")
+	db := dbFlag(fs, "effnas.db", "database file or postgres:// URL; it is only read")
 	studyFlag := fs.String("study", "", "search or compound grid study id (default: the newest grid study, else the newest search study)")
 	format := fs.String("format", "json", "output format: json, tf (TF efficientnet_builder), timm, or md (report with PNG plots)")
 	out := fs.String("out", "", "output file (default stdout); required for md, whose PNG plots are written beside it")
@@ -46,7 +47,7 @@ func runExport(ctx context.Context, env *Env, args []string) error {
 	if set {
 		n, err := strconv.ParseInt(*studyFlag, 10, 64)
 		if err != nil || n < 1 {
-			return usagef("--study %q: want a study id, a whole number from 1 (effnas list --db %s shows them)", *studyFlag, *db)
+			return usagef("--study %q: want a study id, a whole number from 1 (effnas list%s shows them)", *studyFlag, db.Flag())
 		}
 		id = n
 	}
@@ -64,12 +65,12 @@ func runExport(ctx context.Context, env *Env, args []string) error {
 		return usagef("--format md needs --out FILE.md: the report links PNG plots that are written beside it")
 	}
 	if *out != "" {
-		if err := checkOut(*out, *format, *db); err != nil {
+		if err := checkOut(*out, *format, db.Raw()); err != nil {
 			return err
 		}
 	}
 
-	s, err := openForReading(ctx, *db)
+	s, err := openForReading(ctx, db)
 	if err != nil {
 		return err
 	}
@@ -77,9 +78,9 @@ func runExport(ctx context.Context, env *Env, args []string) error {
 	rep, err := export.Build(ctx, s, export.Options{Study: id, Top: *top})
 	switch {
 	case errors.Is(err, store.ErrNotFound) && id != 0:
-		return usagef("--study %d: no such study in %s; %s", id, *db, studyIDs(ctx, s, *db))
+		return usagef("--study %d: no such study in %s; %s", id, db, studyIDs(ctx, s, db))
 	case errors.Is(err, export.ErrNothing):
-		return fmt.Errorf("%s: %w", *db, err)
+		return fmt.Errorf("%s: %w", db, err)
 	case err != nil:
 		return err
 	}
@@ -125,6 +126,7 @@ func runExport(ctx context.Context, env *Env, args []string) error {
 // opened: a missing directory, a directory given as the file, or the
 // database itself (or, for md, a plot path that is the database).
 func checkOut(out, format, db string) error {
+	shown := redact(db)
 	paths := []string{out}
 	if format == "md" {
 		s, g := export.PlotPaths(out)
@@ -133,7 +135,7 @@ func checkOut(out, format, db string) error {
 	if dbInfo, err := os.Stat(db); err == nil {
 		for _, p := range paths {
 			if fi, err := os.Stat(p); err == nil && os.SameFile(fi, dbInfo) {
-				return usagef("--out %q: %s is the database %s; write the export elsewhere", out, p, db)
+				return usagef("--out %q: %s is the database %s; write the export elsewhere", out, p, shown)
 			}
 		}
 	}
@@ -143,12 +145,23 @@ func checkOut(out, format, db string) error {
 	if fi, err := os.Stat(out); err == nil && fi.IsDir() {
 		return usagef("--out %q: is a directory; want a file path, e.g. --out %s", out, filepath.Join(out, "family."+extFor(format)))
 	}
-	dir := filepath.Dir(out)
-	fi, err := os.Stat(dir)
-	if err != nil || !fi.IsDir() {
-		return usagef("--out %q: directory %q does not exist; create it first or write elsewhere", out, dir)
+	// A missing directory is created when the export is written; one of
+	// its parents being a file is a mistake.
+	for dir := filepath.Dir(out); ; dir = filepath.Dir(dir) {
+		fi, err := os.Stat(dir)
+		if err == nil {
+			if !fi.IsDir() {
+				return usagef("--out %q: %s is a file, not a directory; write elsewhere", out, dir)
+			}
+			return nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return usagef("--out %q: %v", out, err)
+		}
+		if next := filepath.Dir(dir); next == dir {
+			return nil
+		}
 	}
-	return nil
 }
 
 func extFor(format string) string {

@@ -40,7 +40,7 @@ func exportDB(t *testing.T, withGrid bool) (path string, searchID, gridID int64)
 	}
 	finishAll := func(study int64, reward func(store.Trial, float64) float64, acc func(store.Trial) float64) {
 		t.Helper()
-		trials, err := st.ClaimTrials(ctx, study, "test", 100, time.Hour)
+		trials, err := st.ClaimTrials(ctx, study, store.Claim{Worker: "test", Limit: 100, Lease: time.Hour})
 		must(err)
 		for _, tr := range trials {
 			a := acc(tr)
@@ -49,7 +49,7 @@ func exportDB(t *testing.T, withGrid bool) (path string, searchID, gridID int64)
 		must(st.SetStudyStatus(ctx, study, store.StudyComplete))
 	}
 
-	study, err := search.Create(ctx, st, "b0", search.Config{Controller: "random", Trials: 4, Seed: 5})
+	study, err := search.Create(ctx, st, "b0", search.Config{Controller: "random", Trials: 4, Seed: 5, Proxy: search.Proxy{Halving: oneRung}})
 	must(err)
 	src, err := search.Open(ctx, st, study)
 	must(err)
@@ -59,7 +59,7 @@ func exportDB(t *testing.T, withGrid bool) (path string, searchID, gridID int64)
 	choices, err := json.Marshal(c)
 	must(err)
 	plans := []store.Plan{{Key: src.Space().Key(c), Choices: choices, Blocks: space.FormatBlocks(b0.Blocks), Params: b0.Params(), FLOPs: b0.FLOPs()}}
-	more, state, err := src.Propose(ctx, nil, 3)
+	more, state, err := src.Plan(ctx, nil, 3)
 	must(err)
 	for _, p := range more {
 		if p.Key != plans[0].Key {
@@ -78,7 +78,7 @@ func exportDB(t *testing.T, withGrid bool) (path string, searchID, gridID int64)
 		return path, study.ID, 0
 	}
 	g, err := grid.Create(ctx, st, "grid", grid.StudyConfig{
-		Grid: grid.Config{Step: 0.05, Max: 1.2, Tolerance: 0.08}, Base: b0, From: study.ID, FromTrial: 0,
+		Grid: grid.Config{Step: 0.05, Max: 1.2, Tolerance: 0.08}, Base: b0, From: study.ID, FromTrial: 0, Proxy: search.Proxy{Halving: oneRung},
 	})
 	must(err)
 	gs, err := grid.Open(g)
@@ -277,7 +277,7 @@ func TestExportErrors(t *testing.T) {
 		{"no such study", []string{"--db", path, "--study", "42", "--out", out}, true, "--study 42: no such study"},
 		{"bad study", []string{"--db", path, "--study", "two", "--out", out}, true, `--study "two"`},
 		{"no search study", []string{"--db", emptyDB, "--out", out}, false, "no search or grid study"},
-		{"out in a missing directory", []string{"--db", path, "--out", filepath.Join(dir, "nope", "x.json")}, true, "does not exist"},
+		{"out under a file", []string{"--db", path, "--out", filepath.Join(path, "x.json")}, true, "is a file, not a directory"},
 		{"out is a directory", []string{"--db", path, "--out", dir}, true, "is a directory"},
 		{"bad top", []string{"--db", path, "--top", "0", "--out", out}, true, "--top 0"},
 		{"out is the database", []string{"--db", path, "--out", path}, true, "is the database"},
@@ -314,5 +314,20 @@ func TestExportErrors(t *testing.T) {
 	}
 	if len(names) != 0 {
 		t.Errorf("%s holds %q besides the database", dir, names)
+	}
+}
+
+// TestExportMakesDirectory: export --out DIR/report.md creates DIR, as the
+// README's walkthrough does on a fresh checkout; md writes its plots there.
+func TestExportMakesDirectory(t *testing.T) {
+	path, _, _ := exportDB(t, true)
+	out := filepath.Join(t.TempDir(), "report", "report.md")
+	if _, _, err := runExportCmd(t, "--db", path, "--format", "md", "--out", out); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{out, strings.TrimSuffix(out, ".md") + "-search.png"} {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
 	}
 }

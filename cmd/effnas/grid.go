@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/effnas/effnas/export"
@@ -23,7 +24,6 @@ func init() {
 func runGrid(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet("grid", env.Stderr)
 	var (
-		db        = fs.String("db", "effnas.db", "SQLite file of the search study; the grid study is added to it")
 		from      = fs.Int64("from", 0, "search study whose best network is the base (default: the newest complete search study)")
 		blocks    = fs.String("blocks", "", "base network as TF block strings instead of a search result")
 		stem      = fs.Int("stem", 32, "stem filters of a --blocks base")
@@ -35,9 +35,10 @@ func runGrid(ctx context.Context, env *Env, args []string) error {
 		dimension = fs.String("dimension", "", "scale only width, depth or resolution (the paper's Figure 3) instead of the compound grid")
 		name      = fs.String("name", "", "a name for the study")
 		asJSON    = fs.Bool("json", false, "print the result as JSON")
+		db        = dbFlag(fs, "effnas.db", "database of the search study (SQLite file or postgres:// URL); the grid study is added to it")
 	)
 	var pf proxyFlags
-	pf.register(fs)
+	pf.register(fs, true)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -50,7 +51,7 @@ func runGrid(ctx context.Context, env *Env, args []string) error {
 		return usagef("--from and --blocks both name the base network; give one")
 	}
 	if *from < 0 {
-		return usagef("--from %d: must be a search study id from 'effnas list --db %s'", *from, *db)
+		return usagef("--from %d: must be a search study id from 'effnas list%s'", *from, db.Flag())
 	}
 	gcfg := grid.Config{Step: *step, Max: *maxV, Tolerance: *tol, Phi: *phi}
 	for _, c := range []struct {
@@ -96,19 +97,19 @@ func runGrid(ctx context.Context, env *Env, args []string) error {
 	var err error
 	if *blocks == "" {
 		// The base comes from a search: the database must exist.
-		ro, err := openForReading(ctx, *db)
+		ro, err := openForReading(ctx, db)
 		if err != nil {
 			return err
 		}
 		ro.Close()
 	}
-	st, err = openForWriting(ctx, *db)
+	st, err = openForWriting(ctx, db)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	if *blocks == "" {
-		base, sid, trial, err := searchBase(ctx, st, *db, *from)
+		base, sid, trial, err := searchBase(ctx, st, db, *from)
 		if err != nil {
 			return err
 		}
@@ -127,15 +128,15 @@ func runGrid(ctx context.Context, env *Env, args []string) error {
 		if cfg.From != 0 {
 			src = fmt.Sprintf("trial %d of search study %d", cfg.FromTrial, cfg.From)
 		}
-		fmt.Fprintf(env.Stderr, "grid study %d in %s: %s at phi %v, base from %s, proxy %s at %dx%d, width %v\n",
-			study.ID, *db, what, cfg.Grid.Phi, src, cfg.Proxy.Dataset, cfg.Proxy.Res, cfg.Proxy.Res, cfg.Proxy.Width)
+		fmt.Fprintf(env.Stderr, "grid study %d in %s: %s at phi %v, base from %s, proxy %s at %dx%d, width %v; %s\n",
+			study.ID, db, what, cfg.Grid.Phi, src, cfg.Proxy.Dataset, cfg.Proxy.Res, cfg.Proxy.Res, cfg.Proxy.Width, describeRungs(cfg.Proxy))
 	}
-	return runGridStudy(ctx, env, st, *db, study, pf.options(), *asJSON)
+	return runGridStudy(ctx, env, st, db, study, pf.options(), *asJSON)
 }
 
 // searchBase returns the best network of search study id, or when id is 0
 // of the newest complete search study.
-func searchBase(ctx context.Context, st store.Store, db string, id int64) (space.Arch, int64, int, error) {
+func searchBase(ctx context.Context, st store.Store, db *dbName, id int64) (space.Arch, int64, int, error) {
 	var study store.Study
 	if id != 0 {
 		s, err := st.Study(ctx, id)
@@ -161,7 +162,7 @@ func searchBase(ctx context.Context, st store.Store, db string, id int64) (space
 			}
 		}
 		if study.ID == 0 {
-			return space.Arch{}, 0, 0, fmt.Errorf("%s has no complete search study; run 'effnas search --db %s' first, or give --from STUDY or --blocks", db, db)
+			return space.Arch{}, 0, 0, fmt.Errorf("%s has no complete search study; run 'effnas search%s' first, or give --from STUDY or --blocks", db, db.Flag())
 		}
 	}
 	src, err := search.Open(ctx, st, study)
@@ -172,19 +173,19 @@ func searchBase(ctx context.Context, st store.Store, db string, id int64) (space
 	if err != nil {
 		return space.Arch{}, 0, 0, err
 	}
-	best := search.Best(trials)
+	best := search.Best(trials, src.Config().Proxy.Halving)
 	if best == nil {
-		return space.Arch{}, 0, 0, fmt.Errorf("search study %d has no complete trial yet; resume it first (effnas resume --db %s --study %d)", study.ID, db, study.ID)
+		return space.Arch{}, 0, 0, fmt.Errorf("search study %d has no candidate at the top rung yet; resume it first (effnas resume%s --study %d)", study.ID, db.Flag(), study.ID)
 	}
-	full, err := src.FullArch(*best)
+	full, err := src.FullArch(best.Trial)
 	if err != nil {
 		return space.Arch{}, 0, 0, err
 	}
-	return full, study.ID, best.Number, nil
+	return full, study.ID, best.Trial.Number, nil
 }
 
 // runGridStudy runs (or resumes) a grid study and reports it.
-func runGridStudy(ctx context.Context, env *Env, st store.Store, db string, study store.Study, opts search.Options, asJSON bool) error {
+func runGridStudy(ctx context.Context, env *Env, st store.Store, db *dbName, study store.Study, opts search.Options, asJSON bool) error {
 	g, err := grid.Open(study)
 	if err != nil {
 		return err
@@ -195,16 +196,25 @@ func runGridStudy(ctx context.Context, env *Env, st store.Store, db string, stud
 		})
 }
 
+// gridPointJSON is a grid point: its rung-0 accuracy, where every point
+// is measured alike, and where it reached the top rung the mean and
+// spread over its seeds there.
 type gridPointJSON struct {
-	Trial      int     `json:"trial"`
-	Alpha      float64 `json:"alpha"`
-	Beta       float64 `json:"beta"`
-	Gamma      float64 `json:"gamma"`
-	Constraint float64 `json:"constraint"`
-	State      string  `json:"state"`
-	Accuracy   float64 `json:"accuracy"`
-	Params     int64   `json:"params"`
-	FLOPs      int64   `json:"flops"`
+	Trial       int     `json:"trial"`
+	Alpha       float64 `json:"alpha"`
+	Beta        float64 `json:"beta"`
+	Gamma       float64 `json:"gamma"`
+	Constraint  float64 `json:"constraint"`
+	State       string  `json:"state"` // of its rung-0 trial
+	Accuracy    float64 `json:"accuracy"`
+	Rung        int     `json:"rung"` // the highest rung it finished
+	Seeds       int     `json:"seeds"`
+	TopAccuracy float64 `json:"top_accuracy"` // mean over its seeds at the top rung
+	TopStd      float64 `json:"top_accuracy_std"`
+	Finalist    bool    `json:"finalist"`
+	Tied        bool    `json:"tied"` // cannot be told apart from the winner
+	Params      int64   `json:"params"`
+	FLOPs       int64   `json:"flops"`
 }
 
 type gridReport struct {
@@ -214,6 +224,7 @@ type gridReport struct {
 	Phi       float64         `json:"phi"`
 	Counts    store.Counts    `json:"counts"`
 	Seconds   float64         `json:"seconds"`
+	Rungs     []rungJSON      `json:"rungs"`
 	Best      *gridPointJSON  `json:"best"`
 	Points    []gridPointJSON `json:"points"`
 	Family    []grid.Member   `json:"family,omitempty"`
@@ -221,44 +232,97 @@ type gridReport struct {
 
 func newGridReport(g *grid.Grid, study store.Study, sum search.Summary, trials []store.Trial) *gridReport {
 	cfg := g.Config()
-	rep := &gridReport{Study: study.ID, Status: "stopped", Dimension: cfg.Dimension, Phi: cfg.Grid.Phi, Counts: sum.Counts, Seconds: sum.Seconds}
+	rep := &gridReport{Study: study.ID, Status: "stopped", Dimension: cfg.Dimension, Phi: cfg.Grid.Phi, Counts: sum.Counts, Seconds: sum.Seconds,
+		Rungs: rungsOf(cfg.Proxy, trials), Points: []gridPointJSON{}}
 	if sum.Complete {
 		rep.Status = "complete"
 	}
+	top := map[string]search.Standing{}
+	for _, s := range search.Standings(trials, cfg.Proxy.Halving) {
+		top[s.Key] = s
+	}
+	tied := map[string]bool{}
+	for _, s := range g.Tied(trials) {
+		tied[s.Key] = true
+	}
+	rung := map[string]int{}
+	for _, t := range trials {
+		if t.State == store.TrialComplete && t.Rung > rung[t.Key] {
+			rung[t.Key] = t.Rung
+		}
+	}
 	point := func(t store.Trial) gridPointJSON {
 		s := grid.Scaling(t)
-		return gridPointJSON{Trial: t.Number, Alpha: s.Alpha, Beta: s.Beta, Gamma: s.Gamma, Constraint: math.Round(s.Constraint()*1e4) / 1e4,
-			State: string(t.State), Accuracy: t.Accuracy, Params: t.Params, FLOPs: t.FLOPs}
+		p := gridPointJSON{Trial: t.Number, Alpha: s.Alpha, Beta: s.Beta, Gamma: s.Gamma, Constraint: math.Round(s.Constraint()*1e4) / 1e4,
+			State: string(t.State), Accuracy: t.Accuracy, Rung: rung[t.Key], Tied: tied[t.Key], Params: t.Params, FLOPs: t.FLOPs}
+		if st, ok := top[t.Key]; ok {
+			p.Seeds, p.TopAccuracy, p.TopStd, p.Finalist = st.Seeds, st.Accuracy, st.AccuracyStd, st.Finalist
+		}
+		return p
 	}
 	for _, t := range trials {
-		rep.Points = append(rep.Points, point(t))
+		if t.Rung == 0 && t.Seed == 0 {
+			rep.Points = append(rep.Points, point(t))
+		}
 	}
 	if b := g.Best(trials); b != nil {
-		p := point(*b)
-		rep.Best = &p
+		for _, p := range rep.Points {
+			if grid.Key(space.Scaling{Alpha: p.Alpha, Beta: p.Beta, Gamma: p.Gamma}) == b.Key {
+				p := p
+				rep.Best = &p
+			}
+		}
 		if cfg.Dimension == "" {
-			rep.Family = grid.Family(cfg.Base, grid.Scaling(*b))
+			rep.Family = grid.Family(cfg.Base, grid.Scaling(b.Trial))
 		}
 	}
 	return rep
 }
 
-func (r *gridReport) print(w io.Writer, db string) {
+func (r *gridReport) print(w io.Writer, db *dbName) {
 	c := r.Counts
-	fmt.Fprintf(w, "grid study %d: %s; %d points complete, %d failed\n\n", r.Study, r.Status, c.Complete, c.Failed)
+	fmt.Fprintf(w, "grid study %d: %s; %d trials complete, %d failed\n", r.Study, r.Status, c.Complete, c.Failed)
+	for _, g := range r.Rungs {
+		fmt.Fprintf(w, "  rung %d (%d images x %d epochs): %d trials, %d complete, %d failed\n", g.Rung, g.TrainSize, g.Epochs, g.Trials, g.Complete, g.Failed)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "alpha\tbeta\tgamma\ta*b^2*g^2\taccuracy\tmult-adds\tstate\t")
+	fmt.Fprintln(tw, "alpha\tbeta\tgamma\ta*b^2*g^2\trung 0\trung\ttop rung (seeds)\tmult-adds\t\t")
 	for _, p := range r.Points {
 		acc := "-"
 		if p.State == string(store.TrialComplete) {
 			acc = fmt.Sprintf("%.4f", p.Accuracy)
 		}
-		fmt.Fprintf(tw, "%.2f\t%.2f\t%.2f\t%.3f\t%s\t%s\t%s\t\n", p.Alpha, p.Beta, p.Gamma, p.Constraint, acc, fmtCount(p.FLOPs), p.State)
+		topAcc := "-"
+		if p.Seeds > 0 {
+			topAcc = fmt.Sprintf("%.4f±%.4f (%d)", p.TopAccuracy, p.TopStd, p.Seeds)
+		}
+		mark := ""
+		switch {
+		case r.Best != nil && p.Trial == r.Best.Trial:
+			mark = "winner"
+		case p.Tied:
+			mark = "tied"
+		case p.Finalist:
+			mark = "finalist"
+		}
+		fmt.Fprintf(tw, "%.2f\t%.2f\t%.2f\t%.3f\t%s\t%d\t%s\t%s\t%s\t\n", p.Alpha, p.Beta, p.Gamma, p.Constraint, acc, p.Rung, topAcc, fmtCount(p.FLOPs), mark)
 	}
 	tw.Flush()
 	if b := r.Best; b != nil {
-		fmt.Fprintf(w, "\nbest: alpha %.2f, beta %.2f, gamma %.2f (alpha*beta^2*gamma^2 = %.3f), proxy accuracy %.4f\n",
-			b.Alpha, b.Beta, b.Gamma, b.Constraint, b.Accuracy)
+		fmt.Fprintf(w, "\nbest: alpha %.2f, beta %.2f, gamma %.2f (alpha*beta^2*gamma^2 = %.3f), proxy accuracy %s\n",
+			b.Alpha, b.Beta, b.Gamma, b.Constraint, pm(b.TopAccuracy, b.TopStd, b.Seeds))
+		var tied []string
+		for _, p := range r.Points {
+			if p.Tied && p.Trial != b.Trial {
+				tied = append(tied, fmt.Sprintf("(%.2f, %.2f, %.2f) %.4f±%.4f", p.Alpha, p.Beta, p.Gamma, p.TopAccuracy, p.TopStd))
+			}
+		}
+		if len(tied) > 0 {
+			fmt.Fprintf(w, "cannot be told apart from it (mean ± 2 standard errors overlap): %s\n", strings.Join(tied, "; "))
+		} else if b.Seeds > 1 {
+			fmt.Fprintln(w, "no other finalist's mean ± 2 standard errors overlaps it")
+		}
 	}
 	if len(r.Family) > 0 {
 		fmt.Fprintln(w, "\nfamily by the raw rule (full size, 1000 classes):")
@@ -271,7 +335,8 @@ func (r *gridReport) print(w io.Writer, db string) {
 	}
 	fmt.Fprintln(w)
 	if r.Status != "complete" {
-		fmt.Fprintf(w, "resume:  effnas resume --db %s --study %d\n", db, r.Study)
+		fmt.Fprintf(w, "resume:  effnas resume%s --study %d\n", db.Flag(), r.Study)
 	}
-	fmt.Fprintf(w, "export:  effnas export --db %s --study %d --format md --out report.md\n", db, r.Study)
+	fmt.Fprintf(w, "watch:   effnas dashboard%s\n", db.Flag())
+	fmt.Fprintf(w, "export:  effnas export%s --study %d --format md --out report/report.md\n", db.Flag(), r.Study)
 }

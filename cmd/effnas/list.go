@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/effnas/effnas/grid"
 	"github.com/effnas/effnas/store"
 )
 
@@ -25,12 +26,12 @@ type listStudyJSON struct {
 
 func runList(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet("list", env.Stderr)
-	db := fs.String("db", "effnas.db", "database file or postgres:// URL")
+	db := dbFlag(fs, "effnas.db", "database file or postgres:// URL")
 	asJSON := fs.Bool("json", false, "print one JSON object with the studies")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	s, err := openForReading(ctx, *db)
+	s, err := openForReading(ctx, db)
 	if err != nil {
 		return err
 	}
@@ -50,9 +51,15 @@ func runList(ctx context.Context, env *Env, args []string) error {
 			c.Add(t.State, 1)
 		}
 		out.Studies[i] = listStudyJSON{studyJSON: toStudyJSON(st, c, false)}
-		if b := best(trials); b >= 0 {
-			r := trials[b].Reward
-			out.Studies[i].BestReward = &r
+		if _, standings := best(st, trials); len(standings) > 0 && st.Kind != store.KindProxy {
+			for _, s := range standings {
+				if st.Kind == store.KindGrid && s.Trial.Grid != nil && grid.Scaling(s.Trial) == grid.Base {
+					continue
+				}
+				r := s.Reward
+				out.Studies[i].BestReward = &r
+				break
+			}
 		}
 	}
 	if *asJSON {
@@ -61,7 +68,7 @@ func runList(ctx context.Context, env *Env, args []string) error {
 		return enc.Encode(out)
 	}
 	if len(studies) == 0 {
-		fmt.Fprintf(env.Stdout, "no studies in %s\n", *db)
+		fmt.Fprintf(env.Stdout, "no studies in %s\n", db)
 		return nil
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)

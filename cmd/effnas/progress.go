@@ -8,6 +8,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/effnas/effnas/search"
 	"github.com/effnas/effnas/store"
 )
 
@@ -20,8 +21,9 @@ type progress struct {
 
 	mu       sync.Mutex
 	bar      *progressbar.ProgressBar
-	budget   int
-	finished int
+	budget   int // trials expected in all
+	finished int // trials finished, before this run too
+	now      int // trials finished by this run: the ETA's rate
 	start    time.Time
 }
 
@@ -29,7 +31,8 @@ func newProgress(w io.Writer, terminal bool, what string) *progress {
 	return &progress{w: w, terminal: terminal, what: what}
 }
 
-func (p *progress) Started(budget, finished int) {
+func (p *progress) Started(expected, finished int) {
+	budget := max(expected, finished)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.budget, p.finished, p.start = budget, finished, time.Now()
@@ -56,29 +59,45 @@ func (p *progress) TrialStarted(t store.Trial) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	fmt.Fprintf(p.w, "trial %d: training (attempt %d) %s\n", t.Number, t.Attempt, t.Key)
+	fmt.Fprintf(p.w, "trial %d: training rung %d seed %d (attempt %d) %s\n", t.Number, t.Rung, t.Seed, t.Attempt, t.Key)
 }
 
-func (p *progress) TrialFinished(t store.Trial, best float64) {
+func (p *progress) TrialFinished(t store.Trial, best *search.Standing) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.finished++
+	p.now++
+	if p.finished > p.budget {
+		p.budget = p.finished // successive halving's count is an estimate
+		if p.bar != nil {
+			p.bar.ChangeMax(p.budget)
+		}
+	}
+	bestText := "none at the top rung yet"
+	if best != nil {
+		bestText = fmt.Sprintf("%.4f", best.Reward)
+		if best.Seeds > 1 {
+			bestText += fmt.Sprintf(" over %d seeds", best.Seeds)
+		}
+	}
 	if p.bar != nil {
-		p.bar.Describe(fmt.Sprintf("%s (best reward %.4f)", p.what, best))
+		p.bar.Describe(fmt.Sprintf("%s (best reward %s)", p.what, bestText))
 		_ = p.bar.Add(1)
 		return
 	}
+	// The rate is of this run's trials: those finished before a resume
+	// took no time here.
 	eta := ""
-	if done := p.finished; done > 0 && done < p.budget {
+	if left := p.budget - p.finished; left > 0 {
 		el := time.Since(p.start)
-		eta = fmt.Sprintf(", ETA %s", (el / time.Duration(done) * time.Duration(p.budget-done)).Round(time.Second))
+		eta = fmt.Sprintf(", ETA %s", (el / time.Duration(p.now) * time.Duration(left)).Round(time.Second))
 	}
 	switch t.State {
 	case store.TrialComplete:
-		fmt.Fprintf(p.w, "trial %d: accuracy %.4f, reward %.4f, %s multiply-adds, %.1fs [%d/%d, best reward %.4f%s]\n",
-			t.Number, t.Accuracy, t.Reward, fmtCount(t.FLOPs), t.Seconds, p.finished, p.budget, best, eta)
+		fmt.Fprintf(p.w, "trial %d (rung %d, seed %d): accuracy %.4f, reward %.4f, %s multiply-adds, %.1fs [%d/%d, best reward %s%s]\n",
+			t.Number, t.Rung, t.Seed, t.Accuracy, t.Reward, fmtCount(t.FLOPs), t.Seconds, p.finished, p.budget, bestText, eta)
 	default:
-		fmt.Fprintf(p.w, "trial %d: %s: %s [%d/%d%s]\n", t.Number, t.State, t.Error, p.finished, p.budget, eta)
+		fmt.Fprintf(p.w, "trial %d (rung %d, seed %d): %s: %s [%d/%d%s]\n", t.Number, t.Rung, t.Seed, t.State, t.Error, p.finished, p.budget, eta)
 	}
 }
 

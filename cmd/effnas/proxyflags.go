@@ -28,9 +28,15 @@ type proxyFlags struct {
 	workers   int
 	threads   int
 	seed      uint64
+	rungs     int
+	eta       float64
+	topSeeds  int
+	maxMemory string
 }
 
-func (p *proxyFlags) register(fs *flag.FlagSet) {
+// register adds the flags to fs; halving adds successive halving's.
+func (p *proxyFlags) register(fs *flag.FlagSet, halving bool) {
+	p.rungs, p.eta, p.topSeeds = 1, search.DefaultEta, 1
 	fs.StringVar(&p.dataset, "dataset", search.DefaultDataset, "training data: mnist (built in) or a path (IDX, CIFAR binary, image folder)")
 	fs.IntVar(&p.trainSize, "train-size", search.DefaultTrainSize, "training images per proxy")
 	fs.IntVar(&p.valSize, "val-size", search.DefaultValSize, "validation images (carved from the training files; the search signal)")
@@ -44,6 +50,13 @@ func (p *proxyFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&p.workers, "workers", runtime.NumCPU(), "proxies trained at once (one per core is fastest)")
 	fs.IntVar(&p.threads, "threads", 0, "kernel goroutines per proxy (0: cores / workers)")
 	fs.Uint64Var(&p.seed, "seed", 1, "seed of every random choice; stored with the study")
+	fs.StringVar(&p.maxMemory, "max-memory", "", "most memory one training may take (4G, 512M); larger candidates fail without training (default: a share of this machine's memory, cgroup and ulimit, divided by --workers)")
+	if !halving {
+		return
+	}
+	fs.IntVar(&p.rungs, "rungs", search.DefaultRungs, "successive halving's fidelities: candidates start at the lowest and the best climb (1: train every candidate once at --train-size x --epochs)")
+	fs.Float64Var(&p.eta, "eta", search.DefaultEta, "the best 1/eta of each rung climb to the next, which trains on eta times the images")
+	fs.IntVar(&p.topSeeds, "top-seeds", search.DefaultTopSeeds, "seeds each finalist is trained under at the top rung; the result is ranked by their mean")
 }
 
 // check validates the flags that need more than their type.
@@ -81,7 +94,34 @@ func (p *proxyFlags) check() error {
 	if p.dataset == "" {
 		return usagef("--dataset is empty: want mnist or the path of a dataset")
 	}
+	if p.rungs < 1 || p.rungs > 8 {
+		return usagef("--rungs %d: must be 1 (one fidelity) to 8", p.rungs)
+	}
+	if math.IsNaN(p.eta) || p.eta < 2 || p.eta > 100 {
+		return usagef("--eta %v: must be 2 to 100; the best 1/eta of each rung climb, e.g. 3", p.eta)
+	}
+	if p.topSeeds < 1 || p.topSeeds > 100 {
+		return usagef("--top-seeds %d: must be 1 to 100 seeds per finalist", p.topSeeds)
+	}
+	if p.rungs > 1 && p.trainSize < 0 {
+		return usagef("--train-size -1 (all images) works only with --rungs 1: the lower rungs train on a fraction of a known number of images")
+	}
+	if _, err := p.memory(); err != nil {
+		return err
+	}
 	return nil
+}
+
+// memory returns --max-memory in bytes, or the machine's default share.
+func (p *proxyFlags) memory() (int64, error) {
+	if p.maxMemory == "" {
+		return search.MemoryBudget(p.workers), nil
+	}
+	n, err := search.ParseBytes(p.maxMemory)
+	if err != nil || n < 1<<20 {
+		return 0, usagef("--max-memory %q: want an amount of memory per training of at least 1M, such as 4G or 512M", p.maxMemory)
+	}
+	return n, nil
 }
 
 func (p *proxyFlags) proxy() search.Proxy {
@@ -94,6 +134,8 @@ func (p *proxyFlags) proxy() search.Proxy {
 	px.Train.LR = p.lr
 	px.Train.Optimizer = p.optimizer
 	px.Train.Seed = p.seed
+	px.Halving = search.Halving{Rungs: p.rungs, Eta: p.eta, TopSeeds: p.topSeeds}
+	px.MaxMemory, _ = p.memory()
 	return px
 }
 
@@ -120,5 +162,6 @@ func parseCount(s string) (float64, error) {
 
 // options returns the runner options the flags ask for.
 func (p *proxyFlags) options() search.Options {
-	return search.Options{Workers: p.workers, Threads: p.threads}
+	mem, _ := p.memory()
+	return search.Options{Workers: p.workers, Threads: p.threads, MaxMemory: mem}
 }

@@ -28,7 +28,6 @@ var errInterrupted = errors.New("interrupted")
 func runSearch(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet("search", env.Stderr)
 	var (
-		db          = fs.String("db", "effnas.db", "SQLite file that keeps the study (created if missing)")
 		spaceFile   = fs.String("space", "", "search-space JSON file (default: the built-in MnasNet space)")
 		ctl         = fs.String("controller", search.DefaultController, "search strategy: "+strings.Join(controller.Names, ", "))
 		trials      = fs.Int("trials", search.DefaultTrials, "trials to train (the budget)")
@@ -37,9 +36,10 @@ func runSearch(ctx context.Context, env *Env, args []string) error {
 		maxFLOPs    = fs.String("max-flops", "0", "hard bound: candidates with more multiply-adds are rejected before training (0: none)")
 		name        = fs.String("name", "", "a name for the study")
 		asJSON      = fs.Bool("json", false, "print the result as JSON")
+		db          = dbFlag(fs, "effnas.db", "SQLite file (created if missing) or postgres:// URL that keeps the study")
 	)
 	var pf proxyFlags
-	pf.register(fs)
+	pf.register(fs, true)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -51,7 +51,7 @@ func runSearch(ctx context.Context, env *Env, args []string) error {
 		return usagef("--controller %q: unknown; use one of %s", *ctl, strings.Join(controller.Names, ", "))
 	}
 	if *trials < 1 || *trials > 1_000_000 {
-		return usagef("--trials %d: must be 1 to 1000000", *trials)
+		return usagef("--trials %d: must be 1 to 1000000 candidates started at rung 0", *trials)
 	}
 	target, err := parseCount(*targetFLOPs)
 	if err != nil || target <= 0 {
@@ -80,7 +80,7 @@ func runSearch(ctx context.Context, env *Env, args []string) error {
 		return usagef("%v", err)
 	}
 
-	st, err := openForWriting(ctx, *db)
+	st, err := openForWriting(ctx, db)
 	if err != nil {
 		return err
 	}
@@ -90,14 +90,33 @@ func runSearch(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	if !*asJSON {
-		fmt.Fprintf(env.Stderr, "study %d in %s: %s search, %d trials, %d workers, proxy %s at %dx%d, width %v\n",
-			study.ID, *db, cfg.Controller, cfg.Trials, pf.workers, cfg.Proxy.Dataset, cfg.Proxy.Res, cfg.Proxy.Res, cfg.Proxy.Width)
+		fmt.Fprintf(env.Stderr, "study %d in %s: %s search of %d candidates, %d workers, proxy %s at %dx%d, width %v; %s\n",
+			study.ID, db, cfg.Controller, cfg.Trials, pf.workers, cfg.Proxy.Dataset, cfg.Proxy.Res, cfg.Proxy.Res, cfg.Proxy.Width, describeRungs(cfg.Proxy))
 	}
-	return runStudy(ctx, env, st, *db, study, pf.options(), *asJSON)
+	return runStudy(ctx, env, st, db, study, pf.options(), *asJSON)
+}
+
+// describeRungs says how candidates climb: "rungs 1000x1, 3000x1, 6000x3
+// (eta 3), finalists x3 seeds".
+func describeRungs(p search.Proxy) string {
+	h := p.Halving
+	var parts []string
+	for k := range h.Rungs {
+		f := p.Fidelity(k)
+		parts = append(parts, fmt.Sprintf("%dx%d", f.TrainSize, f.Epochs))
+	}
+	s := "one rung of " + parts[0] + " images x epochs"
+	if h.Rungs > 1 {
+		s = fmt.Sprintf("rungs of %s images x epochs (eta %g)", strings.Join(parts, ", "), h.Eta)
+	}
+	if h.TopSeeds > 1 {
+		s += fmt.Sprintf(", finalists under %d seeds", h.TopSeeds)
+	}
+	return s
 }
 
 // runStudy runs (or resumes) a search study and reports it.
-func runStudy(ctx context.Context, env *Env, st store.Store, db string, study store.Study, opts search.Options, asJSON bool) error {
+func runStudy(ctx context.Context, env *Env, st store.Store, db *dbName, study store.Study, opts search.Options, asJSON bool) error {
 	src, err := search.Open(ctx, st, study)
 	if err != nil {
 		return err
@@ -114,12 +133,12 @@ func runStudy(ctx context.Context, env *Env, st store.Store, db string, study st
 }
 
 // report is what search and grid print when a run ends.
-type report interface{ print(w io.Writer, db string) }
+type report interface{ print(w io.Writer, db *dbName) }
 
 // runAndReport runs a study's source with a progress display, then prints
 // the report that build makes of it (JSON with asJSON). After Ctrl-C it
 // still reports, says how to resume and returns errSilentInterrupted.
-func runAndReport(ctx context.Context, env *Env, st store.Store, db string, study store.Study, src search.Source,
+func runAndReport(ctx context.Context, env *Env, st store.Store, db *dbName, study store.Study, src search.Source,
 	opts search.Options, asJSON bool, what string, build func(search.Summary, []store.Trial) (report, error)) error {
 	prog := newProgress(env.Stderr, env.Terminal, what)
 	opts.Events = prog
@@ -146,7 +165,8 @@ func runAndReport(ctx context.Context, env *Env, st store.Store, db string, stud
 		rep.print(env.Stdout, db)
 	}
 	if errors.Is(runErr, search.ErrInterrupted) {
-		fmt.Fprintf(env.Stderr, "interrupted: %s study %d is saved; continue it with\n  effnas resume --db %s --study %d\n", study.Kind, study.ID, db, study.ID)
+		fmt.Fprintf(env.Stderr, "interrupted: %s study %d is saved; continue it with\n  effnas resume%s --study %d\nwatch it with\n  effnas dashboard%s\n",
+			study.Kind, study.ID, db.Flag(), study.ID, db.Flag())
 		return errSilentInterrupted
 	}
 	return nil
@@ -155,70 +175,147 @@ func runAndReport(ctx context.Context, env *Env, st store.Store, db string, stud
 // errSilentInterrupted: the message was printed; exit with status 130.
 var errSilentInterrupted = fmt.Errorf("%w%w", errSilent, errInterrupted)
 
-// foundJSON is the best network of a search.
+// foundJSON is the best network of a search: the finalist with the best
+// mean reward over its seeds at the top rung.
 type foundJSON struct {
-	Trial    int      `json:"trial"`
-	Key      string   `json:"key"`
-	Blocks   []string `json:"blocks"`
-	Timm     []string `json:"timm"`
-	Stem     int      `json:"stem"`
-	Head     int      `json:"head"`
-	Params   int64    `json:"params"`
-	FLOPs    int64    `json:"flops"`
-	Accuracy float64  `json:"accuracy"`
-	Reward   float64  `json:"reward"`
+	Trial        int      `json:"trial"`
+	Key          string   `json:"key"`
+	Blocks       []string `json:"blocks"`
+	Timm         []string `json:"timm"`
+	Stem         int      `json:"stem"`
+	Head         int      `json:"head"`
+	Params       int64    `json:"params"`
+	FLOPs        int64    `json:"flops"`
+	Seeds        int      `json:"seeds"`
+	Accuracy     float64  `json:"accuracy"` // mean over the seeds
+	AccuracyStd  float64  `json:"accuracy_std"`
+	Reward       float64  `json:"reward"` // mean over the seeds
+	TestAccuracy float64  `json:"test_accuracy"`
+	Finalist     bool     `json:"finalist"`
 }
 
 type paretoJSON struct {
-	Trial    int     `json:"trial"`
-	Accuracy float64 `json:"accuracy"`
-	FLOPs    int64   `json:"flops"`
-	Params   int64   `json:"params"`
-	Key      string  `json:"key"`
+	Trial       int     `json:"trial"`
+	Seeds       int     `json:"seeds"`
+	Accuracy    float64 `json:"accuracy"`
+	AccuracyStd float64 `json:"accuracy_std"`
+	FLOPs       int64   `json:"flops"`
+	Params      int64   `json:"params"`
+	Key         string  `json:"key"`
 }
 
 type searchReport struct {
-	Study    int64          `json:"study"`
-	Status   string         `json:"status"`
-	Complete bool           `json:"complete"`
-	Counts   store.Counts   `json:"counts"`
-	Trained  int            `json:"trained"`
-	Seconds  float64        `json:"seconds"`
-	Best     *foundJSON     `json:"best"`
-	Pareto   []paretoJSON   `json:"pareto"`
-	Summary  search.Summary `json:"-"`
+	Study     int64             `json:"study"`
+	Status    string            `json:"status"`
+	Complete  bool              `json:"complete"`
+	Counts    store.Counts      `json:"counts"`
+	Trained   int               `json:"trained"`
+	Seconds   float64           `json:"seconds"`
+	Rungs     []rungJSON        `json:"rungs"`
+	Best      *foundJSON        `json:"best"`
+	Finalists []search.Standing `json:"finalists"`
+	Pareto    []paretoJSON      `json:"pareto"`
+	Summary   search.Summary    `json:"-"`
+	proxy     search.Proxy
+}
+
+// rungJSON is one rung's progress: its fidelity and its candidates.
+type rungJSON struct {
+	Rung      int `json:"rung"`
+	TrainSize int `json:"train_size"`
+	Epochs    int `json:"epochs"`
+	Trials    int `json:"trials"` // planned at this rung, every seed
+	Complete  int `json:"complete"`
+	Failed    int `json:"failed"`
+}
+
+// rungsOf counts a study's trials per rung.
+func rungsOf(p search.Proxy, trials []store.Trial) []rungJSON {
+	out := make([]rungJSON, p.Halving.Rungs)
+	for k := range out {
+		f := p.Fidelity(k)
+		out[k] = rungJSON{Rung: k, TrainSize: f.TrainSize, Epochs: f.Epochs}
+	}
+	for _, t := range trials {
+		if t.Rung < 0 || t.Rung >= len(out) {
+			continue
+		}
+		r := &out[t.Rung]
+		r.Trials++
+		switch t.State {
+		case store.TrialComplete:
+			r.Complete++
+		case store.TrialFailed:
+			r.Failed++
+		}
+	}
+	return out
 }
 
 func newSearchReport(src *search.Searcher, study store.Study, sum search.Summary, trials []store.Trial) (*searchReport, error) {
-	rep := &searchReport{Study: study.ID, Complete: sum.Complete, Counts: sum.Counts, Trained: sum.Trained, Seconds: sum.Seconds, Summary: sum}
+	p := src.Config().Proxy
+	rep := &searchReport{Study: study.ID, Complete: sum.Complete, Counts: sum.Counts, Trained: sum.Trained, Seconds: sum.Seconds, Summary: sum,
+		Rungs: rungsOf(p, trials), Finalists: []search.Standing{}, Pareto: []paretoJSON{}, proxy: p}
 	rep.Status = "stopped"
 	if sum.Complete {
 		rep.Status = "complete"
 	}
-	if b := search.Best(trials); b != nil {
-		full, err := src.FullArch(*b)
+	standings := search.Standings(trials, p.Halving)
+	if len(standings) > 0 {
+		b := standings[0]
+		full, err := src.FullArch(b.Trial)
 		if err != nil {
 			return nil, err
 		}
 		rep.Best = &foundJSON{
-			Trial: b.Number, Key: b.Key, Blocks: space.FormatBlocks(full.Blocks), Timm: space.FormatTimmBlocks(full.Blocks),
-			Stem: full.Stem, Head: full.Head, Params: full.Params(), FLOPs: full.FLOPs(), Accuracy: b.Accuracy, Reward: b.Reward,
+			Trial: b.Trial.Number, Key: b.Key, Blocks: space.FormatBlocks(full.Blocks), Timm: space.FormatTimmBlocks(full.Blocks),
+			Stem: full.Stem, Head: full.Head, Params: full.Params(), FLOPs: full.FLOPs(), Seeds: b.Seeds,
+			Accuracy: b.Accuracy, AccuracyStd: b.AccuracyStd, Reward: b.Reward, TestAccuracy: b.TestAccuracy, Finalist: b.Finalist,
 		}
 	}
-	for _, p := range search.Pareto(trials) {
-		rep.Pareto = append(rep.Pareto, paretoJSON{Trial: p.Number, Accuracy: p.Accuracy, FLOPs: p.FLOPs, Params: p.Params, Key: p.Key})
+	for _, s := range standings {
+		if s.Finalist && p.Halving.TopSeeds > 1 {
+			rep.Finalists = append(rep.Finalists, s)
+		}
+	}
+	for _, s := range search.Pareto(trials, p.Halving) {
+		rep.Pareto = append(rep.Pareto, paretoJSON{Trial: s.Trial.Number, Seeds: s.Seeds, Accuracy: s.Accuracy, AccuracyStd: s.AccuracyStd,
+			FLOPs: s.Trial.FLOPs, Params: s.Trial.Params, Key: s.Key})
 	}
 	return rep, nil
 }
 
-func (r *searchReport) print(w io.Writer, db string) {
+// pm writes a mean and its standard deviation over seeds.
+func pm(mean, sd float64, seeds int) string {
+	if seeds < 2 {
+		return fmt.Sprintf("%.4f (1 seed)", mean)
+	}
+	return fmt.Sprintf("%.4f ± %.4f (%d seeds)", mean, sd, seeds)
+}
+
+func (r *searchReport) print(w io.Writer, db *dbName) {
 	c := r.Counts
 	fmt.Fprintf(w, "study %d: %s; %d trials complete, %d failed, %d trained now in %.0fs\n", r.Study, r.Status, c.Complete, c.Failed, r.Trained, r.Seconds)
+	for _, g := range r.Rungs {
+		fmt.Fprintf(w, "  rung %d (%d images x %d epochs): %d trials, %d complete, %d failed\n", g.Rung, g.TrainSize, g.Epochs, g.Trials, g.Complete, g.Failed)
+	}
+	if len(r.Finalists) > 0 {
+		fmt.Fprintln(w, "\nfinalists (mean over seeds at the top rung):")
+		for _, f := range r.Finalists {
+			fmt.Fprintf(w, "  trial %-4d accuracy %s, reward %.4f, test accuracy %.4f, %s multiply-adds\n",
+				f.Trial.Number, pm(f.Accuracy, f.AccuracyStd, f.Seeds), f.Reward, f.TestAccuracy, fmtCount(f.Trial.FLOPs))
+		}
+	}
 	if r.Best == nil {
-		fmt.Fprintln(w, "no trial has completed yet")
+		fmt.Fprintln(w, "no candidate has reached the top rung yet")
 	} else {
 		b := r.Best
-		fmt.Fprintf(w, "\nfound B0 (trial %d): proxy validation accuracy %.4f, reward %.4f\n", b.Trial, b.Accuracy, b.Reward)
+		what := "found B0"
+		if !b.Finalist {
+			what = "best so far (not yet a finalist)"
+		}
+		fmt.Fprintf(w, "\n%s (trial %d): proxy validation accuracy %s, reward %.4f, test accuracy %.4f\n",
+			what, b.Trial, pm(b.Accuracy, b.AccuracyStd, b.Seeds), b.Reward, b.TestAccuracy)
 		fmt.Fprintf(w, "  %s parameters, %s multiply-adds at 224x224 with 1000 classes; stem %d, head %d\n",
 			export.Commas(b.Params), export.Commas(b.FLOPs), b.Stem, b.Head)
 		fmt.Fprintln(w, "  blocks (TF):")
@@ -228,18 +325,19 @@ func (r *searchReport) print(w io.Writer, db string) {
 		fmt.Fprintf(w, "  timm arch_def: %s\n", strings.Join(b.Timm, ", "))
 	}
 	if len(r.Pareto) > 1 {
-		fmt.Fprintln(w, "\nPareto front (accuracy vs multiply-adds):")
+		fmt.Fprintln(w, "\nPareto front (mean accuracy at the top rung vs multiply-adds):")
 		for _, p := range r.Pareto {
-			fmt.Fprintf(w, "  trial %-4d accuracy %.4f  %9s multiply-adds\n", p.Trial, p.Accuracy, fmtCount(p.FLOPs))
+			fmt.Fprintf(w, "  trial %-4d accuracy %s  %9s multiply-adds\n", p.Trial, pm(p.Accuracy, p.AccuracyStd, p.Seeds), fmtCount(p.FLOPs))
 		}
 	}
 	fmt.Fprintln(w)
 	if !r.Complete {
-		fmt.Fprintf(w, "resume:  effnas resume --db %s --study %d\n", db, r.Study)
+		fmt.Fprintf(w, "resume:  effnas resume%s --study %d\n", db.Flag(), r.Study)
 	}
-	fmt.Fprintf(w, "inspect: effnas show --db %s --study %d\n", db, r.Study)
+	fmt.Fprintf(w, "inspect: effnas show%s --study %d\n", db.Flag(), r.Study)
+	fmt.Fprintf(w, "watch:   effnas dashboard%s\n", db.Flag())
 	if r.Best != nil {
-		fmt.Fprintf(w, "next:    effnas grid --db %s --from %d     (alpha, beta, gamma at phi = 1)\n", db, r.Study)
-		fmt.Fprintf(w, "then:    effnas export --db %s --format md --out report.md\n", db)
+		fmt.Fprintf(w, "next:    effnas grid%s --from %d     (alpha, beta, gamma at phi = 1)\n", db.Flag(), r.Study)
+		fmt.Fprintf(w, "then:    effnas export%s --format md --out report/report.md\n", db.Flag())
 	}
 }

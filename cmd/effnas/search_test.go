@@ -15,7 +15,7 @@ import (
 )
 
 // tiny are proxy flags small enough for tests: real MNIST, real training.
-var tiny = []string{"--train-size", "256", "--val-size", "128", "--test-size", "64", "--proxy-width", "0.25", "--proxy-res", "16", "--batch", "32"}
+var tiny = []string{"--train-size", "256", "--val-size", "128", "--test-size", "64", "--proxy-width", "0.25", "--proxy-res", "16", "--batch", "32", "--rungs", "1", "--top-seeds", "1"}
 
 func TestSearchBadFlagsWriteNothing(t *testing.T) {
 	dir := t.TempDir()

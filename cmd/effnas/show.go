@@ -12,32 +12,13 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/effnas/effnas/grid"
+	"github.com/effnas/effnas/search"
 	"github.com/effnas/effnas/store"
-	"github.com/effnas/effnas/store/postgres"
-	"github.com/effnas/effnas/store/sqlite"
 )
 
 func init() {
 	register("show", "show a study and its trials from a database (--json for scripts)", runShow)
-}
-
-// openForReading opens an existing database without creating or changing
-// it; a missing file is an error ("no database at PATH"). A postgres://
-// URL opens the PostgreSQL store.
-func openForReading(ctx context.Context, db string) (store.Store, error) {
-	if db == "" {
-		return nil, usagef("--db is required: the database file of the study, e.g. --db effnas.db")
-	}
-	if postgres.IsURL(db) {
-		// The server's database exists already; Open only adds the
-		// schema if it is missing.
-		return postgres.Open(ctx, db)
-	}
-	s, err := sqlite.Open(ctx, db, sqlite.Options{ReadOnly: true})
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
 }
 
 // studyJSON is a study as show and list print it.
@@ -59,28 +40,34 @@ type studyJSON struct {
 // trialJSON is a trial as show prints it; accuracy and reward are null
 // unless the trial is complete.
 type trialJSON struct {
-	Number   int              `json:"number"`
-	State    store.TrialState `json:"state"`
-	Key      string           `json:"key"`
-	Accuracy *float64         `json:"accuracy"`
-	Reward   *float64         `json:"reward"`
-	Params   int64            `json:"params"`
-	FLOPs    int64            `json:"flops"`
-	Blocks   []string         `json:"blocks"`
-	Alpha    *float64         `json:"alpha,omitempty"`
-	Beta     *float64         `json:"beta,omitempty"`
-	Gamma    *float64         `json:"gamma,omitempty"`
-	Seconds  float64          `json:"seconds"`
-	Error    string           `json:"error"`
-	Attempt  int              `json:"attempt"`
-	Worker   string           `json:"worker"`
-	Choices  json.RawMessage  `json:"choices,omitempty"`
+	Number       int              `json:"number"`
+	State        store.TrialState `json:"state"`
+	Key          string           `json:"key"`
+	Rung         int              `json:"rung"` // fidelity, 0 the lowest
+	Seed         int              `json:"seed"` // seed index
+	Accuracy     *float64         `json:"accuracy"`
+	Reward       *float64         `json:"reward"`
+	TestAccuracy *float64         `json:"test_accuracy"` // reported only, never searched on
+	Params       int64            `json:"params"`
+	FLOPs        int64            `json:"flops"`
+	Blocks       []string         `json:"blocks"`
+	Alpha        *float64         `json:"alpha,omitempty"`
+	Beta         *float64         `json:"beta,omitempty"`
+	Gamma        *float64         `json:"gamma,omitempty"`
+	Seconds      float64          `json:"seconds"`
+	Error        string           `json:"error"`
+	Attempt      int              `json:"attempt"` // claims so far: the fencing token of the current one
+	Crashes      int              `json:"crashes"` // attempts that ended in a lapsed lease or a recovery
+	Memory       int64            `json:"memory"`  // bytes its training is estimated to need
+	Worker       string           `json:"worker"`
+	Choices      json.RawMessage  `json:"choices,omitempty"`
 }
 
 type showJSON struct {
-	Study  studyJSON   `json:"study"`
-	Trials []trialJSON `json:"trials"`
-	Best   *trialJSON  `json:"best"` // highest reward among complete trials; null if none
+	Study     studyJSON         `json:"study"`
+	Trials    []trialJSON       `json:"trials"`
+	Best      *trialJSON        `json:"best"`      // the best candidate's first top-rung run; null if none
+	Standings []search.Standing `json:"standings"` // candidates at the top rung with their means over seeds, best first
 }
 
 func toStudyJSON(st store.Study, c store.Counts, withConfig bool) studyJSON {
@@ -93,11 +80,11 @@ func toStudyJSON(st store.Study, c store.Counts, withConfig bool) studyJSON {
 }
 
 func toTrialJSON(t store.Trial) trialJSON {
-	j := trialJSON{Number: t.Number, State: t.State, Key: t.Key, Params: t.Params, FLOPs: t.FLOPs, Blocks: t.Blocks,
-		Seconds: t.Seconds, Error: t.Error, Attempt: t.Attempt, Worker: t.Worker}
+	j := trialJSON{Number: t.Number, State: t.State, Key: t.Key, Rung: t.Rung, Seed: t.Seed, Params: t.Params, FLOPs: t.FLOPs, Blocks: t.Blocks,
+		Seconds: t.Seconds, Error: t.Error, Attempt: t.Attempt, Crashes: t.Crashes, Memory: t.Memory, Worker: t.Worker}
 	if t.State == store.TrialComplete {
-		acc, rew := t.Accuracy, t.Reward
-		j.Accuracy, j.Reward = &acc, &rew
+		acc, rew, test := t.Accuracy, t.Reward, t.TestAccuracy
+		j.Accuracy, j.Reward, j.TestAccuracy = &acc, &rew, &test
 	}
 	if g := t.Grid; g != nil {
 		a, b, c := g.Alpha, g.Beta, g.Gamma
@@ -112,21 +99,30 @@ func toTrialJSON(t store.Trial) trialJSON {
 	return j
 }
 
-// best returns the complete trial with the highest reward (the lowest
-// number among ties), or -1.
-func best(trials []store.Trial) int {
-	b := -1
-	for i, t := range trials {
-		if t.State == store.TrialComplete && (b < 0 || t.Reward > trials[b].Reward) {
-			b = i
+// best returns the index of the best candidate's first top-rung run (by
+// mean reward over its seeds, finalists first; a grid's base point is not
+// a candidate), or -1, with the study's standings.
+func best(st store.Study, trials []store.Trial) (int, []search.Standing) {
+	standings := search.Standings(trials, search.StudyHalving(st))
+	if st.Kind == store.KindProxy {
+		return -1, standings
+	}
+	for _, s := range standings {
+		if st.Kind == store.KindGrid && s.Trial.Grid != nil && grid.Scaling(s.Trial) == grid.Base {
+			continue
+		}
+		for i, t := range trials {
+			if t.Number == s.Trial.Number {
+				return i, standings
+			}
 		}
 	}
-	return b
+	return -1, standings
 }
 
 func runShow(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet("show", env.Stderr)
-	db := fs.String("db", "effnas.db", "database file or postgres:// URL")
+	db := dbFlag(fs, "effnas.db", "database file or postgres:// URL")
 	studyFlag := fs.String("study", "", "study id (default: the newest study)")
 	asJSON := fs.Bool("json", false, "print one JSON object: the study and its trials")
 	if err := parseFlags(fs, args); err != nil {
@@ -138,11 +134,11 @@ func runShow(ctx context.Context, env *Env, args []string) error {
 	if set {
 		n, err := strconv.ParseInt(*studyFlag, 10, 64)
 		if err != nil || n < 1 {
-			return usagef("--study %q: want a study id, a whole number from 1 (effnas list --db %s shows them)", *studyFlag, *db)
+			return usagef("--study %q: want a study id, a whole number from 1 (effnas list%s shows them)", *studyFlag, db.Flag())
 		}
 		id = n
 	}
-	s, err := openForReading(ctx, *db)
+	s, err := openForReading(ctx, db)
 	if err != nil {
 		return err
 	}
@@ -152,12 +148,12 @@ func runShow(ctx context.Context, env *Env, args []string) error {
 	if id == 0 {
 		st, err = s.LatestStudy(ctx, "")
 		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("no studies in %s yet; start one with effnas search --db %s", *db, *db)
+			return fmt.Errorf("no studies in %s yet; start one with effnas search%s", db, db.Flag())
 		}
 	} else {
 		st, err = s.Study(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("--study %d: no such study in %s; %s", id, *db, studyIDs(ctx, s, *db))
+			return fmt.Errorf("--study %d: no such study in %s; %s", id, db, studyIDs(ctx, s, db))
 		}
 	}
 	if err != nil {
@@ -176,8 +172,13 @@ func runShow(ctx context.Context, env *Env, args []string) error {
 		for i, t := range trials {
 			out.Trials[i] = toTrialJSON(t)
 		}
-		if b := best(trials); b >= 0 {
+		b, standings := best(st, trials)
+		if b >= 0 {
 			out.Best = &out.Trials[b]
+		}
+		out.Standings = standings
+		if out.Standings == nil {
+			out.Standings = []search.Standing{}
 		}
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
@@ -187,7 +188,7 @@ func runShow(ctx context.Context, env *Env, args []string) error {
 }
 
 // studyIDs says which study ids exist, for an error message.
-func studyIDs(ctx context.Context, s store.Store, db string) string {
+func studyIDs(ctx context.Context, s store.Store, db *dbName) string {
 	all, err := s.Studies(ctx)
 	if err != nil || len(all) == 0 {
 		return "the database has no studies"
@@ -196,7 +197,7 @@ func studyIDs(ctx context.Context, s store.Store, db string) string {
 	for i, st := range all {
 		ids[i] = strconv.FormatInt(st.ID, 10)
 	}
-	return "its studies are " + strings.Join(ids, ", ") + " (effnas list --db " + db + ")"
+	return "its studies are " + strings.Join(ids, ", ") + " (effnas list" + db.Flag() + ")"
 }
 
 func fmtCount(n int64) string {
@@ -230,17 +231,17 @@ func printShow(w io.Writer, st store.Study, c store.Counts, trials []store.Trial
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	grid := st.Kind == store.KindGrid
-	head := "#\tstate\taccuracy\treward\tparams\tmult-adds\tseconds\tattempt\t"
+	head := "#\tstate\trung\tseed\taccuracy\treward\ttest\tparams\tmult-adds\tseconds\tattempt\tcrashes\t"
 	if grid {
-		head = "#\tstate\talpha\tbeta\tgamma\taccuracy\treward\tparams\tmult-adds\tseconds\tattempt\t"
+		head = "#\tstate\trung\tseed\talpha\tbeta\tgamma\taccuracy\treward\ttest\tparams\tmult-adds\tseconds\tattempt\tcrashes\t"
 	}
 	fmt.Fprintln(tw, head+"key")
 	for _, t := range trials {
-		acc, rew := "-", "-"
+		acc, rew, test := "-", "-", "-"
 		if t.State == store.TrialComplete {
-			acc, rew = fmt.Sprintf("%.4f", t.Accuracy), fmt.Sprintf("%.4f", t.Reward)
+			acc, rew, test = fmt.Sprintf("%.4f", t.Accuracy), fmt.Sprintf("%.4f", t.Reward), fmt.Sprintf("%.4f", t.TestAccuracy)
 		}
-		row := fmt.Sprintf("%d\t%s\t", t.Number, t.State)
+		row := fmt.Sprintf("%d\t%s\t%d\t%d\t", t.Number, t.State, t.Rung, t.Seed)
 		if grid {
 			if g := t.Grid; g != nil {
 				row += fmt.Sprintf("%.2f\t%.2f\t%.2f\t", g.Alpha, g.Beta, g.Gamma)
@@ -252,7 +253,7 @@ func printShow(w io.Writer, st store.Study, c store.Counts, trials []store.Trial
 		if len(key) > 40 {
 			key = key[:37] + "..."
 		}
-		row += fmt.Sprintf("%s\t%s\t%s\t%s\t%.1f\t%d\t%s", acc, rew, fmtCount(t.Params), fmtCount(t.FLOPs), t.Seconds, t.Attempt, key)
+		row += fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%.1f\t%d\t%d\t%s", acc, rew, test, fmtCount(t.Params), fmtCount(t.FLOPs), t.Seconds, t.Attempt, t.Crashes, key)
 		fmt.Fprintln(tw, row)
 	}
 	if err := tw.Flush(); err != nil {
@@ -264,14 +265,22 @@ func printShow(w io.Writer, st store.Study, c store.Counts, trials []store.Trial
 		}
 	}
 	fmt.Fprintln(w)
-	b := best(trials)
+	b, standings := best(st, trials)
 	if b < 0 {
-		fmt.Fprintln(w, "best: none yet (no complete trial)")
+		if st.Kind != store.KindProxy {
+			fmt.Fprintln(w, "best: none yet (no candidate has finished the top rung)")
+		}
 		return nil
 	}
 	t := trials[b]
-	fmt.Fprintf(w, "best: trial %d, reward %.4f, accuracy %.4f, %s params, %s mult-adds, key %s\n",
-		t.Number, t.Reward, t.Accuracy, fmtCount(t.Params), fmtCount(t.FLOPs), t.Key)
+	var sb search.Standing
+	for _, s := range standings {
+		if s.Key == t.Key {
+			sb = s
+		}
+	}
+	fmt.Fprintf(w, "best: trial %d, reward %.4f, accuracy %s, test accuracy %.4f, %s params, %s mult-adds, key %s\n",
+		t.Number, sb.Reward, pm(sb.Accuracy, sb.AccuracyStd, sb.Seeds), sb.TestAccuracy, fmtCount(t.Params), fmtCount(t.FLOPs), t.Key)
 	if t.Grid != nil {
 		fmt.Fprintf(w, "  alpha %.3g, beta %.3g, gamma %.3g\n", t.Grid.Alpha, t.Grid.Beta, t.Grid.Gamma)
 	}

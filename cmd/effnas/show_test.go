@@ -32,7 +32,7 @@ func sweepDB(t *testing.T) (string, store.Study, store.Study) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	search, err := s.CreateStudy(ctx, store.Study{Name: "b0", Kind: store.KindSearch, Seed: 42, Config: json.RawMessage(`{"workers":2}`), SpaceHash: "abc123"})
+	search, err := s.CreateStudy(ctx, store.Study{Name: "b0", Kind: store.KindSearch, Seed: 42, Config: json.RawMessage(`{"workers":2}`), SpaceHash: "abc123"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func sweepDB(t *testing.T) (string, store.Study, store.Study) {
 	if _, err := s.PlanTrials(ctx, search.ID, ps, nil); err != nil {
 		t.Fatal(err)
 	}
-	tr, err := s.ClaimTrials(ctx, search.ID, "w", 4, time.Hour)
+	tr, err := s.ClaimTrials(ctx, search.ID, store.Claim{Worker: "w", Limit: 4, Lease: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func sweepDB(t *testing.T) (string, store.Study, store.Study) {
 	must(s.FinishTrial(ctx, tr[1].Lease(), store.Result{Accuracy: 0.95, Reward: 0.88, Seconds: 31}))
 	must(s.FailTrial(ctx, tr[2].Lease(), "out of memory", 2))
 	// tr[3] stays running; trial 4 stays pending.
-	grid, err := s.CreateStudy(ctx, store.Study{Kind: store.KindGrid})
+	grid, err := s.CreateStudy(ctx, store.Study{Kind: store.KindGrid}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +229,7 @@ func TestShowListErrors(t *testing.T) {
 		{[]string{"show", "--db", path, "--study", "0"}, true, `--study "0"`},
 		{[]string{"show", "--db", path, "--bogus"}, true, "bogus"},
 		{[]string{"show", "--db", emptyDB}, false, "no studies in " + emptyDB},
-		{[]string{"show", "--db", "postgres://nobody@127.0.0.1:1/x?connect_timeout=2"}, false, "connect to PostgreSQL at 127.0.0.1:1"},
+		{[]string{"show", "--db", "postgres://nobody@127.0.0.1:1/x?connect_timeout=2"}, false, "connect to PostgreSQL database \"x\" at 127.0.0.1:1"},
 	}
 	for _, tc := range tests {
 		_, err := runCmd(t, tc.args...)

@@ -31,19 +31,20 @@ const (
 func runWorker(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet("worker", env.Stderr)
 	var (
-		db      = fs.String("db", "", "database shared with the coordinator: postgres://user@host/db or a SQLite file")
 		workers = fs.Int("workers", runtime.NumCPU(), "proxies trained at once")
 		threads = fs.Int("threads", 0, "kernel goroutines per proxy (0: cores / workers)")
 		poll    = fs.Duration("poll", 2*time.Second, "how often to look for new trials when there is nothing to train")
 		lease   = fs.Duration("lease", 2*time.Minute, "claim lease, renewed while training; another process takes a trial over when it lapses")
 		once    = fs.Bool("once", false, "exit as soon as no open study has a trial to claim, instead of waiting for more")
 		name    = fs.String("name", "", "this worker's name in the database (default host:pid)")
+		maxMem  = fs.String("max-memory", "", "most memory one training may take here; bigger trials are left to other workers (default: a share of this machine's memory divided by --workers)")
+		db      = dbFlag(fs, "", "database shared with the coordinator: postgres://user@host/db or a SQLite file")
 	)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *db == "" {
-		return usagef("--db is required: the database the coordinator uses, e.g. --db postgres://user@host/effnas or --db effnas.db")
+	if db.Raw() == "" {
+		return usagef("--db is required: the database the coordinator uses, e.g. --db postgres://user@host/effnas or --db effnas.db (or set %s)", envDB)
 	}
 	if *workers < 1 || *workers > 256 {
 		return usagef("--workers %d: must be 1 to 256", *workers)
@@ -57,17 +58,16 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 	if *lease < minLease || *lease > maxLease {
 		return usagef("--lease %v: must be %v to %v, e.g. 2m", *lease, minLease, maxLease)
 	}
+	mem, err := localMemory(*maxMem, *workers)
+	if err != nil {
+		return err
+	}
 	if *name == "" {
 		host, _ := os.Hostname()
 		*name = fmt.Sprintf("%s:%d", host, os.Getpid())
 	}
 	// A worker joins a study someone created: refuse to create a database.
-	ro, err := openForReading(ctx, *db)
-	if err != nil {
-		return err
-	}
-	ro.Close()
-	st, err := openForWriting(ctx, *db)
+	st, err := openExisting(ctx, db)
 	if err != nil {
 		return err
 	}
@@ -75,10 +75,11 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 
 	w := &worker{
 		st: st, log: env.Stderr, once: *once, poll: *poll,
-		opts:    search.Options{Workers: *workers, Threads: *threads, Lease: *lease, Worker: *name, NoPropose: true, Data: search.NewDataCache()},
+		opts: search.Options{Workers: *workers, Threads: *threads, Lease: *lease, Worker: *name, NoPropose: true, Data: search.NewDataCache(),
+			MaxMemory: mem},
 		sources: map[int64]sourceOrErr{},
 	}
-	fmt.Fprintf(env.Stderr, "worker %s on %s: %d at once, lease %v\n", *name, *db, *workers, *lease)
+	fmt.Fprintf(env.Stderr, "worker %s on %s: %d at once, lease %v, up to %s per training\n", *name, db, *workers, *lease, search.FormatBytes(mem))
 	start := time.Now()
 	err = w.run(ctx)
 	fmt.Fprintf(env.Stdout, "worker %s: %d trials trained (%d complete, %d failed) in %.0fs\n",
@@ -187,6 +188,8 @@ func openSource(ctx context.Context, st store.Store, s store.Study) (search.Sour
 		return search.Open(ctx, st, s)
 	case store.KindGrid:
 		return grid.Open(s)
+	case store.KindProxy:
+		return openProxySource(s)
 	}
 	return nil, fmt.Errorf("study %d has unknown kind %q; want search or grid", s.ID, s.Kind)
 }
@@ -197,15 +200,15 @@ type workerEvents struct {
 	study store.Study
 }
 
-func (e *workerEvents) Started(budget, finished int) {}
+func (e *workerEvents) Started(expected, finished int) {}
 
 func (e *workerEvents) TrialStarted(t store.Trial) {
 	e.w.mu.Lock()
 	defer e.w.mu.Unlock()
-	fmt.Fprintf(e.w.log, "study %d trial %d: training (attempt %d) %s\n", t.Study, t.Number, t.Attempt, t.Key)
+	fmt.Fprintf(e.w.log, "study %d trial %d: training rung %d seed %d (attempt %d) %s\n", t.Study, t.Number, t.Rung, t.Seed, t.Attempt, t.Key)
 }
 
-func (e *workerEvents) TrialFinished(t store.Trial, best float64) {
+func (e *workerEvents) TrialFinished(t store.Trial, _ *search.Standing) {
 	e.w.mu.Lock()
 	defer e.w.mu.Unlock()
 	e.w.trained++

@@ -58,6 +58,10 @@ func TestWorkerBadFlags(t *testing.T) {
 	}
 }
 
+// oneRung trains every candidate once, as the tests of planning and
+// claiming expect.
+var oneRung = search.Halving{Rungs: 1, TopSeeds: 1}
+
 // planStudy creates a tiny search study and plans n trials through its
 // controller, as a coordinator would, without training any.
 func planStudy(t *testing.T, st store.Store, n int) store.Study {
@@ -65,7 +69,7 @@ func planStudy(t *testing.T, st store.Store, n int) store.Study {
 	ctx := t.Context()
 	cfg := search.Config{Controller: "random", Trials: n, Seed: 3, Proxy: search.Proxy{
 		TrainSize: 256, ValSize: 128, TestSize: 64, Width: 0.25, Res: 16,
-		Train: trainer.Config{Epochs: 1, Batch: 32},
+		Train: trainer.Config{Epochs: 1, Batch: 32}, Halving: oneRung,
 	}}
 	study, err := search.Create(ctx, st, "planned", cfg)
 	if err != nil {
@@ -75,7 +79,7 @@ func planStudy(t *testing.T, st store.Store, n int) store.Study {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plans, state, err := src.Propose(ctx, nil, n)
+	plans, state, err := src.Plan(ctx, nil, n)
 	if err != nil || len(plans) != n {
 		t.Fatalf("propose %d: %d plans, %v", n, len(plans), err)
 	}
@@ -100,8 +104,8 @@ func TestWorkerOnceSQLite(t *testing.T) {
 	stopped := planStudy(t, st, 2)
 	// A grid study: its points are planned when it is created.
 	g, err := grid.Create(ctx, st, "grid", grid.StudyConfig{
-		Grid: grid.Config{Step: 1, Max: 2}, Dimension: "width", Base: space.B0(), Seed: 3, // the search's data, loaded once
-		Proxy: search.Proxy{TrainSize: 256, ValSize: 128, TestSize: 64, Width: 0.25, Res: 16, Train: trainer.Config{Epochs: 1, Batch: 32}},
+		Grid: grid.Config{Step: 0.5, Max: 2, Tolerance: 0.3}, Dimension: "width", Base: space.B0(), Seed: 3, // the search's data, loaded once
+		Proxy: search.Proxy{TrainSize: 256, ValSize: 128, TestSize: 64, Width: 0.25, Res: 16, Train: trainer.Config{Epochs: 1, Batch: 32}, Halving: oneRung},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -113,11 +117,11 @@ func TestWorkerOnceSQLite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out, "3 trials trained (3 complete") {
-		t.Errorf("worker output %q; want 3 trials trained", out)
+	if !strings.Contains(out, "4 trials trained (4 complete") {
+		t.Errorf("worker output %q; want 4 trials trained", out)
 	}
 	trials := checkTrials(t, st, open.ID, 2)
-	for _, tr := range append(trials, checkTrials(t, st, g.ID, 1)...) {
+	for _, tr := range append(trials, checkTrials(t, st, g.ID, 2)...) {
 		if tr.Worker != "w-test" || tr.Attempt != 1 {
 			t.Errorf("trial %d: worker %q attempt %d; want w-test, 1", tr.Number, tr.Worker, tr.Attempt)
 		}
@@ -308,7 +312,7 @@ var (
 func pgTrials(t *testing.T, url string) (store.Study, []store.Trial) {
 	t.Helper()
 	ctx := t.Context()
-	st, err := postgres.Open(ctx, url)
+	st, err := postgres.Open(ctx, url, postgres.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -79,26 +79,50 @@ func IsURL(db string) bool {
 	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
 }
 
+// Options tunes Open. The zero value is a read-write store.
+type Options struct {
+	// ReadOnly opens the database without creating, migrating or writing
+	// anything: every transaction is read-only on the server
+	// (default_transaction_read_only), so a role with SELECT rights
+	// suffices, and a schema older than this program's is refused with the
+	// missing migrations named. Write methods fail. Default false.
+	ReadOnly bool
+}
+
 // Open connects to the database at url (postgres://user@host:port/db?...)
-// and migrates its schema. Tables go in the connection's search_path.
-func Open(ctx context.Context, url string) (*Store, error) {
+// and, unless opts.ReadOnly, migrates its schema. Tables go in the
+// connection's search_path. The password may come from the URL, from
+// PGPASSWORD or from ~/.pgpass, as libpq's.
+func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w; want a URL such as postgres://user@host:5432/effnas", err)
 	}
+	if opts.ReadOnly {
+		cfg.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
+	}
+	where := fmt.Sprintf("PostgreSQL database %q at %s:%d", cfg.ConnConfig.Database, cfg.ConnConfig.Host, cfg.ConnConfig.Port)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("open database %s: %w", cfg.ConnConfig.Host, err)
+		return nil, fmt.Errorf("open %s: %w", where, err)
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("connect to PostgreSQL at %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
+		return nil, fmt.Errorf("connect to %s: %w", where, err)
 	}
 	db := stdlib.OpenDBFromPool(pool)
+	if opts.ReadOnly {
+		if err := sqlstore.CheckSchema(ctx, db, dialect, migrations); err != nil {
+			db.Close()
+			pool.Close()
+			return nil, fmt.Errorf("open %s read-only: %w", where, err)
+		}
+		return &Store{Store: sqlstore.New(dialect, nil, db), url: url}, nil
+	}
 	if err := sqlstore.Migrate(ctx, db, dialect, migrations); err != nil {
 		db.Close()
 		pool.Close()
-		return nil, fmt.Errorf("migrate database: %w", err)
+		return nil, fmt.Errorf("migrate %s: %w", where, err)
 	}
 	return &Store{Store: sqlstore.New(dialect, db, db), url: url}, nil
 }

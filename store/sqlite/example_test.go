@@ -25,10 +25,10 @@ func Example() {
 	}
 	defer s.Close()
 
-	st, _ := s.CreateStudy(ctx, store.Study{Kind: store.KindSearch, Seed: 1})
+	st, _ := s.CreateStudy(ctx, store.Study{Kind: store.KindSearch, Seed: 1}, nil)
 	s.PlanTrials(ctx, st.ID, []store.Plan{{Key: "k3e6"}, {Key: "k5e6"}}, []byte("controller state"))
 
-	claimed, _ := s.ClaimTrials(ctx, st.ID, "worker-1", 1, time.Minute)
+	claimed, _ := s.ClaimTrials(ctx, st.ID, store.Claim{Worker: "worker-1", Limit: 1, Lease: time.Minute})
 	t := claimed[0]
 	fmt.Println("claimed", t.Number, t.Key, "attempt", t.Attempt)
 	// ... train without any transaction open, Heartbeat now and then ...

@@ -2,8 +2,6 @@ package sqlite_test
 
 import (
 	"context"
-	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -25,84 +23,28 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// TestKillResume kills a real worker process with SIGKILL at random points
-// of a sweep, resumes (RecoverTrials, as the only process) until done, and
-// checks that every trial completed exactly once with its own result, that
-// no accepted result was lost, and that the attempts add up.
-func TestKillResume(t *testing.T) {
-	const trials, kills = 150, 8
+func openFile(t *testing.T) (*sqlite.Store, string) {
 	path := filepath.Join(t.TempDir(), "sweep.db")
 	s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	st := storetest.PlanSweep(t, s, trials)
-	cfg := storetest.SweepWorkerConfig{Study: st.ID, Log: filepath.Join(t.TempDir(), "worker.log"), Recover: true, Lease: time.Minute}
-	rng := rand.New(rand.NewPCG(4, 2026))
-	killed := 0
-	for range kills {
-		if storetest.SweepDone(t, s, st.ID) {
-			break
-		}
-		cmd := storetest.StartWorker(t, path, cfg)
-		if !storetest.AwaitProgress(t, s, st.ID, cfg.Log, time.Minute) {
-			storetest.KillWorker(t, cmd)
-			break
-		}
-		time.Sleep(time.Duration(rng.IntN(100)) * time.Millisecond)
-		if storetest.KillWorker(t, cmd) {
-			killed++
-		}
-	}
-	storetest.WaitWorker(t, storetest.StartWorker(t, path, cfg), 2*time.Minute)
-	sum := storetest.CheckSweep(t, s, st.ID, kills, cfg.Log)
-	if killed < 3 || sum.Rerun == 0 {
-		t.Fatalf("%d of %d workers killed mid-sweep, %d trials re-run: the kills did not land", killed, kills, sum.Rerun)
-	}
-	t.Logf("kill-resume: %d trials, %d SIGKILLs, %d attempts, %d trials re-run, every trial complete exactly once with its own result", sum.Trials, killed, sum.Attempts, sum.Rerun)
+	t.Cleanup(func() { s.Close() })
+	return s, path
 }
 
-// TestKillTwoProcesses runs two worker processes on one file at once
-// without RecoverTrials; one is killed and restarted at random times, and
-// the trial it held is taken over by the other after its lease expires.
+// TestKillResume: a worker process is killed with SIGKILL at random
+// points; each restart recovers the study as its only process.
+func TestKillResume(t *testing.T) {
+	s, path := openFile(t)
+	storetest.KillResume(t, s, path, 150, 8, 4)
+}
+
+// TestKillTwoProcesses: two worker processes share one file; one is
+// killed and restarted, and the other takes its trials over.
 func TestKillTwoProcesses(t *testing.T) {
-	const trials, kills = 150, 5
-	path := filepath.Join(t.TempDir(), "sweep.db")
-	s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	st := storetest.PlanSweep(t, s, trials)
-	cfg := storetest.SweepWorkerConfig{Study: st.ID, Log: filepath.Join(t.TempDir(), "worker.log"), Lease: 400 * time.Millisecond}
-	steady := storetest.StartWorker(t, path, cfg)
-	rng := rand.New(rand.NewPCG(5, 2026))
-	killed := 0
-	logs := []string{cfg.Log}
-	for i := range kills {
-		if storetest.SweepDone(t, s, st.ID) {
-			break
-		}
-		victim := cfg
-		victim.Log = filepath.Join(t.TempDir(), fmt.Sprintf("victim%d.log", i))
-		logs = append(logs, victim.Log)
-		cmd := storetest.StartWorker(t, path, victim)
-		if !storetest.AwaitProgress(t, s, st.ID, victim.Log, time.Minute) {
-			storetest.KillWorker(t, cmd)
-			break
-		}
-		time.Sleep(time.Duration(rng.IntN(100)) * time.Millisecond)
-		if storetest.KillWorker(t, cmd) {
-			killed++
-		}
-	}
-	storetest.WaitWorker(t, steady, 2*time.Minute)
-	sum := storetest.CheckSweep(t, s, st.ID, kills, logs...)
-	if killed < 2 || sum.Rerun == 0 {
-		t.Fatalf("%d workers killed, %d trials re-run: the kills did not land", killed, sum.Rerun)
-	}
-	t.Logf("two processes: %d trials, %d SIGKILLs, %d attempts, %d trials re-run (a killed process held up to 2), %d late results refused", sum.Trials, killed, sum.Attempts, sum.Rerun, sum.Lost)
+	s, path := openFile(t)
+	storetest.KillAmong(t, s, path, 150, 5, 1, 5)
 }
 
 // TestTwoHandlesOneFile: two stores on one file (as two processes would
@@ -121,7 +63,7 @@ func TestTwoHandlesOneFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	st, err := a.CreateStudy(ctx, store.Study{Kind: store.KindGrid})
+	st, err := a.CreateStudy(ctx, store.Study{Kind: store.KindGrid}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +90,7 @@ func TestTwoHandlesOneFile(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for {
-				got, err := s.ClaimTrials(ctx, st.ID, "w"+strconv.Itoa(w), 2, time.Minute)
+				got, err := s.ClaimTrials(ctx, st.ID, store.Claim{Worker: "w" + strconv.Itoa(w), Limit: 2, Lease: time.Minute})
 				if err != nil {
 					errs <- err
 					return

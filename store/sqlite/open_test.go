@@ -31,7 +31,7 @@ func filled(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := s.CreateStudy(t.Context(), store.Study{Kind: store.KindSearch})
+	st, err := s.CreateStudy(t.Context(), store.Study{Kind: store.KindSearch}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +205,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 	if _, err := ro.Trials(ctx, st.ID); err != nil {
 		t.Fatalf("read-only Trials: %v", err)
 	}
-	if _, err := ro.CreateStudy(ctx, store.Study{Kind: store.KindGrid}); err == nil || !strings.Contains(err.Error(), "read-only") {
+	if _, err := ro.CreateStudy(ctx, store.Study{Kind: store.KindGrid}, nil); err == nil || !strings.Contains(err.Error(), "read-only") {
 		t.Fatalf("CreateStudy on a read-only store: %v, want a read-only error", err)
 	}
 	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
@@ -242,15 +242,15 @@ func TestNewerSchemaInWAL(t *testing.T) {
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
-	for _, q := range []string{"PRAGMA wal_autocheckpoint = 0", "INSERT INTO schema_migrations (version, name, applied_ms) VALUES (2, '002_next.up.sql', 0)"} {
+	for _, q := range []string{"PRAGMA wal_autocheckpoint = 0", "INSERT INTO schema_migrations (version, name, applied_ms) VALUES (99, '099_next.up.sql', 0)"} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatal(err)
 		}
 	}
 	before, beforeWAL := sum(t, path), sum(t, path+"-wal")
 	_, err = sqlite.Open(t.Context(), path, sqlite.Options{})
-	if !errors.Is(err, sqlite.ErrNewerSchema) || !strings.Contains(err.Error(), "schema version 2") {
-		t.Fatalf("Open with a newer schema in the WAL: %v, want ErrNewerSchema version 2", err)
+	if !errors.Is(err, sqlite.ErrNewerSchema) || !strings.Contains(err.Error(), "schema version 99") {
+		t.Fatalf("Open with a newer schema in the WAL: %v, want ErrNewerSchema version 99", err)
 	}
 	if sum(t, path) != before || sum(t, path+"-wal") != beforeWAL {
 		t.Fatal("the refused database or its WAL changed")

@@ -36,6 +36,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ControllerState", testControllerState},
 		{"StudiesIsolated", testStudiesIsolated},
 		{"ConcurrentClaims", testConcurrentClaims},
+		{"CrashesApartFromStops", testCrashesApartFromStops},
+		{"StoppedStudyNotClaimed", testStoppedStudyNotClaimed},
+		{"CreateWithPlans", testCreateWithPlans},
+		{"MemoryBound", testMemoryBound},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -46,7 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 
 func newStudy(t *testing.T, s store.Store, maxAttempts int) store.Study {
 	t.Helper()
-	st, err := s.CreateStudy(t.Context(), store.Study{Kind: store.KindSearch, Seed: 7, MaxAttempts: maxAttempts})
+	st, err := s.CreateStudy(t.Context(), store.Study{Kind: store.KindSearch, Seed: 7, MaxAttempts: maxAttempts}, nil)
 	if err != nil {
 		t.Fatalf("CreateStudy: %v", err)
 	}
@@ -78,7 +82,7 @@ func plan(t *testing.T, s store.Store, study int64, ps []store.Plan) []store.Tri
 
 func claim(t *testing.T, s store.Store, study int64, worker string, n int, lease time.Duration) []store.Trial {
 	t.Helper()
-	tr, err := s.ClaimTrials(t.Context(), study, worker, n, lease)
+	tr, err := s.ClaimTrials(t.Context(), study, store.Claim{Worker: worker, Limit: n, Lease: lease})
 	if err != nil {
 		t.Fatalf("ClaimTrials(%s, %d): %v", worker, n, err)
 	}
@@ -108,14 +112,14 @@ func testStudies(t *testing.T, s store.Store) {
 	}
 	before := time.Now().Add(-time.Minute)
 	cfg := json.RawMessage(`{"workers":2,"space":{"layers":7}}`)
-	a, err := s.CreateStudy(ctx, store.Study{Name: "a", Kind: store.KindSearch, Config: cfg, Seed: math.MaxUint64, SpaceHash: "abc"})
+	a, err := s.CreateStudy(ctx, store.Study{Name: "a", Kind: store.KindSearch, Config: cfg, Seed: math.MaxUint64, SpaceHash: "abc"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if a.ID == 0 || a.Status != store.StudyRunning || a.MaxAttempts != store.DefaultMaxAttempts || a.Created.Before(before) || a.Updated.Before(before) {
 		t.Fatalf("created study %+v: want an id, status running, default max attempts, timestamps now", a)
 	}
-	b, err := s.CreateStudy(ctx, store.Study{Name: "b", Kind: store.KindGrid, MaxAttempts: 5})
+	b, err := s.CreateStudy(ctx, store.Study{Name: "b", Kind: store.KindGrid, MaxAttempts: 5}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +165,7 @@ func testStudies(t *testing.T, s store.Store) {
 		{Kind: store.KindSearch, Config: json.RawMessage(`{"a":`)},
 		{Kind: store.KindGrid, MaxAttempts: -1},
 	} {
-		_, err := s.CreateStudy(ctx, bad)
+		_, err := s.CreateStudy(ctx, bad, nil)
 		wantErr(t, fmt.Sprintf("CreateStudy(%+v)", bad), err, store.ErrInvalid)
 	}
 }
@@ -199,10 +203,20 @@ func testPlanDuplicateKey(t *testing.T, s store.Store) {
 	wantErr(t, "PlanTrials(old key)", err, store.ErrDuplicateKey)
 	_, err = s.PlanTrials(ctx, st.ID, []store.Plan{{Key: "x"}, {Key: "x"}}, nil)
 	wantErr(t, "PlanTrials(key twice)", err, store.ErrDuplicateKey)
+	_, err = s.PlanTrials(ctx, st.ID, []store.Plan{{Key: "y", Rung: 1, Seed: 2}, {Key: "y", Rung: 1, Seed: 2}}, nil)
+	wantErr(t, "PlanTrials(key, rung and seed twice)", err, store.ErrDuplicateKey)
+	_, err = s.PlanTrials(ctx, st.ID, []store.Plan{{Key: "y", Rung: -1}}, nil)
+	wantErr(t, "PlanTrials(negative rung)", err, store.ErrInvalid)
 	trials, err := s.Trials(ctx, st.ID)
 	if err != nil || len(trials) != 3 {
 		t.Fatalf("after refused batches: %d trials, %v; want the 3 planned", len(trials), err)
 	}
+	// An old key at another rung or seed is a new trial.
+	a0 := plans("a", 1)[0]
+	a0.Rung = 1
+	a1 := a0
+	a1.Rung, a1.Seed = 0, 1
+	plan(t, s, st.ID, []store.Plan{a0, a1})
 	_, err = s.LoadControllerState(ctx, st.ID)
 	wantErr(t, "controller state of a refused batch", err, store.ErrNotFound)
 	// The same key in another study is fine.
@@ -212,7 +226,7 @@ func testPlanDuplicateKey(t *testing.T, s store.Store) {
 
 func testPlanRoundTrip(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	st, err := s.CreateStudy(ctx, store.Study{Kind: store.KindGrid})
+	st, err := s.CreateStudy(ctx, store.Study{Kind: store.KindGrid}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,13 +234,18 @@ func testPlanRoundTrip(t *testing.T, s store.Store) {
 	ps[1].Grid = &store.GridPoint{Alpha: 1.2, Beta: 1.1, Gamma: 1.15}
 	ps[1].Blocks = nil
 	ps[1].Choices = nil
+	ps[1].Memory = 3 << 30
+	// The same candidate at a higher rung and under another seed.
+	promoted := ps[1]
+	promoted.Rung, promoted.Seed = 2, 1
+	ps = append(ps, promoted)
 	got := plan(t, s, st.ID, ps)
 	for i, p := range ps {
-		tr, err := s.TrialByKey(ctx, st.ID, p.Key)
+		tr, err := s.TrialByKey(ctx, st.ID, p.Key, p.Rung, p.Seed)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if tr.Number != got[i].Number || tr.Key != p.Key || tr.Params != p.Params || tr.FLOPs != p.FLOPs ||
+		if tr.Number != got[i].Number || tr.Key != p.Key || tr.Rung != p.Rung || tr.Seed != p.Seed || tr.Memory != p.Memory || tr.Params != p.Params || tr.FLOPs != p.FLOPs ||
 			fmt.Sprint(tr.Blocks) != fmt.Sprint(p.Blocks) || len(tr.Blocks) != len(p.Blocks) {
 			t.Fatalf("TrialByKey(%q) = %+v, want plan %+v", p.Key, tr, p)
 		}
@@ -242,7 +261,9 @@ func testPlanRoundTrip(t *testing.T, s store.Store) {
 			}
 		}
 	}
-	_, err = s.TrialByKey(ctx, st.ID, "nope")
+	_, err = s.TrialByKey(ctx, st.ID, "nope", 0, 0)
+	wantErr(t, "TrialByKey(missing)", err, store.ErrNotFound)
+	_, err = s.TrialByKey(ctx, st.ID, ps[1].Key, 1, 0)
 	wantErr(t, "TrialByKey(missing)", err, store.ErrNotFound)
 	_, err = s.Trial(ctx, st.ID, 99)
 	wantErr(t, "Trial(missing)", err, store.ErrNotFound)
@@ -282,10 +303,10 @@ func testClaimOrder(t *testing.T, s store.Store) {
 		n      int
 		lease  time.Duration
 	}{{"", 1, time.Minute}, {"w", 0, time.Minute}, {"w", 1, 0}} {
-		_, err := s.ClaimTrials(ctx, st.ID, bad.worker, bad.n, bad.lease)
+		_, err := s.ClaimTrials(ctx, st.ID, store.Claim{Worker: bad.worker, Limit: bad.n, Lease: bad.lease})
 		wantErr(t, fmt.Sprintf("ClaimTrials%+v", bad), err, store.ErrInvalid)
 	}
-	_, err := s.ClaimTrials(ctx, st.ID+100, "w", 1, time.Minute)
+	_, err := s.ClaimTrials(ctx, st.ID+100, store.Claim{Worker: "w", Limit: 1, Lease: time.Minute})
 	wantErr(t, "ClaimTrials(missing study)", err, store.ErrNotFound)
 }
 
@@ -295,7 +316,7 @@ func testFinishCAS(t *testing.T, s store.Store) {
 	plan(t, s, st.ID, plans("a", 2))
 	tr := claim(t, s, st.ID, "w1", 1, time.Minute)[0]
 	l := tr.Lease()
-	res := store.Result{Accuracy: 0.75, Reward: 0.7, Seconds: 12.5}
+	res := store.Result{Accuracy: 0.75, Reward: 0.7, TestAccuracy: 0.72, Seconds: 12.5}
 	wrongWorker, wrongAttempt := l, l
 	wrongWorker.Worker = "w2"
 	wrongAttempt.Attempt = 2
@@ -308,7 +329,7 @@ func testFinishCAS(t *testing.T, s store.Store) {
 		t.Fatalf("FinishTrial by the holder: %v", err)
 	}
 	got := get(t, s, st.ID, 0)
-	if got.State != store.TrialComplete || got.Accuracy != 0.75 || got.Reward != 0.7 || got.Seconds != 12.5 || got.Attempt != 1 {
+	if got.State != store.TrialComplete || got.Accuracy != 0.75 || got.Reward != 0.7 || got.TestAccuracy != 0.72 || got.Seconds != 12.5 || got.Attempt != 1 {
 		t.Fatalf("finished trial %+v, want complete with the result", got)
 	}
 	wantErr(t, "second finish", s.FinishTrial(ctx, l, store.Result{Accuracy: 0.1}), store.ErrLeaseLost)
@@ -367,6 +388,7 @@ func testRejectNaNInf(t *testing.T, s store.Store) {
 	l := claim(t, s, st.ID, "w", 1, time.Minute)[0].Lease()
 	for _, r := range []store.Result{
 		{Accuracy: math.NaN(), Reward: 0.5},
+		{Accuracy: 0.5, Reward: 0.5, TestAccuracy: math.NaN()},
 		{Accuracy: 0.5, Reward: math.Inf(1)},
 		{Accuracy: 0.5, Reward: math.Inf(-1)},
 		{Accuracy: 0.5, Reward: 0.5, Seconds: math.NaN()},
@@ -511,8 +533,8 @@ func testRecover(t *testing.T, s store.Store) {
 			t.Fatalf("trial %d = %s attempt %d accuracy %v; want %s attempt %d accuracy %v", i, g.State, g.Attempt, g.Accuracy, w.state, w.attempt, w.acc)
 		}
 	}
-	if !strings.Contains(all[5].Error, "attempt 2 of 2") {
-		t.Fatalf("trial 5 error %q, want it to say attempt 2 of 2", all[5].Error)
+	if !strings.Contains(all[5].Error, "crash 2 of 2") {
+		t.Fatalf("trial 5 error %q, want it to say crash 2 of 2", all[5].Error)
 	}
 	c, _ := s.CountTrials(ctx, st.ID)
 	if c != (store.Counts{Pending: 1, Complete: 3, Failed: 2}) {
@@ -610,7 +632,7 @@ func testConcurrentClaims(t *testing.T, s store.Store) {
 			defer wg.Done()
 			name := fmt.Sprintf("w%02d", w)
 			for {
-				got, err := s.ClaimTrials(ctx, st.ID, name, 1+w%3, time.Minute)
+				got, err := s.ClaimTrials(ctx, st.ID, store.Claim{Worker: name, Limit: 1+w%3, Lease: time.Minute})
 				if err != nil {
 					errs <- err
 					return
@@ -648,5 +670,114 @@ func testConcurrentClaims(t *testing.T, s store.Store) {
 		if tr.State != store.TrialComplete || tr.Attempt != 1 || tr.Worker != claimed[tr.Number] || tr.Accuracy != float64(tr.Number)/n {
 			t.Fatalf("trial %+v: want complete once by %s", tr, claimed[tr.Number])
 		}
+	}
+}
+
+// testCrashesApartFromStops: hand-backs and interrupts are not crashes. A
+// trial released, interrupted and released again, then crashed once, still
+// runs under a crash limit of 2; the second crash fails it.
+func testCrashesApartFromStops(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	st := newStudy(t, s, 2)
+	plan(t, s, st.ID, plans("c", 1))
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr := claim(t, s, st.ID, "w", 1, time.Hour)[0]
+	must(s.ReleaseTrial(ctx, tr.Lease(), "worker stopped"))
+	tr = claim(t, s, st.ID, "w", 1, time.Hour)[0]
+	must(s.InterruptTrial(ctx, tr.Lease(), "Ctrl-C"))
+	if _, err := s.RecoverTrials(ctx, st.ID); err != nil {
+		t.Fatal(err)
+	}
+	tr = claim(t, s, st.ID, "w", 1, time.Hour)[0]
+	must(s.ReleaseTrial(ctx, tr.Lease(), "worker stopped"))
+	tr = claim(t, s, st.ID, "dies", 1, 20*time.Millisecond)[0]
+	if tr.Attempt != 4 || tr.Crashes != 0 {
+		t.Fatalf("fourth claim: attempt %d, crashes %d; want 4 and 0", tr.Attempt, tr.Crashes)
+	}
+	time.Sleep(60 * time.Millisecond) // the lease lapses: a crash
+	again := claim(t, s, st.ID, "w", 1, time.Hour)
+	if len(again) != 1 || again[0].Attempt != 5 || again[0].Crashes != 1 {
+		t.Fatalf("claim after one crash = %+v; want the trial running again, attempt 5, 1 crash", again)
+	}
+	// A second crash, found by a resume, reaches the limit of 2.
+	rec, err := s.RecoverTrials(ctx, st.ID)
+	if err != nil || rec != (store.Recovered{Failed: 1}) {
+		t.Fatalf("RecoverTrials = %+v, %v; want the trial failed on its second crash", rec, err)
+	}
+	if got := get(t, s, st.ID, 0); got.State != store.TrialFailed || got.Crashes != 2 || !strings.Contains(got.Error, "crash 2 of 2") {
+		t.Fatalf("trial after two crashes = %+v; want failed, 2 crashes, saying crash 2 of 2", got)
+	}
+}
+
+// testStoppedStudyNotClaimed: only a running study gives out work.
+func testStoppedStudyNotClaimed(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	st := newStudy(t, s, 0)
+	plan(t, s, st.ID, plans("s", 2))
+	for _, status := range []store.StudyStatus{store.StudyStopped, store.StudyFailed, store.StudyComplete} {
+		if err := s.SetStudyStatus(ctx, st.ID, status); err != nil {
+			t.Fatal(err)
+		}
+		if got := claim(t, s, st.ID, "w", 2, time.Minute); len(got) != 0 {
+			t.Fatalf("claimed %d trials of a %s study, want none", len(got), status)
+		}
+	}
+	if err := s.SetStudyStatus(ctx, st.ID, store.StudyRunning); err != nil {
+		t.Fatal(err)
+	}
+	if got := claim(t, s, st.ID, "w", 2, time.Minute); len(got) != 2 {
+		t.Fatalf("claimed %d trials of the study running again, want 2", len(got))
+	}
+}
+
+// testCreateWithPlans: a study and its first trials are written together,
+// or not at all.
+func testCreateWithPlans(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	st, err := s.CreateStudy(ctx, store.Study{Kind: store.KindGrid}, plans("g", 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := s.CountTrials(ctx, st.ID); c != (store.Counts{Pending: 3}) {
+		t.Fatalf("study created with 3 plans has counts %+v", c)
+	}
+	before, err := s.Studies(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dup := append(plans("g", 2), plans("g", 1)...)
+	_, err = s.CreateStudy(ctx, store.Study{Kind: store.KindGrid}, dup)
+	wantErr(t, "CreateStudy with a duplicate key", err, store.ErrDuplicateKey)
+	bad := plans("b", 2)
+	bad[1].Memory = -1
+	_, err = s.CreateStudy(ctx, store.Study{Kind: store.KindGrid}, bad)
+	wantErr(t, "CreateStudy with a negative memory", err, store.ErrInvalid)
+	after, err := s.Studies(ctx)
+	if err != nil || len(after) != len(before) {
+		t.Fatalf("refused creations left %d studies (was %d), %v", len(after), len(before), err)
+	}
+}
+
+// testMemoryBound: a worker claims only the trials that fit its memory.
+func testMemoryBound(t *testing.T, s store.Store) {
+	st := newStudy(t, s, 0)
+	ps := plans("m", 3)
+	ps[0].Memory, ps[1].Memory, ps[2].Memory = 8<<30, 1<<30, 0
+	plan(t, s, st.ID, ps)
+	small, err := s.ClaimTrials(t.Context(), st.ID, store.Claim{Worker: "small", Limit: 3, Lease: time.Minute, MaxMemory: 2 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(small) != 2 || small[0].Number != 1 || small[1].Number != 2 || small[0].Memory != 1<<30 {
+		t.Fatalf("a 2 GiB worker claimed %+v; want trials 1 and 2 (1 GiB and unknown)", small)
+	}
+	big := claim(t, s, st.ID, "big", 3, time.Minute)
+	if len(big) != 1 || big[0].Number != 0 || big[0].Memory != 8<<30 {
+		t.Fatalf("an unbounded worker claimed %+v; want trial 0", big)
 	}
 }

@@ -7,8 +7,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -70,7 +72,7 @@ func SweepWorker(ctx context.Context, s store.Store, cfg SweepWorkerConfig) erro
 			defer wg.Done()
 			worker := fmt.Sprintf("pid%d-w%d", os.Getpid(), w)
 			for {
-				got, err := s.ClaimTrials(ctx, cfg.Study, worker, 1, cfg.Lease)
+				got, err := s.ClaimTrials(ctx, cfg.Study, store.Claim{Worker: worker, Limit: 1, Lease: cfg.Lease})
 				if err != nil {
 					errs <- err
 					return
@@ -302,7 +304,7 @@ func WaitWorker(t *testing.T, cmd *exec.Cmd, timeout time.Duration) {
 // test, with a retry limit high enough that kills never exhaust it.
 func PlanSweep(t *testing.T, s store.Store, n int) store.Study {
 	t.Helper()
-	st, err := s.CreateStudy(t.Context(), store.Study{Kind: store.KindSearch, MaxAttempts: 1000})
+	st, err := s.CreateStudy(t.Context(), store.Study{Kind: store.KindSearch, MaxAttempts: 1000}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,4 +353,114 @@ func SweepDone(t *testing.T, s store.Store, study int64) bool {
 		t.Fatal(err)
 	}
 	return c.Pending+c.Running+c.Interrupted == 0
+}
+
+// KillResume kills a real worker process on db with SIGKILL at random
+// points of a sweep of n trials, resumes (RecoverTrials, as the only
+// process) until done, and checks with CheckSweep that every trial
+// completed exactly once with its own result, that no accepted result was
+// lost, and that the attempts add up.
+func KillResume(t *testing.T, s store.Store, db string, n, kills int, seed uint64) {
+	st := PlanSweep(t, s, n)
+	cfg := SweepWorkerConfig{Study: st.ID, Log: filepath.Join(t.TempDir(), "worker.log"), Recover: true, Lease: time.Minute}
+	rng := rand.New(rand.NewPCG(seed, 2026))
+	killed := 0
+	for range kills {
+		if SweepDone(t, s, st.ID) {
+			break
+		}
+		cmd := StartWorker(t, db, cfg)
+		if !AwaitProgress(t, s, st.ID, cfg.Log, time.Minute) {
+			KillWorker(t, cmd)
+			break
+		}
+		time.Sleep(time.Duration(rng.IntN(100)) * time.Millisecond)
+		if KillWorker(t, cmd) {
+			killed++
+		}
+	}
+	WaitWorker(t, StartWorker(t, db, cfg), 2*time.Minute)
+	sum := CheckSweep(t, s, st.ID, kills, cfg.Log)
+	if killed < 3 || sum.Rerun == 0 {
+		t.Fatalf("%d of %d workers killed mid-sweep, %d trials re-run: the kills did not land", killed, kills, sum.Rerun)
+	}
+	t.Logf("kill-resume: %d trials, %d SIGKILLs, %d attempts, %d trials re-run, every trial complete exactly once with its own result", sum.Trials, killed, sum.Attempts, sum.Rerun)
+}
+
+// KillAmong runs steady worker processes on db that are never killed and
+// one more that is killed and restarted at random times, without
+// RecoverTrials: the trials a victim held are taken over by the others
+// once their leases (400ms) lapse on the database's clock.
+func KillAmong(t *testing.T, s store.Store, db string, n, kills, steady int, seed uint64) {
+	st := PlanSweep(t, s, n)
+	cfg := SweepWorkerConfig{Study: st.ID, Log: filepath.Join(t.TempDir(), "worker.log"), Lease: 400 * time.Millisecond}
+	var steadies []*exec.Cmd
+	for range steady {
+		steadies = append(steadies, StartWorker(t, db, cfg))
+	}
+	rng := rand.New(rand.NewPCG(seed, 2026))
+	killed := 0
+	logs := []string{cfg.Log}
+	for i := range kills {
+		if SweepDone(t, s, st.ID) {
+			break
+		}
+		victim := cfg
+		victim.Log = filepath.Join(t.TempDir(), fmt.Sprintf("victim%d.log", i))
+		logs = append(logs, victim.Log)
+		cmd := StartWorker(t, db, victim)
+		if !AwaitProgress(t, s, st.ID, victim.Log, time.Minute) {
+			KillWorker(t, cmd)
+			break
+		}
+		time.Sleep(time.Duration(rng.IntN(100)) * time.Millisecond)
+		if KillWorker(t, cmd) {
+			killed++
+		}
+	}
+	for _, cmd := range steadies {
+		WaitWorker(t, cmd, 2*time.Minute)
+	}
+	sum := CheckSweep(t, s, st.ID, kills, logs...)
+	if killed < 2 || sum.Rerun == 0 {
+		t.Fatalf("%d workers killed, %d trials re-run: the kills did not land", killed, sum.Rerun)
+	}
+	t.Logf("%d processes: %d trials, %d SIGKILLs, %d attempts, %d trials re-run (a killed process held up to 2), %d late results refused",
+		steady+1, sum.Trials, killed, sum.Attempts, sum.Rerun, sum.Lost)
+}
+
+// BenchPlans returns n plans shaped like B0 trials of a search.
+func BenchPlans(n int) []store.Plan {
+	ps := make([]store.Plan, n)
+	for i := range ps {
+		ps[i] = store.Plan{
+			Key:     fmt.Sprintf("k3e6_k5e6_k3e3_%06d", i),
+			Choices: []byte(`{"kernel":[3,5,3,5,3,5,3],"expand":[6,6,3,6,6,6,6],"se":[1,1,1,1,1,1,1],"layers":[1,2,2,3,3,4,1]}`),
+			Blocks: []string{"r1_k3_s11_e1_i32_o16_se0.25", "r2_k3_s22_e6_i16_o24_se0.25", "r2_k5_s22_e6_i24_o40_se0.25",
+				"r3_k3_s22_e6_i40_o80_se0.25", "r3_k5_s11_e6_i80_o112_se0.25", "r4_k5_s22_e6_i112_o192_se0.25", "r1_k3_s11_e6_i192_o320_se0.25"},
+			Params: 5_288_548,
+			FLOPs:  385_814_752,
+		}
+	}
+	return ps
+}
+
+// BenchClaimFinish measures the store's overhead per trial: one claim and
+// one compare-and-set finish.
+func BenchClaimFinish(b *testing.B, s store.Store) {
+	ctx := b.Context()
+	st, err := s.CreateStudy(ctx, store.Study{Kind: store.KindSearch}, BenchPlans(b.N))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		got, err := s.ClaimTrials(ctx, st.ID, store.Claim{Worker: "w", Limit: 1, Lease: time.Minute})
+		if err != nil || len(got) != 1 {
+			b.Fatal(len(got), err)
+		}
+		if err := s.FinishTrial(ctx, got[0].Lease(), store.Result{Accuracy: 0.5, Reward: 0.4, Seconds: 1}); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"math"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -33,8 +34,8 @@ func New(d *Dialect, w, r *sql.DB) *Store {
 	s := &Store{d: d, w: w, r: r}
 	s.studyCols = "id, name, kind, " + d.JSONOut("config") + ", seed, space_hash, max_attempts, status, " +
 		d.TimeMS(d.Created) + ", " + d.TimeMS(d.Updated)
-	s.trialCols = "study_id, number, key, " + d.JSONOut("choices") + ", " + d.BlocksOut +
-		", params, flops, alpha, beta, gamma, state, accuracy, reward, seconds, error, attempt, worker, " +
+	s.trialCols = "study_id, number, key, rung, seed, " + d.JSONOut("choices") + ", " + d.BlocksOut +
+		", params, flops, alpha, beta, gamma, state, accuracy, reward, test_accuracy, seconds, error, attempt, crashes, memory, worker, " +
 		d.TimeMS(d.LeaseExpires) + ", " + d.TimeMS(d.Created) + ", " + d.TimeMS(d.Updated)
 	return s
 }
@@ -114,11 +115,11 @@ func scanTrial(row scanner) (store.Trial, error) {
 		state                   string
 		choices, blocks         string
 		alpha, beta, gamma      sql.NullFloat64
-		acc, reward             sql.NullFloat64
+		acc, reward, test       sql.NullFloat64
 		lease, created, updated int64
 	)
-	err := row.Scan(&t.Study, &t.Number, &t.Key, &choices, &blocks, &t.Params, &t.FLOPs, &alpha, &beta, &gamma, &state,
-		&acc, &reward, &t.Seconds, &t.Error, &t.Attempt, &t.Worker, &lease, &created, &updated)
+	err := row.Scan(&t.Study, &t.Number, &t.Key, &t.Rung, &t.Seed, &choices, &blocks, &t.Params, &t.FLOPs, &alpha, &beta, &gamma, &state,
+		&acc, &reward, &test, &t.Seconds, &t.Error, &t.Attempt, &t.Crashes, &t.Memory, &t.Worker, &lease, &created, &updated)
 	if err != nil {
 		return t, err
 	}
@@ -133,7 +134,7 @@ func scanTrial(row scanner) (store.Trial, error) {
 	if alpha.Valid && beta.Valid && gamma.Valid {
 		t.Grid = &store.GridPoint{Alpha: alpha.Float64, Beta: beta.Float64, Gamma: gamma.Float64}
 	}
-	t.Accuracy, t.Reward = acc.Float64, reward.Float64
+	t.Accuracy, t.Reward, t.TestAccuracy = acc.Float64, reward.Float64, test.Float64
 	t.LeaseExpires, t.Created, t.Updated = msTime(lease), msTime(created), msTime(updated)
 	return t, nil
 }
@@ -147,9 +148,12 @@ func notFound(err error, format string, args ...any) error {
 }
 
 // CreateStudy implements store.Store.
-func (s *Store) CreateStudy(ctx context.Context, st store.Study) (store.Study, error) {
+func (s *Store) CreateStudy(ctx context.Context, st store.Study, plans []store.Plan) (store.Study, error) {
 	st, err := store.ValidateStudy(st)
 	if err != nil {
+		return st, fmt.Errorf("create study: %w", err)
+	}
+	if err := store.ValidatePlans(plans); err != nil {
 		return st, fmt.Errorf("create study: %w", err)
 	}
 	var out store.Study
@@ -158,6 +162,10 @@ func (s *Store) CreateStudy(ctx context.Context, st store.Study) (store.Study, e
 		out, err = scanStudy(tx.QueryRowContext(ctx, s.q(`INSERT INTO studies (name, kind, config, seed, space_hash, max_attempts, status, `+s.d.Created+`, `+s.d.Updated+`)
 			VALUES (?, ?, `+s.d.JSONIn+`, ?, ?, ?, 'running', `+s.d.Now+`, `+s.d.Now+`) RETURNING `+s.studyCols),
 			st.Name, string(st.Kind), string(st.Config), int64(st.Seed), st.SpaceHash, st.MaxAttempts))
+		if err != nil || len(plans) == 0 {
+			return err
+		}
+		_, err = s.insertPlans(ctx, tx, out.ID, 0, plans)
 		return err
 	})
 	if err != nil {
@@ -245,19 +253,23 @@ func (s *Store) SetStudyStatus(ctx context.Context, id int64, status store.Study
 	return nil
 }
 
-// lockStudy reads the study's retry limit in a write transaction, locking
-// its row (exclusively, or shared) where the database has many writers.
-func (s *Store) lockStudy(ctx context.Context, tx *sql.Tx, study int64, shared bool) (int, error) {
+// lockStudy reads the study's crash limit and status in a write
+// transaction, locking its row (exclusively, or shared) where the database
+// has many writers.
+func (s *Store) lockStudy(ctx context.Context, tx *sql.Tx, study int64, shared bool) (int, store.StudyStatus, error) {
 	lock := s.d.LockRow
 	if shared {
 		lock = s.d.ShareRow
 	}
-	var n int
-	err := tx.QueryRowContext(ctx, s.q("SELECT max_attempts FROM studies WHERE id = ?"+lock), study).Scan(&n)
+	var (
+		n      int
+		status string
+	)
+	err := tx.QueryRowContext(ctx, s.q("SELECT max_attempts, status FROM studies WHERE id = ?"+lock), study).Scan(&n, &status)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("study %d: %w", study, store.ErrNotFound)
+		return 0, "", fmt.Errorf("study %d: %w", study, store.ErrNotFound)
 	}
-	return n, err
+	return n, store.StudyStatus(status), err
 }
 
 // PlanTrials implements store.Store.
@@ -268,53 +280,16 @@ func (s *Store) PlanTrials(ctx context.Context, study int64, plans []store.Plan,
 	var out []store.Trial
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		out = make([]store.Trial, 0, len(plans))
-		if _, err := s.lockStudy(ctx, tx, study, false); err != nil {
+		if _, _, err := s.lockStudy(ctx, tx, study, false); err != nil {
 			return err
 		}
 		var next int
 		if err := tx.QueryRowContext(ctx, s.q("SELECT COALESCE(MAX(number) + 1, 0) FROM trials WHERE study_id = ?"), study).Scan(&next); err != nil {
 			return err
 		}
-		dup, err := tx.PrepareContext(ctx, s.q("SELECT number FROM trials WHERE study_id = ? AND key = ?"))
-		if err != nil {
+		var err error
+		if out, err = s.insertPlans(ctx, tx, study, next, plans); err != nil {
 			return err
-		}
-		defer dup.Close()
-		ins, err := tx.PrepareContext(ctx, s.q(`INSERT INTO trials (study_id, number, key, choices, blocks, params, flops, alpha, beta, gamma, state, `+s.d.Created+`, `+s.d.Updated+`)
-			VALUES (?, ?, ?, `+s.d.JSONIn+`, `+s.d.BlocksIn+`, ?, ?, ?, ?, ?, 'pending', `+s.d.Now+`, `+s.d.Now+`) RETURNING `+s.trialCols))
-		if err != nil {
-			return err
-		}
-		defer ins.Close()
-		for i, p := range plans {
-			var n int
-			switch err := dup.QueryRowContext(ctx, study, p.Key).Scan(&n); {
-			case err == nil:
-				return fmt.Errorf("plan %d: key %q is trial %d: %w", i, p.Key, n, store.ErrDuplicateKey)
-			case !errors.Is(err, sql.ErrNoRows):
-				return err
-			}
-			choices := string(p.Choices)
-			if choices == "" {
-				choices = "null"
-			}
-			blocks := p.Blocks
-			if blocks == nil {
-				blocks = []string{}
-			}
-			bj, err := json.Marshal(blocks)
-			if err != nil {
-				return err
-			}
-			var a, b, g any
-			if p.Grid != nil {
-				a, b, g = p.Grid.Alpha, p.Grid.Beta, p.Grid.Gamma
-			}
-			t, err := scanTrial(ins.QueryRowContext(ctx, study, next+i, p.Key, choices, string(bj), p.Params, p.FLOPs, a, b, g))
-			if err != nil {
-				return fmt.Errorf("plan %d (key %q): %w", i, p.Key, err)
-			}
-			out = append(out, t)
 		}
 		if controllerState != nil {
 			return s.saveState(ctx, tx, study, controllerState)
@@ -327,35 +302,90 @@ func (s *Store) PlanTrials(ctx context.Context, study int64, plans []store.Plan,
 	return out, nil
 }
 
+// insertPlans writes plans as pending trials numbered from next.
+func (s *Store) insertPlans(ctx context.Context, tx *sql.Tx, study int64, next int, plans []store.Plan) ([]store.Trial, error) {
+	dup, err := tx.PrepareContext(ctx, s.q("SELECT number FROM trials WHERE study_id = ? AND key = ? AND rung = ? AND seed = ?"))
+	if err != nil {
+		return nil, err
+	}
+	defer dup.Close()
+	ins, err := tx.PrepareContext(ctx, s.q(`INSERT INTO trials (study_id, number, key, rung, seed, choices, blocks, params, flops, alpha, beta, gamma, memory, state, `+s.d.Created+`, `+s.d.Updated+`)
+		VALUES (?, ?, ?, ?, ?, `+s.d.JSONIn+`, `+s.d.BlocksIn+`, ?, ?, ?, ?, ?, ?, 'pending', `+s.d.Now+`, `+s.d.Now+`) RETURNING `+s.trialCols))
+	if err != nil {
+		return nil, err
+	}
+	defer ins.Close()
+	out := make([]store.Trial, 0, len(plans))
+	for i, p := range plans {
+		var n int
+		switch err := dup.QueryRowContext(ctx, study, p.Key, p.Rung, p.Seed).Scan(&n); {
+		case err == nil:
+			return nil, fmt.Errorf("plan %d: key %q at rung %d, seed %d is trial %d: %w", i, p.Key, p.Rung, p.Seed, n, store.ErrDuplicateKey)
+		case !errors.Is(err, sql.ErrNoRows):
+			return nil, err
+		}
+		choices := string(p.Choices)
+		if choices == "" {
+			choices = "null"
+		}
+		blocks := p.Blocks
+		if blocks == nil {
+			blocks = []string{}
+		}
+		bj, err := json.Marshal(blocks)
+		if err != nil {
+			return nil, err
+		}
+		var a, b, g any
+		if p.Grid != nil {
+			a, b, g = p.Grid.Alpha, p.Grid.Beta, p.Grid.Gamma
+		}
+		t, err := scanTrial(ins.QueryRowContext(ctx, study, next+i, p.Key, p.Rung, p.Seed, choices, string(bj), p.Params, p.FLOPs, a, b, g, p.Memory))
+		if err != nil {
+			return nil, fmt.Errorf("plan %d (key %q): %w", i, p.Key, err)
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
 // ClaimTrials implements store.Store.
-func (s *Store) ClaimTrials(ctx context.Context, study int64, worker string, limit int, lease time.Duration) ([]store.Trial, error) {
-	if worker == "" || limit < 1 || lease < time.Millisecond {
-		return nil, fmt.Errorf("claim trials for study %d: %w: want a worker name, a limit of 1 or more and a lease of 1ms or more (got %q, %d, %v)", study, store.ErrInvalid, worker, limit, lease)
+func (s *Store) ClaimTrials(ctx context.Context, study int64, c store.Claim) ([]store.Trial, error) {
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("claim trials for study %d: %w", study, err)
+	}
+	maxMem := c.MaxMemory
+	if maxMem == 0 {
+		maxMem = math.MaxInt64
 	}
 	var out []store.Trial
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		max, err := s.lockStudy(ctx, tx, study, true)
-		if err != nil {
-			return err
+		out = nil
+		max, status, err := s.lockStudy(ctx, tx, study, true)
+		if err != nil || status != store.StudyRunning {
+			return err // a stopped, complete or failed study has no work to give
 		}
-		// Expired leases on their last attempt: the trial keeps killing
-		// its workers (or they keep dying); stop retrying it.
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE trials SET state = 'failed', `+s.d.LeaseExpires+` = `+s.d.NoLease+`, `+s.d.Updated+` = `+s.d.Now+`,
-			error = 'lease of worker ' || worker || ' expired on attempt ' || attempt || ' of ' || ?
-			WHERE study_id = ? AND state = 'running' AND `+s.d.LeaseExpires+` < `+s.d.Now+` AND attempt >= ?`), strconv.Itoa(max), study, max); err != nil {
+		expired := `state = 'running' AND ` + s.d.LeaseExpires + ` < ` + s.d.Now
+		// An expired lease is a crash. A trial that reached the crash
+		// limit keeps killing its workers (or they keep dying): stop
+		// retrying it.
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE trials SET state = 'failed', crashes = crashes + 1, `+s.d.LeaseExpires+` = `+s.d.NoLease+`, `+s.d.Updated+` = `+s.d.Now+`,
+			error = 'lease of worker ' || worker || ' expired on attempt ' || attempt || ' (crash ' || (crashes + 1) || ' of ' || ? || ')'
+			WHERE study_id = ? AND `+expired+` AND crashes + 1 >= ?`), strconv.Itoa(max), study, max); err != nil {
 			return err
 		}
 		// The candidates are chosen once, in a materialised CTE: an IN
 		// (sub-select ... LIMIT) may be evaluated more than once by
 		// PostgreSQL and then claims more than the limit.
 		out, err = collect(ctx, tx, s.q(`WITH c AS MATERIALIZED (
-				SELECT number FROM trials WHERE study_id = ?
-				AND (state = 'pending' OR (state = 'running' AND `+s.d.LeaseExpires+` < `+s.d.Now+`))
+				SELECT number FROM trials WHERE study_id = ? AND memory <= ?
+				AND (state = 'pending' OR (`+expired+`))
 				ORDER BY number LIMIT ?`+s.d.SkipLocked+`)
 			UPDATE trials SET state = 'running', worker = ?, attempt = attempt + 1, error = '',
+			crashes = crashes + CASE WHEN state = 'running' THEN 1 ELSE 0 END,
 			`+s.d.LeaseExpires+` = `+s.d.LeaseIn+`, `+s.d.Updated+` = `+s.d.Now+`
 			WHERE study_id = ? AND number IN (SELECT number FROM c)
-			RETURNING `+s.trialCols), scanTrial, study, limit, worker, lease.Milliseconds(), study)
+			RETURNING `+s.trialCols), scanTrial, study, maxMem, c.Limit, c.Worker, c.Lease.Milliseconds(), study)
 		return err
 	})
 	if err != nil {
@@ -417,8 +447,8 @@ func (s *Store) FinishTrial(ctx context.Context, l store.Lease, r store.Result) 
 	if err := r.Validate(); err != nil {
 		return fmt.Errorf("finish %v: %w", l, err)
 	}
-	err := s.casUpdate(ctx, l, "state = 'complete', accuracy = ?, reward = ?, seconds = ?, error = '', "+s.d.LeaseExpires+" = "+s.d.NoLease,
-		r.Accuracy, r.Reward, r.Seconds)
+	err := s.casUpdate(ctx, l, "state = 'complete', accuracy = ?, reward = ?, test_accuracy = ?, seconds = ?, error = '', "+s.d.LeaseExpires+" = "+s.d.NoLease,
+		r.Accuracy, r.Reward, r.TestAccuracy, r.Seconds)
 	if err != nil {
 		return fmt.Errorf("finish %v: %w", l, err)
 	}
@@ -462,13 +492,14 @@ func (s *Store) ReleaseTrial(ctx context.Context, l store.Lease, reason string) 
 func (s *Store) RecoverTrials(ctx context.Context, study int64) (store.Recovered, error) {
 	var rec store.Recovered
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		max, err := s.lockStudy(ctx, tx, study, false)
+		max, _, err := s.lockStudy(ctx, tx, study, false)
 		if err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, s.q(`UPDATE trials SET state = 'failed', `+s.d.LeaseExpires+` = `+s.d.NoLease+`, `+s.d.Updated+` = `+s.d.Now+`,
-			error = 'worker ' || worker || ' stopped during attempt ' || attempt || ' of ' || ?
-			WHERE study_id = ? AND state = 'running' AND attempt >= ?`), strconv.Itoa(max), study, max)
+		// A trial left running lost its worker: a crash.
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE trials SET state = 'failed', crashes = crashes + 1, `+s.d.LeaseExpires+` = `+s.d.NoLease+`, `+s.d.Updated+` = `+s.d.Now+`,
+			error = 'worker ' || worker || ' stopped during attempt ' || attempt || ' (crash ' || (crashes + 1) || ' of ' || ? || ')'
+			WHERE study_id = ? AND state = 'running' AND crashes + 1 >= ?`), strconv.Itoa(max), study, max)
 		if err != nil {
 			return err
 		}
@@ -477,7 +508,8 @@ func (s *Store) RecoverTrials(ctx context.Context, study int64) (store.Recovered
 			return err
 		}
 		rec.Failed = int(n)
-		res, err = tx.ExecContext(ctx, s.q(`UPDATE trials SET state = 'pending', `+s.d.LeaseExpires+` = `+s.d.NoLease+`, `+s.d.Updated+` = `+s.d.Now+`
+		res, err = tx.ExecContext(ctx, s.q(`UPDATE trials SET state = 'pending', `+s.d.LeaseExpires+` = `+s.d.NoLease+`, `+s.d.Updated+` = `+s.d.Now+`,
+			crashes = crashes + CASE WHEN state = 'running' THEN 1 ELSE 0 END
 			WHERE study_id = ? AND state IN ('running', 'interrupted')`), study)
 		if err != nil {
 			return err
@@ -502,10 +534,10 @@ func (s *Store) Trial(ctx context.Context, study int64, number int) (store.Trial
 }
 
 // TrialByKey implements store.Store.
-func (s *Store) TrialByKey(ctx context.Context, study int64, key string) (store.Trial, error) {
-	t, err := scanTrial(s.r.QueryRowContext(ctx, s.q("SELECT "+s.trialCols+" FROM trials WHERE study_id = ? AND key = ?"), study, key))
+func (s *Store) TrialByKey(ctx context.Context, study int64, key string, rung, seed int) (store.Trial, error) {
+	t, err := scanTrial(s.r.QueryRowContext(ctx, s.q("SELECT "+s.trialCols+" FROM trials WHERE study_id = ? AND key = ? AND rung = ? AND seed = ?"), study, key, rung, seed))
 	if err != nil {
-		return t, notFound(err, "trial with key %q in study %d", key, study)
+		return t, notFound(err, "trial with key %q at rung %d, seed %d in study %d", key, rung, seed, study)
 	}
 	return t, nil
 }
@@ -552,7 +584,7 @@ func (s *Store) saveState(ctx context.Context, tx *sql.Tx, study int64, state []
 // SaveControllerState implements store.Store.
 func (s *Store) SaveControllerState(ctx context.Context, study int64, state []byte) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		if _, err := s.lockStudy(ctx, tx, study, true); err != nil {
+		if _, _, err := s.lockStudy(ctx, tx, study, true); err != nil {
 			return err
 		}
 		return s.saveState(ctx, tx, study, state)

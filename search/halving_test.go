@@ -1,0 +1,221 @@
+package search
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/effnas/effnas/store"
+	"github.com/effnas/effnas/trainer"
+)
+
+// simulate runs successive halving on n candidates with one worker that
+// finishes the oldest pending trial at each step, as a study would: plan,
+// train, plan again. A candidate's reward at a rung is quality(key) plus a
+// little per rung; fail says which runs fail (as diverged).
+func simulate(t *testing.T, h Halving, n int, quality func(string) float64, pinned func(string) bool, retry bool,
+	fail func(store.Trial) bool) []store.Trial {
+	t.Helper()
+	var trials []store.Trial
+	add := func(p store.Plan) {
+		trials = append(trials, store.Trial{Number: len(trials), Key: p.Key, Rung: p.Rung, Seed: p.Seed, State: store.TrialPending})
+	}
+	started := 0
+	for step := 0; step < 10000; step++ {
+		plans := h.Next(trials, started < n, pinned, retry)
+		if len(plans) == 0 && started < n {
+			plans = []store.Plan{{Key: fmt.Sprintf("c%02d", started)}}
+			started++
+		}
+		for _, p := range plans {
+			for _, tr := range trials {
+				if tr.Key == p.Key && tr.Rung == p.Rung && tr.Seed == p.Seed {
+					t.Fatalf("step %d: %s rung %d seed %d planned twice", step, p.Key, p.Rung, p.Seed)
+				}
+			}
+			add(p)
+		}
+		i := slices.IndexFunc(trials, func(tr store.Trial) bool { return tr.State == store.TrialPending })
+		if i < 0 {
+			return trials
+		}
+		tr := &trials[i]
+		if fail != nil && fail(*tr) {
+			tr.State, tr.Error = store.TrialFailed, "diverged: loss is NaN"
+			continue
+		}
+		tr.State = store.TrialComplete
+		tr.Reward = quality(tr.Key) + 0.01*float64(tr.Rung) + 0.001*float64(tr.Seed%RetrySeed)
+		tr.Accuracy = tr.Reward
+	}
+	t.Fatal("the simulation did not end")
+	return nil
+}
+
+func count(trials []store.Trial, rung int, seeds bool) int {
+	n := 0
+	for _, t := range trials {
+		if t.Rung == rung && (seeds || t.Seed == 0) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestHalvingClimbsAndPicksFinalists(t *testing.T) {
+	h := Halving{Rungs: 3, Eta: 3, TopSeeds: 3, Finalists: 3}
+	r := rand.New(rand.NewPCG(1, 2))
+	q := map[string]float64{}
+	for i := range 27 {
+		q[fmt.Sprintf("c%02d", i)] = r.Float64()
+	}
+	trials := simulate(t, h, 27, func(k string) float64 { return q[k] }, noPins, false, nil)
+	// Asynchronous promotion climbs at least the best 1/eta of each rung
+	// (a little more: one promoted early may fall out of the top later).
+	if n := count(trials, 0, false); n != 27 {
+		t.Fatalf("rung 0: %d candidates, want 27", n)
+	}
+	n1, n2 := count(trials, 1, false), count(trials, 2, false)
+	if n1 < 9 || n1 > 12 || n2 < 3 || n2 > 5 {
+		t.Fatalf("rungs 1 and 2 trained %d and %d candidates; want about 9 and 3", n1, n2)
+	}
+	// The best 9 of rung 0 all climbed, and the best 3 of rung 1.
+	keys := slices.Sorted(func(yield func(string) bool) {
+		for k := range q {
+			if !yield(k) {
+				return
+			}
+		}
+	})
+	slices.SortFunc(keys, func(a, b string) int { return -cmpFloat(q[a], q[b]) })
+	for _, k := range keys[:9] {
+		if !slices.ContainsFunc(trials, func(tr store.Trial) bool { return tr.Key == k && tr.Rung == 1 }) {
+			t.Fatalf("%s, among the best 9 of rung 0, did not reach rung 1", k)
+		}
+	}
+	// Finalists: the best max(3, n2/3) of the top rung, 3 seeds each.
+	st := Standings(trials, h)
+	finals := 0
+	for _, s := range st {
+		if s.Finalist {
+			finals++
+			if s.Seeds != 3 {
+				t.Fatalf("finalist %s has %d seeds, want 3", s.Key, s.Seeds)
+			}
+		}
+	}
+	if finals != 3 || count(trials, 2, true) != n2+6 {
+		t.Fatalf("%d finalists, %d top-rung runs; want 3 finalists with 2 more seeds each", finals, count(trials, 2, true))
+	}
+	best := Best(trials, h)
+	if best == nil || !best.Finalist || best.Key != keys[0] {
+		t.Fatalf("best = %+v; want the finalist %s, the best candidate", best, keys[0])
+	}
+	if got := h.Expected(27); got != 27+9+3+6 {
+		t.Errorf("Expected(27) = %d, want 45", got)
+	}
+}
+
+// TestHalvingFinalistsWait: no finalist seed is planned while a trial
+// below the top rung is unfinished or rung 0 may still grow.
+func TestHalvingFinalistsWait(t *testing.T) {
+	h := Halving{Rungs: 2, Eta: 2, TopSeeds: 2, Finalists: 1}
+	trials := []store.Trial{
+		{Number: 0, Key: "a", State: store.TrialComplete, Reward: 0.9},
+		{Number: 1, Key: "b", State: store.TrialComplete, Reward: 0.5},
+		{Number: 2, Key: "a", Rung: 1, State: store.TrialComplete, Reward: 0.95},
+		{Number: 3, Key: "c", State: store.TrialRunning},
+	}
+	if got := h.Next(trials, false, noPins, false); len(got) != 0 {
+		t.Fatalf("planned %+v while trial 3 runs at rung 0", got)
+	}
+	if got := h.Next(trials[:3], true, noPins, false); len(got) != 0 {
+		t.Fatalf("planned %+v while rung 0 may still grow", got)
+	}
+	got := h.Next(trials[:3], false, noPins, false)
+	if len(got) != 1 || got[0].Key != "a" || got[0].Rung != 1 || got[0].Seed != 1 {
+		t.Fatalf("finalist seeds = %+v; want a's seed 1 at rung 1", got)
+	}
+}
+
+// TestHalvingPinnedAndRetry: a pinned candidate (the grid's base) climbs
+// and is a finalist whatever its rank; a diverged run is retried once
+// with a derived seed that stands in for it.
+func TestHalvingPinnedAndRetry(t *testing.T) {
+	h := Halving{Rungs: 2, Eta: 3, TopSeeds: 2, Finalists: 1}
+	q := func(k string) float64 {
+		if k == "c00" {
+			return 0 // the base: the worst
+		}
+		return float64(len(k)) + float64(k[2]-'0')/10
+	}
+	failed := map[string]bool{}
+	trials := simulate(t, h, 9, q, func(k string) bool { return k == "c00" }, true, func(tr store.Trial) bool {
+		// c05's first run at rung 0 diverges; its retry does not.
+		id := fmt.Sprintf("%s/%d/%d", tr.Key, tr.Rung, tr.Seed)
+		if tr.Key == "c05" && tr.Rung == 0 && tr.Seed == 0 && !failed[id] {
+			failed[id] = true
+			return true
+		}
+		return false
+	})
+	retried := slices.ContainsFunc(trials, func(tr store.Trial) bool { return tr.Key == "c05" && tr.Seed == RetrySeed })
+	if !retried {
+		t.Fatal("the diverged run of c05 was not retried")
+	}
+	var base *Standing
+	for _, s := range Standings(trials, h) {
+		if s.Key == "c00" {
+			base = &s
+		}
+	}
+	if base == nil || !base.Finalist || base.Seeds != 2 {
+		t.Fatalf("the pinned base = %+v; want a finalist with 2 seeds at the top rung", base)
+	}
+	// The retry counts as c05's rung-0 run: it can be promoted.
+	eff := effective(trials)
+	if !slices.ContainsFunc(eff, func(tr store.Trial) bool {
+		return tr.Key == "c05" && tr.Rung == 0 && tr.Seed == 0 && tr.State == store.TrialComplete
+	}) {
+		t.Fatal("the retry does not stand in for c05's diverged run")
+	}
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func TestProxyFidelity(t *testing.T) {
+	p := Proxy{TrainSize: 6000, Train: trainerConfig(3, 64), Halving: Halving{Rungs: 3, Eta: 3}}.WithDefaults()
+	want := []Fidelity{{2000, 1}, {6000, 1}, {6000, 3}}
+	for k, w := range want {
+		if got := p.Fidelity(k); got != w {
+			t.Errorf("rung %d: %+v, want %+v", k, got, w)
+		}
+	}
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	bad := p
+	bad.TrainSize, bad.Train.Epochs = 300, 1
+	if err := bad.Validate(); err == nil {
+		t.Error("rungs of 33, 100 and 300 images with batch 64 were accepted")
+	}
+	flat := p
+	flat.TrainSize, flat.Train.Epochs, flat.Train.Batch, flat.Halving.Eta = 100, 1, 1, 100
+	flat.Halving.Rungs = 3
+	if err := flat.Validate(); err == nil {
+		t.Error("rungs that do not increase were accepted")
+	}
+}
+
+func trainerConfig(epochs, batch int) trainer.Config {
+	return trainer.Config{Epochs: epochs, Batch: batch}
+}
