@@ -241,7 +241,7 @@ type Trial struct {
 	Accuracy     float64         `json:"accuracy"`      // validation accuracy, the search signal
 	Reward       float64         `json:"reward"`        // the objective at this trial's rung
 	TestAccuracy float64         `json:"test_accuracy"` // reported only, never searched on
-	Seconds      float64         `json:"seconds"` // training time of the recorded attempt
+	Seconds      float64         `json:"seconds"`       // training time of the recorded attempt
 	Error        string          `json:"error"`
 	Attempt      int             `json:"attempt"` // how many times the trial was claimed: the claim's fencing token
 	Crashes      int             `json:"crashes"` // attempts that ended in a lapsed lease or a recovery, not an interrupt or release

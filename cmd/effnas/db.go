@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io/fs"
-	"flag"
 	"net/url"
 	"os"
 	"regexp"

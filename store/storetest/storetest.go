@@ -632,7 +632,7 @@ func testConcurrentClaims(t *testing.T, s store.Store) {
 			defer wg.Done()
 			name := fmt.Sprintf("w%02d", w)
 			for {
-				got, err := s.ClaimTrials(ctx, st.ID, store.Claim{Worker: name, Limit: 1+w%3, Lease: time.Minute})
+				got, err := s.ClaimTrials(ctx, st.ID, store.Claim{Worker: name, Limit: 1 + w%3, Lease: time.Minute})
 				if err != nil {
 					errs <- err
 					return
