@@ -3,8 +3,10 @@ package trainer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -84,22 +86,71 @@ func TestTrainReproducible(t *testing.T) {
 	}
 }
 
+// TestTrainDivergenceIsAnError: a NaN loss, and a finite loss that rises
+// above explodeFactor times the first step's, end the training with
+// ErrDiverged at the step where they happen; a loss that rises less is
+// trained through.
 func TestTrainDivergenceIsAnError(t *testing.T) {
 	arch := tinyArch(t)
 	arch.Resolution = 12
-	data := synthetic(12, 64, 16, 16, 3)
-	data.Train.X[5] = float32(math.NaN())
-	cfg := tinyConfig()
-	_, err := Train(t.Context(), arch, data, cfg, nil)
-	if !errors.Is(err, ErrDiverged) || !strings.Contains(err.Error(), "NaN") {
-		t.Fatalf("NaN input: err = %v, want ErrDiverged mentioning NaN", err)
+	cases := []struct {
+		name      string
+		optimizer string
+		lr        float64
+		nan       bool   // a NaN in the training images
+		want      string // in the error; "" for none
+	}{
+		{"NaN input", "", 0, true, "loss is NaN"},
+		// The first losses are 1.09, 1.27, 23.4; without the explosion
+		// rule they stay finite, peak above 6,000 and come back below 2
+		// by step 20, so only the rule makes this a divergence.
+		{"huge sgd learning rate", "sgd", 10, false, "times the first step's"},
+		// 1.09, then 199.
+		{"huge adam learning rate", "adam", 10, false, "times the first step's"},
+		// The loss rises to about 6 times the first step's (6.06 at step
+		// 5), then falls: not a divergence.
+		{"rise below the factor", "adam", 1, false, ""},
 	}
-	// A huge learning rate blows up the loss too.
-	data = synthetic(12, 64, 16, 16, 3)
-	cfg.Optimizer, cfg.LR, cfg.Epochs = "sgd", 10, 5
-	_, err = Train(t.Context(), arch, data, cfg, nil)
-	if err != nil && !errors.Is(err, ErrDiverged) {
-		t.Fatalf("lr 10: err = %v, want nil or ErrDiverged", err)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			data := synthetic(12, 64, 16, 16, 3)
+			if c.nan {
+				data.Train.X[5] = float32(math.NaN())
+			}
+			cfg := tinyConfig()
+			cfg.Optimizer, cfg.LR, cfg.Epochs = c.optimizer, c.lr, 5
+			var losses []float64
+			_, err := Train(t.Context(), arch, data, cfg, func(step, total int, loss float64) { losses = append(losses, loss) })
+			if c.want == "" {
+				if err != nil {
+					t.Fatalf("err = %v, want none (losses %.3g)", err, losses)
+				}
+				if top := slices.Max(losses); top < 3*losses[0] {
+					t.Errorf("the loss peaks at %.3g, %.2g times the first step's; the case should rise above 3 times", top, top/losses[0])
+				}
+				return
+			}
+			if !errors.Is(err, ErrDiverged) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want ErrDiverged saying %q", err, c.want)
+			}
+			// It stops at the first step that diverges: the steps before
+			// it were reported and stayed within the factor.
+			step := fmt.Sprintf("at step %d of ", len(losses)+1)
+			if !strings.Contains(err.Error(), step) {
+				t.Errorf("err = %v after %d reported steps, want one saying %q", err, len(losses), step)
+			}
+			for i, l := range losses {
+				if !(l <= explodeFactor*losses[0]) {
+					t.Errorf("step %d reported loss %.3g, over %g times the first step's %.3g, without an error", i+1, l, explodeFactor, losses[0])
+				}
+			}
+			if c.nan {
+				return
+			}
+			if len(losses) == 0 || strings.Contains(err.Error(), "NaN") || strings.Contains(err.Error(), "Inf") {
+				t.Errorf("err = %v, want a finite loss after at least one step", err)
+			}
+		})
 	}
 }
 
