@@ -71,11 +71,24 @@ func (r *runner) annotate(ctx context.Context, plans []store.Plan) {
 }
 
 // Annotate sets each plan's Memory: the estimated memory to train it as
-// src would, for data of the given channels and classes.
+// src would, for data of the given channels and classes. A plan over the
+// study's memory budget (Proxy.MaxMemory) is marked rejected: it is
+// recorded as failed, with the reason, and never trained.
 func Annotate(src Source, plans []store.Plan, channels, classes int) {
+	budget := src.Proxy().MaxMemory
 	for i := range plans {
-		plans[i].Memory = estimate(src, plans[i], channels, classes)
+		m := estimate(src, plans[i], channels, classes)
+		plans[i].Memory = m
+		if budget > 0 && m > budget {
+			plans[i].Rejected = tooBig(m, budget, src.Proxy().Train.Batch)
+		}
 	}
+}
+
+// tooBig is the reason a candidate over the study's memory budget fails.
+func tooBig(need, budget int64, batch int) string {
+	return fmt.Sprintf("rejected before training: it needs about %s of memory to train (batch %d), more than the study's budget of %s per training (--max-memory)",
+		FormatBytes(need), batch, FormatBytes(budget))
 }
 
 // estimate returns a plan's memory, or 0 when its network cannot be built

@@ -207,3 +207,45 @@ func TestDataCache(t *testing.T) {
 		t.Errorf("cache holds %d datasets; want the 2 that loaded", len(c.m))
 	}
 }
+
+// TestWorkerTooSmallLeavesTrials: a worker whose memory is too small for a
+// trial that fits the study leaves it to others: it does not claim a trial
+// whose estimate it knows, and hands back one it claimed without an
+// estimate; neither is failed.
+func TestWorkerTooSmallLeavesTrials(t *testing.T) {
+	ctx := context.Background()
+	st, _ := openStore(t)
+	study, err := Create(ctx, st, "small", tinyConfig(2, "random"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := Open(ctx, st, study)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans, state, err := src.Plan(ctx, nil, 2)
+	if err != nil || len(plans) != 2 {
+		t.Fatal(plans, err)
+	}
+	Annotate(src, plans[:1], 1, 10) // the second has no estimate, as a trial of an older effnas
+	if plans[0].Memory == 0 || plans[1].Memory != 0 {
+		t.Fatalf("memory estimates %d, %d", plans[0].Memory, plans[1].Memory)
+	}
+	if _, err := st.PlanTrials(ctx, study.ID, plans, state); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := Run(ctx, st, study, src, Options{Workers: 1, Worker: "tiny", NoPropose: true, MaxMemory: 1 << 20})
+	if err != nil || sum.Trained != 0 {
+		t.Fatalf("a worker with 1 MiB per training: %+v, %v; want nothing trained", sum, err)
+	}
+	trials, err := st.Trials(ctx, study.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr := trials[0]; tr.State != store.TrialPending || tr.Attempt != 0 {
+		t.Errorf("trial with an estimate: %s, attempt %d; want pending, never claimed", tr.State, tr.Attempt)
+	}
+	if tr := trials[1]; tr.State != store.TrialPending || tr.Attempt != 1 || tr.Crashes != 0 || !strings.Contains(tr.Error, "too big for this worker") {
+		t.Errorf("trial without an estimate: %s, attempt %d, %d crashes, %q; want handed back, pending", tr.State, tr.Attempt, tr.Crashes, tr.Error)
+	}
+}

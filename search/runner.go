@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -204,6 +205,9 @@ type runner struct {
 	src   Source
 	opts  Options
 	done  bool // the source has nothing more to plan and nothing is unfinished
+
+	mu     sync.Mutex
+	tooBig []int // trials handed back as too big for this machine: not claimed again
 }
 
 // dataset loads the proxy's data at one resolution once.
@@ -421,8 +425,9 @@ func (r *runner) claim(ctx context.Context, n int, counts store.Counts) ([]store
 	}
 	r.annotate(ctx, plans)
 	first := true
-	if err := r.call(ctx, "plan trials", func(ctx context.Context) error {
-		_, err := r.st.PlanTrials(ctx, r.study.ID, plans, state)
+	var written []store.Trial
+	if err := r.call(ctx, "plan trials", func(ctx context.Context) (err error) {
+		written, err = r.st.PlanTrials(ctx, r.study.ID, plans, state)
 		if !first && errors.Is(err, store.ErrDuplicateKey) {
 			return nil // the first call was written after all; its reply was lost
 		}
@@ -430,6 +435,13 @@ func (r *runner) claim(ctx context.Context, n int, counts store.Counts) ([]store
 		return err
 	}); err != nil {
 		return nil, err
+	}
+	if ev := r.opts.Events; ev != nil {
+		for _, t := range written {
+			if t.State == store.TrialFailed { // rejected before training
+				ev.TrialFinished(t, nil)
+			}
+		}
 	}
 	if len(claimed) == n {
 		return claimed, nil
@@ -444,8 +456,11 @@ func (r *runner) claim(ctx context.Context, n int, counts store.Counts) ([]store
 // claimN claims up to n pending trials that fit this machine's memory.
 func (r *runner) claimN(ctx context.Context, n int) ([]store.Trial, error) {
 	var got []store.Trial
+	r.mu.Lock()
+	skip := slices.Clone(r.tooBig)
+	r.mu.Unlock()
 	err := r.call(ctx, "claim trials", func(ctx context.Context) (err error) {
-		got, err = r.st.ClaimTrials(ctx, r.study.ID, store.Claim{Worker: r.opts.Worker, Limit: n, Lease: r.opts.Lease, MaxMemory: r.opts.MaxMemory})
+		got, err = r.st.ClaimTrials(ctx, r.study.ID, store.Claim{Worker: r.opts.Worker, Limit: n, Lease: r.opts.Lease, MaxMemory: r.opts.MaxMemory, Skip: skip})
 		return err
 	})
 	return got, err

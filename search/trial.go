@@ -70,6 +70,10 @@ func (r *runner) train(ctx context.Context, t store.Trial) outcome {
 		why := "released: " + err.Error()
 		if ctx.Err() != nil {
 			why = "released: " + context.Cause(ctx).Error()
+		} else {
+			r.mu.Lock()
+			r.tooBig = append(r.tooBig, t.Number)
+			r.mu.Unlock()
 		}
 		if err := r.record(wctx, t, "release", store.TrialPending, func(ctx context.Context) error { return r.st.ReleaseTrial(ctx, lease, why) }); err != nil && !errors.Is(err, store.ErrLeaseLost) {
 			return outcome{trial: t, err: err}
@@ -176,8 +180,7 @@ func (r *runner) trainSafely(ctx context.Context, t store.Trial) (res trainer.Re
 	p := r.src.Proxy()
 	cfg := p.Train
 	if need := trainer.EstimateMemory(arch, cfg.Batch); need > p.MaxMemory && p.MaxMemory > 0 {
-		return res, fmt.Errorf("rejected before training: it needs about %s of memory to train (batch %d at %dx%d), more than the study's budget of %s per training (--max-memory)",
-			FormatBytes(need), cfg.Batch, arch.Resolution, arch.Resolution, FormatBytes(p.MaxMemory))
+		return res, errors.New(tooBig(need, p.MaxMemory, cfg.Batch))
 	} else if need > r.opts.MaxMemory {
 		return res, fmt.Errorf("%w: it needs about %s of memory to train, and this worker gives one training %s", errTooBig, FormatBytes(need), FormatBytes(r.opts.MaxMemory))
 	}

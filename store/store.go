@@ -126,6 +126,9 @@ type Claim struct {
 	// MaxMemory leaves trials whose estimated training memory is larger
 	// to other workers; 0 claims any.
 	MaxMemory int64
+	// Skip lists trial numbers this claimant will not take (it handed
+	// them back: too big for it).
+	Skip []int
 }
 
 // Validate checks a claim before it reaches the database.
@@ -222,6 +225,10 @@ type Plan struct {
 	FLOPs   int64           // multiply-adds
 	Grid    *GridPoint      // set for grid studies, nil for search
 	Memory  int64           // bytes its training is estimated to need; 0: unknown
+	// Rejected, when set, writes the trial as failed with this reason: a
+	// candidate refused before training (too large for the study's
+	// memory budget), so that it is recorded but never claimed.
+	Rejected string
 }
 
 // Trial is one candidate (or grid point) of a study. Accuracy and Reward

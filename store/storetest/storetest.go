@@ -780,4 +780,20 @@ func testMemoryBound(t *testing.T, s store.Store) {
 	if len(big) != 1 || big[0].Number != 0 || big[0].Memory != 8<<30 {
 		t.Fatalf("an unbounded worker claimed %+v; want trial 0", big)
 	}
+	// Skip leaves the listed trials alone.
+	more := plan(t, s, st.ID, plans("s", 3))
+	got0, err := s.ClaimTrials(t.Context(), st.ID, store.Claim{Worker: "picky", Limit: 3, Lease: time.Minute, Skip: []int{more[0].Number, more[2].Number}})
+	if err != nil || len(got0) != 1 || got0[0].Number != more[1].Number {
+		t.Fatalf("claim skipping trials %d and %d = %+v, %v; want only trial %d", more[0].Number, more[2].Number, got0, err, more[1].Number)
+	}
+	// A plan rejected before training is recorded failed, never claimed.
+	huge := plans("h", 1)[0]
+	huge.Memory, huge.Rejected = 1<<40, "rejected before training: it needs about 1 TiB"
+	got := plan(t, s, st.ID, []store.Plan{huge})
+	if got[0].State != store.TrialFailed || got[0].Error != huge.Rejected {
+		t.Fatalf("rejected plan written as %+v; want failed with its reason", got[0])
+	}
+	if c := claim(t, s, st.ID, "big", 5, time.Minute); len(c) != 2 || c[0].Number != more[0].Number || c[1].Number != more[2].Number {
+		t.Fatalf("claimed %+v: want the two skipped trials, never the rejected one", c)
+	}
 }

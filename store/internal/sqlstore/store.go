@@ -9,6 +9,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/effnas/effnas/store"
@@ -302,15 +303,16 @@ func (s *Store) PlanTrials(ctx context.Context, study int64, plans []store.Plan,
 	return out, nil
 }
 
-// insertPlans writes plans as pending trials numbered from next.
+// insertPlans writes plans as pending trials (failed, when rejected)
+// numbered from next.
 func (s *Store) insertPlans(ctx context.Context, tx *sql.Tx, study int64, next int, plans []store.Plan) ([]store.Trial, error) {
 	dup, err := tx.PrepareContext(ctx, s.q("SELECT number FROM trials WHERE study_id = ? AND key = ? AND rung = ? AND seed = ?"))
 	if err != nil {
 		return nil, err
 	}
 	defer dup.Close()
-	ins, err := tx.PrepareContext(ctx, s.q(`INSERT INTO trials (study_id, number, key, rung, seed, choices, blocks, params, flops, alpha, beta, gamma, memory, state, `+s.d.Created+`, `+s.d.Updated+`)
-		VALUES (?, ?, ?, ?, ?, `+s.d.JSONIn+`, `+s.d.BlocksIn+`, ?, ?, ?, ?, ?, ?, 'pending', `+s.d.Now+`, `+s.d.Now+`) RETURNING `+s.trialCols))
+	ins, err := tx.PrepareContext(ctx, s.q(`INSERT INTO trials (study_id, number, key, rung, seed, choices, blocks, params, flops, alpha, beta, gamma, memory, state, error, `+s.d.Created+`, `+s.d.Updated+`)
+		VALUES (?, ?, ?, ?, ?, `+s.d.JSONIn+`, `+s.d.BlocksIn+`, ?, ?, ?, ?, ?, ?, ?, ?, `+s.d.Now+`, `+s.d.Now+`) RETURNING `+s.trialCols))
 	if err != nil {
 		return nil, err
 	}
@@ -340,7 +342,11 @@ func (s *Store) insertPlans(ctx context.Context, tx *sql.Tx, study int64, next i
 		if p.Grid != nil {
 			a, b, g = p.Grid.Alpha, p.Grid.Beta, p.Grid.Gamma
 		}
-		t, err := scanTrial(ins.QueryRowContext(ctx, study, next+i, p.Key, p.Rung, p.Seed, choices, string(bj), p.Params, p.FLOPs, a, b, g, p.Memory))
+		state := store.TrialPending
+		if p.Rejected != "" {
+			state = store.TrialFailed
+		}
+		t, err := scanTrial(ins.QueryRowContext(ctx, study, next+i, p.Key, p.Rung, p.Seed, choices, string(bj), p.Params, p.FLOPs, a, b, g, p.Memory, string(state), p.Rejected))
 		if err != nil {
 			return nil, fmt.Errorf("plan %d (key %q): %w", i, p.Key, err)
 		}
@@ -377,15 +383,23 @@ func (s *Store) ClaimTrials(ctx context.Context, study int64, c store.Claim) ([]
 		// The candidates are chosen once, in a materialised CTE: an IN
 		// (sub-select ... LIMIT) may be evaluated more than once by
 		// PostgreSQL and then claims more than the limit.
+		skip, args := "", []any{study, maxMem}
+		if len(c.Skip) > 0 {
+			skip = " AND number NOT IN (?" + strings.Repeat(", ?", len(c.Skip)-1) + ")"
+			for _, n := range c.Skip {
+				args = append(args, n)
+			}
+		}
+		args = append(args, c.Limit, c.Worker, c.Lease.Milliseconds(), study)
 		out, err = collect(ctx, tx, s.q(`WITH c AS MATERIALIZED (
-				SELECT number FROM trials WHERE study_id = ? AND memory <= ?
+				SELECT number FROM trials WHERE study_id = ? AND memory <= ?`+skip+`
 				AND (state = 'pending' OR (`+expired+`))
 				ORDER BY number LIMIT ?`+s.d.SkipLocked+`)
 			UPDATE trials SET state = 'running', worker = ?, attempt = attempt + 1, error = '',
 			crashes = crashes + CASE WHEN state = 'running' THEN 1 ELSE 0 END,
 			`+s.d.LeaseExpires+` = `+s.d.LeaseIn+`, `+s.d.Updated+` = `+s.d.Now+`
 			WHERE study_id = ? AND number IN (SELECT number FROM c)
-			RETURNING `+s.trialCols), scanTrial, study, maxMem, c.Limit, c.Worker, c.Lease.Milliseconds(), study)
+			RETURNING `+s.trialCols), scanTrial, args...)
 		return err
 	})
 	if err != nil {
