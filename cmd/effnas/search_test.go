@@ -12,6 +12,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/effnas/effnas/store"
+	"github.com/effnas/effnas/store/sqlite"
 )
 
 // tiny are proxy flags small enough for tests: real MNIST, real training.
@@ -221,5 +224,38 @@ func TestCtrlCAndResume(t *testing.T) {
 	}
 	if s := show(); s["complete"]+s["failed"] != 3 || len(s) > 2 {
 		t.Errorf("after resume the trials are %v; want exactly 3 finished", s)
+	}
+}
+
+// TestSearchRefusesTooBigCandidate: a candidate that would need more memory
+// than the machine has (width 4 at 512x512, batch 256: hundreds of GiB) is
+// recorded as failed, saying why, without building anything; the process
+// does not die and the study completes. Before, Go's out-of-memory death
+// left the trial running and crashed every resume.
+func TestSearchRefusesTooBigCandidate(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "big.db")
+	out, err := runCmd(t, "search", "--db", db, "--trials", "1", "--batch", "256", "--proxy-res", "512", "--proxy-width", "4",
+		"--train-size", "256", "--val-size", "64", "--test-size", "64", "--rungs", "1", "--top-seeds", "1", "--workers", "1", "--json")
+	if err != nil {
+		t.Fatalf("search: %v\n%s", err, out)
+	}
+	st, err := sqlite.Open(t.Context(), db, sqlite.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	trials, err := st.Trials(t.Context(), 1)
+	if err != nil || len(trials) != 1 {
+		t.Fatalf("%d trials, %v; want 1", len(trials), err)
+	}
+	tr := trials[0]
+	if tr.State != store.TrialFailed || !strings.Contains(tr.Error, "rejected before training") || !strings.Contains(tr.Error, "GiB of memory") {
+		t.Fatalf("trial %s: %q; want failed as too big for memory", tr.State, tr.Error)
+	}
+	if tr.Memory < 64<<30 {
+		t.Errorf("estimated memory %d bytes; want hundreds of GiB", tr.Memory)
+	}
+	if s, err := st.Study(t.Context(), 1); err != nil || s.Status != store.StudyComplete {
+		t.Errorf("study status %v, %v; want complete", s.Status, err)
 	}
 }
