@@ -146,8 +146,16 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("migrate database %s: %w", path, err)
 		}
 	}
-	r, err := sql.Open("sqlite3", dsn(path, "mode=ro",
-		"_busy_timeout="+strconv.FormatInt(busy.Milliseconds(), 10), "_query_only=1"))
+	ro := []string{"mode=ro", "_busy_timeout=" + strconv.FormatInt(busy.Milliseconds(), 10), "_query_only=1"}
+	if opts.ReadOnly && st.Mode().Perm()&0o222 == 0 {
+		// A file nobody may write (mode 444) with no -wal beside it is
+		// not being written: read it immutable, or SQLite would create a
+		// -wal and -shm beside it (and fail in a read-only directory).
+		if _, err := os.Stat(path + "-wal"); errors.Is(err, fs.ErrNotExist) {
+			ro = append(ro, "immutable=1")
+		}
+	}
+	r, err := sql.Open("sqlite3", dsn(path, ro...))
 	if err != nil {
 		if w != nil {
 			w.Close()
