@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/effnas/effnas/space"
+	"github.com/effnas/effnas/trainer/internal/kern"
 )
 
 // BenchResult is the timing of training steps on random data.
@@ -20,14 +21,39 @@ type BenchResult struct {
 	FLOPs           int64   `json:"flops"`  // multiply-adds per image (forward)
 	GFLOPs          float64 `json:"gflops"` // multiply-adds x 2 x 3 per image x images per second / 1e9
 	BuildSeconds    float64 `json:"build_seconds"`
+	// PeakGFLOPs is this machine's multiply-add throughput on Threads
+	// cores as a microbenchmark measures it just before the steps
+	// (kern.PeakGFLOPs, PeakISA instructions); PeakFraction is
+	// GFLOPs / PeakGFLOPs.
+	PeakGFLOPs   float64 `json:"peak_gflops"`
+	PeakISA      string  `json:"peak_isa"`
+	PeakFraction float64 `json:"peak_fraction"`
+	// Profile is where the step time goes, by kind of work (with
+	// BenchConfig.Profile only).
+	Profile []ProfileEntry `json:"profile,omitempty"`
+}
+
+// BenchConfig says how to time training steps.
+type BenchConfig struct {
+	Batch   int    // images per step
+	Steps   int    // timed steps, after two warm-up steps
+	Threads int    // goroutines the kernels may use
+	Seed    uint64 // of the weights and the random data
+	Profile bool   // time every kind of work in the step too (BenchResult.Profile)
 }
 
 // BenchTrain times steps training steps of arch (after two warm-up steps)
 // on random data with batches of batch images and threads goroutines.
 func BenchTrain(ctx context.Context, arch space.Arch, batch, steps, threads int, seed uint64) (BenchResult, error) {
+	return Bench(ctx, arch, BenchConfig{Batch: batch, Steps: steps, Threads: threads, Seed: seed})
+}
+
+// Bench times training steps of arch on random data as cfg says.
+func Bench(ctx context.Context, arch space.Arch, cfg BenchConfig) (BenchResult, error) {
 	if err := arch.Validate(); err != nil {
 		return BenchResult{}, fmt.Errorf("architecture: %w", err)
 	}
+	batch, steps, threads, seed := cfg.Batch, cfg.Steps, cfg.Threads, cfg.Seed
 	if batch < 1 || steps < 1 || threads < 1 {
 		return BenchResult{}, fmt.Errorf("batch (%d), steps (%d) and threads (%d) must all be at least 1", batch, steps, threads)
 	}
@@ -50,6 +76,9 @@ func BenchTrain(ctx context.Context, arch space.Arch, batch, steps, threads int,
 	}
 	idx := make([]int, batch)
 	opt := &optimizer{kind: "sgd", momentum: 0.9}
+	res := BenchResult{Batch: batch, Steps: steps, Threads: threads, Params: arch.Params(), FLOPs: arch.FLOPs(), BuildSeconds: build.Seconds()}
+	res.PeakGFLOPs, res.PeakISA = kern.PeakGFLOPs(threads), kern.PeakISA()
+	prof := &profiler{}
 	var elapsed time.Duration
 	for i := 0; i < steps+2; i++ {
 		if err := ctx.Err(); err != nil {
@@ -58,19 +87,37 @@ func BenchTrain(ctx context.Context, arch space.Arch, batch, steps, threads int,
 		for j := range idx {
 			idx[j] = (i*batch + j) % n
 		}
+		timed := i >= 2
+		if timed && cfg.Profile {
+			s.net.rt.prof = prof
+		}
 		t := time.Now()
 		s.net.setBatch(ds, idx)
 		if err := s.run(); err != nil {
 			return BenchResult{}, err
 		}
+		to := time.Now()
 		opt.step(s.net.params, 0.01)
-		if i >= 2 {
+		if timed {
 			elapsed += time.Since(t)
+			var p int64
+			for _, q := range s.net.params {
+				p += int64(len(q.data))
+			}
+			// Nesterov SGD reads weight, gradient and momentum and writes
+			// weight and momentum: 5 floats and 5 multiply-adds a parameter.
+			prof.add(kindOptimizer, &to, 10*float64(p), 20*float64(p))
 		}
 	}
-	res := BenchResult{Batch: batch, Steps: steps, Threads: threads, Params: arch.Params(), FLOPs: arch.FLOPs(), BuildSeconds: build.Seconds()}
+	s.net.rt.prof = nil
 	res.StepSeconds = elapsed.Seconds() / float64(steps)
 	res.ImagesPerSecond = float64(batch) / res.StepSeconds
 	res.GFLOPs = float64(res.FLOPs) * 6 * res.ImagesPerSecond / 1e9
+	if res.PeakGFLOPs > 0 {
+		res.PeakFraction = res.GFLOPs / res.PeakGFLOPs
+	}
+	if cfg.Profile {
+		res.Profile = prof.entries(steps, elapsed)
+	}
 	return res, nil
 }

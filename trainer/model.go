@@ -45,6 +45,7 @@ type builder struct {
 	nodes        G.Nodes // parameter nodes, in the order of net.params
 	byNode       map[*G.Node]*param
 	zeroResidual bool
+	kind         profKind // of the layers being added
 }
 
 func (b *builder) newParam(name string, shape tensor.Shape, decay bool, init func() float32) *G.Node {
@@ -87,6 +88,7 @@ func (b *builder) layer(l layer, in ...*G.Node) *G.Node {
 		b.err = err
 		return nil
 	}
+	op.kind = b.kind
 	for i, c := range in {
 		if p := b.byNode[c]; p != nil {
 			op.param[i] = true
@@ -111,6 +113,8 @@ func (b *builder) bn(x *G.Node, rows, c, act int, name string) *G.Node {
 
 // bnInit is bn with gamma initialised to g.
 func (b *builder) bnInit(x *G.Node, rows, c, act int, g float32, name string) *G.Node {
+	defer func(k profKind) { b.kind = k }(b.kind)
+	b.kind = kindBNAct
 	l := newBN(rows, c, act)
 	gamma := b.newParam(name+".gamma", tensor.Shape{c}, false, constant(g))
 	beta := b.newParam(name+".beta", tensor.Shape{c}, false, constant(0))
@@ -143,15 +147,18 @@ func (b *builder) block(x *G.Node, h int, blk space.Block, in, stride int, survi
 	n := b.n
 	y, ho, ch := x, h, in
 	if blk.Op == space.OpConv {
+		b.kind = kindConv
 		y, ho = b.conv(y, h, in, blk.Out, blk.Kernel, stride, name+".conv")
 		y = b.bn(y, n*ho*ho, blk.Out, b.act, name+".conv.bn")
 		ch = blk.Out
 	} else {
 		if blk.Expand != 1 {
 			ch = in * blk.Expand
+			b.kind = kindExpand
 			y, _ = b.conv(y, h, in, ch, 1, 1, name+".expand")
 			y = b.bn(y, n*h*h, ch, b.act, name+".expand.bn")
 		}
+		b.kind = kindDepthwise
 		dw := newDW(n, h, h, ch, blk.Kernel, stride)
 		ho = dw.ho
 		w := b.newParam(name+".dw.w", tensor.Shape{blk.Kernel * blk.Kernel, ch}, true,
@@ -161,6 +168,7 @@ func (b *builder) block(x *G.Node, h int, blk space.Block, in, stride int, survi
 	}
 	if blk.SE > 0 {
 		r := max(1, int(float64(in)*blk.SE))
+		b.kind = kindSE
 		p := b.layer(&gapLayer{n: n, hw: ho * ho, c: ch}, y)
 		s := b.dense(p, n, ch, r, name+".se.reduce")
 		s = b.layer(&actLayer{shape: tensor.Shape{n, r}, act: b.act}, s)
@@ -169,10 +177,12 @@ func (b *builder) block(x *G.Node, h int, blk space.Block, in, stride int, survi
 		y = b.layer(&scaleLayer{n: n, hw: ho * ho, c: ch}, y, s)
 	}
 	if blk.Op != space.OpConv {
+		b.kind = kindProject
 		y, _ = b.conv(y, ho, ch, blk.Out, 1, 1, name+".project")
 		y = b.bnInit(y, n*ho*ho, blk.Out, actNone, b.residualGamma(blk, in, stride), name+".project.bn")
 	}
 	if blk.Skip && stride == 1 && in == blk.Out {
+		b.kind = kindResidual
 		y = b.layer(&residLayer{n: n, hw: ho * ho, c: blk.Out, survival: survival}, x, y)
 	}
 	return y, ho
@@ -196,6 +206,7 @@ func buildNetwork(arch space.Arch, batch int, rt *runtime, seed uint64, labelSmo
 	x := G.NewTensor(net.g, tensor.Float32, 2, G.WithShape(xs...), G.WithName("x"),
 		G.WithValue(tensor.New(tensor.WithShape(xs...), tensor.WithBacking(net.x))))
 
+	b.kind = kindStem
 	y, ho := b.conv(x, h, arch.InChannels, arch.Stem, 3, 2, "stem")
 	h = ho
 	y = b.bn(y, batch*h*h, arch.Stem, b.act, "stem.bn")
@@ -216,9 +227,12 @@ func buildNetwork(arch space.Arch, batch int, rt *runtime, seed uint64, labelSmo
 		}
 		ch = blk.Out
 	}
+	b.kind = kindHead
 	y, _ = b.conv(y, h, ch, arch.Head, 1, 1, "head")
 	y = b.bn(y, batch*h*h, arch.Head, b.act, "head.bn")
+	b.kind = kindPool
 	y = b.layer(&gapLayer{n: batch, hw: h * h, c: arch.Head}, y)
+	b.kind = kindClassifier
 	if arch.Dropout > 0 {
 		y = b.layer(&dropoutLayer{shape: tensor.Shape{batch, arch.Head}, rate: arch.Dropout}, y)
 	}

@@ -5,6 +5,7 @@ import (
 	"hash"
 	"hash/fnv"
 	"math/rand/v2"
+	"time"
 
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
@@ -39,6 +40,7 @@ type runtime struct {
 	gen      uint64 // incremented before every run of the graph
 	nextID   int
 	rng      *rand.Rand // dropout and drop-connect masks, drawn in graph order
+	prof     *profiler  // nil unless the steps are profiled
 }
 
 func (rt *runtime) id() int { rt.nextID++; return rt.nextID }
@@ -77,7 +79,8 @@ type fwdOp struct {
 	bufs  [][]float32   // private input-gradient buffers, computed once per gen
 	bgen  uint64
 	ins   [][]float32
-	param []bool // inputs that are parameters: their gradients stay private
+	param []bool   // inputs that are parameters: their gradients stay private
+	kind  profKind // what the profile charges its time to
 }
 
 func newFwdOp(rt *runtime, l layer, children []*G.Node) *fwdOp {
@@ -112,6 +115,13 @@ func (op *fwdOp) Hashcode() uint32 {
 func (op *fwdOp) String() string { return fmt.Sprintf("%s#%d", op.l.name(), op.id) }
 
 func (op *fwdOp) Do(vals ...G.Value) (G.Value, error) {
+	if p := op.rt.prof; p != nil {
+		t0 := time.Now()
+		defer func() {
+			f, b := work(op.l, false)
+			p.add(op.kind, &t0, f, b)
+		}()
+	}
 	if len(vals) != len(op.in) {
 		return nil, fmt.Errorf("%v: got %d inputs, want %d", op, len(vals), len(op.in))
 	}
@@ -204,6 +214,17 @@ func (op *bwdOp) Do(vals ...G.Value) (G.Value, error) {
 		return op.out, nil // evaluation runs the forward pass only
 	}
 	n := len(f.in)
+	if p := f.rt.prof; p != nil {
+		t0 := time.Now()
+		first := f.bgen != f.rt.gen
+		defer func() {
+			var fl, b float64
+			if first {
+				fl, b = work(f.l, true)
+			}
+			p.add(f.kind, &t0, fl, b)
+		}()
+	}
 	if f.bgen != f.rt.gen {
 		if op.din == nil {
 			op.din = make([][]float32, n)

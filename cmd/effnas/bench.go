@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/effnas/effnas/export"
 	"github.com/effnas/effnas/space"
@@ -93,10 +95,11 @@ func runBenchTrain(ctx context.Context, env *Env, args []string) error {
 	inCh := fs.Int("in-ch", 1, "input channels")
 	classes := fs.Int("classes", 10, "classifier outputs")
 	batch := fs.Int("batch", 64, "images per step")
-	steps := fs.Int("steps", 10, "timed steps (after 2 warm-up steps)")
+	steps := fs.Int("steps", 30, "timed steps (after 2 warm-up steps)")
 	threads := fs.Int("threads", 2, "goroutines the kernels may use")
 	seed := fs.Uint64("seed", 1, "seed of the weights and the random data")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
+	profile := fs.Bool("profile", false, "also print where the step time goes, by kind of layer")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -114,7 +117,7 @@ func runBenchTrain(ctx context.Context, env *Env, args []string) error {
 	case *threads < 1 || *threads > 256:
 		return usagef("--threads %d: must be 1 to 256", *threads)
 	}
-	r, err := trainer.BenchTrain(ctx, arch, *batch, *steps, *threads, *seed)
+	r, err := trainer.Bench(ctx, arch, trainer.BenchConfig{Batch: *batch, Steps: *steps, Threads: *threads, Seed: *seed, Profile: *profile})
 	if err != nil {
 		return err
 	}
@@ -127,9 +130,33 @@ func runBenchTrain(ctx context.Context, env *Env, args []string) error {
 	}
 	fmt.Fprintf(env.Stdout, "training: %.1f images/s (%.4f s per step of %d images, %d threads)\n", r.ImagesPerSecond, r.StepSeconds, r.Batch, r.Threads)
 	fmt.Fprintf(env.Stdout, "network:  %s parameters, %s multiply-adds per image at %dx%dx%d\n", export.Commas(r.Params), export.Commas(r.FLOPs), arch.InChannels, arch.Resolution, arch.Resolution)
-	fmt.Fprintf(env.Stdout, "compute:  %.2f GFLOP/s (multiply-adds x 2 x 3 per image)\n", r.GFLOPs)
+	fmt.Fprintf(env.Stdout, "compute:  %.2f GFLOP/s (multiply-adds x 2 x 3 per image), %.1f%% of the %.1f GFLOP/s peak (%s, %d threads)\n",
+		r.GFLOPs, 100*r.PeakFraction, r.PeakGFLOPs, r.PeakISA, r.Threads)
 	fmt.Fprintf(env.Stdout, "memory:   %.1f MiB peak resident\n", float64(rep.PeakRSSBytes)/(1<<20))
+	if len(r.Profile) > 0 {
+		printProfile(env.Stdout, r)
+	}
 	return nil
+}
+
+// printProfile prints where a step's time goes as a table.
+func printProfile(w io.Writer, r trainer.BenchResult) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	kind := func(s string) string { return fmt.Sprintf("%-20s", s) }
+	fmt.Fprintln(tw, kind("kind")+"\tms/step\tshare\tGFLOP/s\tGB/s\t")
+	num := func(v float64) string {
+		if v == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.1f", v)
+	}
+	var total float64
+	for _, e := range r.Profile {
+		total += e.StepSeconds
+		fmt.Fprintf(tw, "%s\t%.2f\t%.1f%%\t%s\t%s\t\n", kind(e.Kind), 1e3*e.StepSeconds, 100*e.Share, num(e.GFLOPs), num(e.GBps))
+	}
+	fmt.Fprintf(tw, "%s\t%.2f\t100.0%%\t%s\t\t\n", kind("step"), 1e3*total, num(r.GFLOPs))
+	tw.Flush()
 }
 
 // proxyArchFromFlags builds the network of --blocks or --model, scaled by

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 )
@@ -72,6 +73,59 @@ func TestBenchErrors(t *testing.T) {
 		var u *usageError
 		if !errors.As(err, &u) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("effnas %s: err = %v, want a usage error containing %q", strings.Join(c.args, " "), err, c.want)
+		}
+	}
+}
+
+// TestBenchTrainProfile: --profile adds a table (text) or a profile array
+// (JSON) whose shares add up to the whole step, and the JSON always has the
+// step's fraction of the measured machine peak.
+func TestBenchTrainProfile(t *testing.T) {
+	args := []string{"bench", "train", "--blocks", "r1_k3_s11_e1_i32_o16_se0.25 r1_k5_s22_e6_i16_o24_se0.25", "--res", "16",
+		"--batch", "8", "--steps", "2", "--threads", "1", "--profile"}
+	out, _, err := runTrainCmd(t, append(args, "--json")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		GFLOPs       float64 `json:"gflops"`
+		PeakGFLOPs   float64 `json:"peak_gflops"`
+		PeakFraction float64 `json:"peak_fraction"`
+		Profile      []struct {
+			Kind        string  `json:"kind"`
+			StepSeconds float64 `json:"step_seconds"`
+			Share       float64 `json:"share"`
+			GFLOPs      float64 `json:"gflops"`
+		} `json:"profile"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v in %q", err, out)
+	}
+	if r.PeakGFLOPs <= 0 || r.PeakFraction <= 0 || math.Abs(r.PeakFraction-r.GFLOPs/r.PeakGFLOPs) > 1e-9 {
+		t.Errorf("peak_gflops %g, peak_fraction %g for %g GFLOP/s", r.PeakGFLOPs, r.PeakFraction, r.GFLOPs)
+	}
+	kinds := map[string]bool{}
+	var share float64
+	for _, e := range r.Profile {
+		kinds[e.Kind] = true
+		share += e.Share
+	}
+	for _, k := range []string{"expand 1x1", "depthwise", "project 1x1", "SE", "BN and activation", "stem", "head 1x1",
+		"pooling", "classifier and loss", "optimizer update", "gorgonia overhead"} {
+		if !kinds[k] {
+			t.Errorf("profile lacks %q: %s", k, out)
+		}
+	}
+	if math.Abs(share-1) > 0.01 {
+		t.Errorf("profile shares add up to %g, want 1: %s", share, out)
+	}
+	text, _, err := runTrainCmd(t, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"ms/step", "expand 1x1", "gorgonia overhead", "% of the"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
 		}
 	}
 }
