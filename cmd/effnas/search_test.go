@@ -259,3 +259,71 @@ func TestSearchRefusesTooBigCandidate(t *testing.T) {
 		t.Errorf("study status %v, %v; want complete", s.Status, err)
 	}
 }
+
+// TestHalvingEndToEnd runs search, grid and export with successive
+// halving on tiny proxies and checks the JSON contract: every trial in
+// show --json has its rung, seed and test accuracy; the export's B0 and
+// coefficients say over how many seeds and points they were decided. A
+// resume of the finished studies has nothing to do and exits 0.
+func TestHalvingEndToEnd(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "sh.db")
+	small := []string{"--train-size", "192", "--val-size", "96", "--test-size", "64", "--proxy-width", "0.25", "--proxy-res", "16",
+		"--batch", "32", "--epochs", "2", "--rungs", "2", "--eta", "2", "--top-seeds", "2", "--workers", "2"}
+	if out, err := runCmd(t, append([]string{"search", "--db", db, "--trials", "4"}, small...)...); err != nil {
+		t.Fatalf("search: %v\n%s", err, out)
+	}
+	if out, err := runCmd(t, append([]string{"grid", "--db", db, "--step", "0.2", "--tolerance", "0.05"}, small...)...); err != nil {
+		t.Fatalf("grid: %v\n%s", err, out)
+	}
+	out, err := runCmd(t, "show", "--db", db, "--study", "1", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var show struct {
+		Trials []map[string]any `json:"trials"`
+	}
+	if err := json.Unmarshal([]byte(out), &show); err != nil {
+		t.Fatal(err)
+	}
+	rungs, seeds := map[float64]int{}, map[float64]int{}
+	for _, tr := range show.Trials {
+		for _, k := range []string{"rung", "seed", "test_accuracy", "crashes"} {
+			if _, ok := tr[k]; !ok {
+				t.Fatalf("show --json trial lacks %q: %v", k, tr)
+			}
+		}
+		if tr["state"] == "complete" {
+			if v, ok := tr["test_accuracy"].(float64); !ok || v <= 0 || v > 1 {
+				t.Errorf("trial %v: test_accuracy %v", tr["number"], tr["test_accuracy"])
+			}
+		}
+		rungs[tr["rung"].(float64)]++
+		seeds[tr["seed"].(float64)]++
+	}
+	if rungs[0] != 4 || rungs[1] < 2 || seeds[1] < 2 {
+		t.Errorf("trials per rung %v, per seed %v; want 4 at rung 0, 2 or more at rung 1, finalists under seed 1", rungs, seeds)
+	}
+	out, err = runCmd(t, "export", "--db", db, "--format", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ex struct {
+		B0           map[string]any `json:"b0"`
+		Coefficients map[string]any `json:"coefficients"`
+	}
+	if err := json.Unmarshal([]byte(out), &ex); err != nil {
+		t.Fatal(err)
+	}
+	if ex.B0["seeds"] != float64(2) || ex.B0["accuracy_mean"] == nil || ex.B0["accuracy_std"] == nil || ex.B0["test_accuracy"] == nil {
+		t.Errorf("export b0 %v; want seeds 2, accuracy_mean, accuracy_std, test_accuracy", ex.B0)
+	}
+	if ex.Coefficients["source"] != "grid" || ex.Coefficients["seeds"] != float64(2) || ex.Coefficients["grid_points"].(float64) < 2 {
+		t.Errorf("export coefficients %v; want the grid's, decided over 2 seeds and its points", ex.Coefficients)
+	}
+	for _, args := range [][]string{{"resume", "--db", db}, {"resume", "--db", db, "--study", "1"}} {
+		out, err := runCmd(t, args...)
+		if err != nil || !strings.Contains(out, "nothing to resume") {
+			t.Errorf("%v on complete studies: %v, %q; want 'nothing to resume' and exit 0", args, err, out)
+		}
+	}
+}
