@@ -4,33 +4,23 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/effnas/effnas/controller/nb201"
 )
 
-// nb201Table finds ../shared/nasbench201/nb201.csv relative to the
-// repository root, or skips.
-func nb201Table(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := nb201.SharedTable(dir)
-	if err != nil {
-		t.Skip(err)
-	}
-	return p
-}
-
+// TestBenchNB201JSON runs the built-in table from a directory far from the
+// repository: no --table and no file are needed.
 func TestBenchNB201JSON(t *testing.T) {
-	table := nb201Table(t)
+	t.Chdir(t.TempDir())
 	var out, errb bytes.Buffer
 	env := &Env{Stdout: &out, Stderr: &errb}
-	args := []string{"--table", table, "--dataset", "cifar100", "--controller", "reinforce", "--samples", "50", "--runs", "10", "--seed", "4", "--json"}
+	args := []string{"--dataset", "cifar100", "--controller", "reinforce", "--samples", "50", "--runs", "10", "--seed", "4", "--json"}
 	if err := Run(t.Context(), env, append([]string{"bench", "nb201"}, args...)); err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +63,6 @@ func TestBenchNB201BadFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{nil, "--table is required"},
 		{[]string{"--table", table, "--dataset", "mnist"}, `--dataset: unknown dataset "mnist": valid datasets are cifar10, cifar100, imagenet16`},
 		{[]string{"--table", table, "--controller", "bohb"}, `--controller "bohb" is unknown: valid controllers are random, evolution, reinforce`},
 		{[]string{"--table", table, "--samples", "0"}, "--samples 0 is out of range: give 1 to 15625"},
@@ -105,5 +94,41 @@ func TestBenchNB201BadFlags(t *testing.T) {
 	err = runBenchNB201(t.Context(), &Env{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}}, []string{"--table", table})
 	if err == nil || errors.As(err, &u) || !strings.Contains(err.Error(), table) {
 		t.Errorf("missing table: error = %v, want one naming %s", err, table)
+	}
+}
+
+// TestBenchNB201Table: --table reads another table instead of the built-in
+// one: here a made-up one where every cell scores 50 but the cell 444444,
+// which scores 60.
+func TestBenchNB201Table(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("index,arch_str,ops_idx,c10_valid12,c10_test200,c100_valid12,c100_test200,in16_valid12,in16_test200,flops_c10_M,params_c10_M\n")
+	for i := range nb201.Cells {
+		ops := fmt.Sprintf("%06s", strconv.FormatInt(int64(i), nb201.Ops))
+		score := 50
+		if ops == "444444" {
+			score = 60
+		}
+		fmt.Fprintf(&b, "%d,cell%d,%s,%d,%d,1,1,1,1,1,1\n", i, i, ops, score, score)
+	}
+	table := filepath.Join(t.TempDir(), "made-up.csv")
+	if err := os.WriteFile(table, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	args := []string{"--table", table, "--controller", "random", "--samples", "10", "--runs", "2", "--json"}
+	if err := runBenchNB201(t.Context(), &Env{Stdout: &out, Stderr: &bytes.Buffer{}}, args); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		MeanTest     float64 `json:"mean_test"`
+		MeanValid    float64 `json:"mean_valid"`
+		BestPossible float64 `json:"best_possible"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, out.String())
+	}
+	if got.BestPossible != 60 || got.MeanTest < 50 || got.MeanTest > 60 || got.MeanValid != got.MeanTest {
+		t.Errorf("on the made-up table: %s; want best possible 60, test and valid the same, 50 to 60", out.String())
 	}
 }

@@ -2,14 +2,15 @@ package nb201
 
 import (
 	"bufio"
+	_ "embed"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/effnas/effnas/controller"
 )
@@ -113,26 +114,22 @@ var columns = []string{
 	"in16_valid12", "in16_test200", "flops_c10_M", "params_c10_M",
 }
 
-// SharedTable returns the path of the NAS-Bench-201 table that sits beside
-// the repository, ../shared/nasbench201/nb201.csv relative to the directory
-// holding go.mod at or above dir, or an error saying where it looked. Tests
-// and benchmarks use it; users pass their own copy with --table.
-func SharedTable(dir string) (string, error) {
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod at or above " + dir)
-		}
-		dir = parent
+//go:embed nb201.csv
+var embeddedCSV string
+
+var parseEmbedded = sync.OnceValues(func() (*Table, error) { return Read(strings.NewReader(embeddedCSV)) })
+
+// Embedded returns the table built into the binary: nb201.csv beside this
+// file (README.md there gives its sources, NAS-Bench-201 and NATS-Bench,
+// and their licence). The CSV is parsed once; each call returns a copy of
+// its own.
+func Embedded() (*Table, error) {
+	t, err := parseEmbedded()
+	if err != nil {
+		return nil, fmt.Errorf("read the built-in NAS-Bench-201 table: %w", err)
 	}
-	p := filepath.Join(dir, "..", "shared", "nasbench201", "nb201.csv")
-	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("NAS-Bench-201 table not found at %s (the repository's ../shared/nasbench201/nb201.csv): %w", p, err)
-	}
-	return p, nil
+	c := *t
+	return &c, nil
 }
 
 // Load reads the table from the CSV file at path.

@@ -1,42 +1,44 @@
 package nb201
 
 import (
-	"os"
+	"crypto/sha256"
+	"fmt"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 )
 
-// tablePath finds ../shared/nasbench201/nb201.csv relative to the
-// repository root (the directory holding go.mod above this one).
-func tablePath(t testing.TB) string {
+// table returns the built-in table.
+func table(t testing.TB) *Table {
 	t.Helper()
-	dir, err := os.Getwd()
+	tab, err := Embedded()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := SharedTable(dir)
-	if err != nil {
-		t.Skip(err)
-	}
-	return p
+	return tab
 }
 
-var (
-	loadOnce sync.Once
-	loaded   *Table
-	loadErr  error
-)
-
-func table(t testing.TB) *Table {
-	t.Helper()
-	p := tablePath(t)
-	loadOnce.Do(func() { loaded, loadErr = Load(p) })
-	if loadErr != nil {
-		t.Fatal(loadErr)
+// TestEmbedded: the built-in table is nb201.csv beside this file,
+// unchanged (the published table, see README.md); Load reads the same
+// file into the same table; every call of Embedded gets a table of its own.
+func TestEmbedded(t *testing.T) {
+	const want = "ca3b64a1c20f9805600e5497e1438fc4d74c80d77d6d5c2e3388d72e68d655e9"
+	if got := fmt.Sprintf("%x", sha256.Sum256([]byte(embeddedCSV))); got != want {
+		t.Errorf("the built-in table has SHA-256 %s, want %s (the copy in README.md)", got, want)
 	}
-	return loaded
+	a, b := table(t), table(t)
+	fromFile, err := Load("nb201.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *a != *fromFile {
+		t.Error("Embedded and Load(\"nb201.csv\") give different tables")
+	}
+	c, _ := a.Lookup([]int{0, 0, 0, 0, 0, 0})
+	c.Test[CIFAR10] = 100
+	if d, _ := b.Lookup([]int{0, 0, 0, 0, 0, 0}); d.Test[CIFAR10] == 100 {
+		t.Error("a change to one Embedded table shows in another")
+	}
 }
 
 func TestLoad(t *testing.T) {
