@@ -8,11 +8,18 @@ import (
 	"strings"
 )
 
-// Defaults of Config.
+// Defaults of Config: the recipe that trains every member of the search
+// space, short or long. AdamW at 0.004 without a weight average: over B0
+// and 12 random members of the space on Fashion-MNIST (4,000 images, 2
+// epochs, 3 seeds each) the seed-to-seed standard deviation of validation
+// accuracy is 1.0-1.3 points and no run falls below 70%, where SGD with
+// Nesterov momentum at 0.1 spreads 6.5-6.8 points with runs at chance,
+// and a 0.99 weight average costs a point on such short runs (it mixes in
+// the early weights).
 const (
 	DefaultEpochs        = 2
 	DefaultBatch         = 64
-	DefaultOptimizer     = "sgd"
+	DefaultOptimizer     = "adam"
 	DefaultLR            = 0.1 // for sgd; adam uses DefaultAdamLR, rmsprop DefaultRMSPropLR
 	DefaultAdamLR        = 0.004
 	DefaultRMSPropLR     = 0.002
@@ -20,7 +27,7 @@ const (
 	DefaultWarmupEpochs  = 0.1
 	DefaultMomentum      = 0.9
 	DefaultBNCalibration = 20
-	DefaultEMA           = 0.99
+	DefaultEMA           = -1 // none
 )
 
 // Optimizers lists the accepted Config.Optimizer values.
@@ -33,7 +40,7 @@ type Config struct {
 	Epochs         int     `json:"epochs"`          // passes over the training set; default 2
 	Batch          int     `json:"batch"`           // images per step; default 64
 	LR             float64 `json:"lr"`              // peak learning rate; default 0.1 (sgd), 0.004 (adam), 0.002 (rmsprop)
-	Optimizer      string  `json:"optimizer"`       // "sgd" (Nesterov momentum), "adam" (AdamW) or "rmsprop"; default "sgd"
+	Optimizer      string  `json:"optimizer"`       // "sgd" (Nesterov momentum), "adam" (AdamW) or "rmsprop"; default "adam"
 	Momentum       float64 `json:"momentum"`        // sgd/rmsprop momentum, adam beta1; default 0.9
 	WeightDecay    float64 `json:"weight_decay"`    // L2 (sgd, rmsprop) or decoupled (adam) decay of conv and dense weights; default 5e-5
 	WarmupEpochs   float64 `json:"warmup_epochs"`   // linear warm-up, then cosine decay to zero; default 0.1
@@ -50,7 +57,8 @@ type Config struct {
 	GradClip float64 `json:"grad_clip"`
 	// EMA is the decay of the exponential moving average of the weights
 	// that is evaluated instead of the last weights (debiased, as Adam's
-	// moments); default 0.99 (negative: evaluate the last weights).
+	// moments), e.g. 0.99 for long runs; default none (0 or negative:
+	// evaluate the last weights).
 	EMA float64 `json:"ema"`
 }
 

@@ -236,7 +236,7 @@ func TestTrainRejectsMismatches(t *testing.T) {
 
 func TestConfigDefaultsAndValidate(t *testing.T) {
 	c := Config{}.WithDefaults()
-	if c.Epochs != DefaultEpochs || c.Batch != DefaultBatch || c.Optimizer != DefaultOptimizer || c.LR != DefaultLR || c.Threads != 1 {
+	if c.Epochs != DefaultEpochs || c.Batch != DefaultBatch || c.Optimizer != DefaultOptimizer || c.LR != DefaultAdamLR || c.Threads != 1 {
 		t.Errorf("defaults = %+v", c)
 	}
 	if err := c.Validate(); err != nil {
