@@ -17,7 +17,7 @@ import (
 // Defaults of Config.
 const (
 	DefaultController = "evolution"
-	DefaultTrials     = 20
+	DefaultTrials     = 60
 )
 
 // Config is a search study's whole configuration; it is stored with the

@@ -30,7 +30,7 @@ func runSearch(ctx context.Context, env *Env, args []string) error {
 	var (
 		spaceFile   = fs.String("space", "", "search-space JSON file (default: the built-in MnasNet space)")
 		ctl         = fs.String("controller", search.DefaultController, "search strategy: "+strings.Join(controller.Names, ", "))
-		trials      = fs.Int("trials", search.DefaultTrials, "trials to train (the budget)")
+		trials      = fs.Int("trials", search.DefaultTrials, "candidates to start at rung 0 (the budget); the best climb the rungs")
 		targetFLOPs = fs.String("target-flops", "400M", "reward's target T in multiply-adds (400M, 4e8...)")
 		w           = fs.Float64("w", controller.DefaultW, "reward's exponent w in ACC*(FLOPS/T)^w (at most 0)")
 		maxFLOPs    = fs.String("max-flops", "0", "hard bound: candidates with more multiply-adds are rejected before training (0: none)")
