@@ -26,7 +26,7 @@ const (
 type Config struct {
 	Controller       string                  `json:"controller"`        // random, evolution or reinforce; default evolution
 	ControllerConfig controller.Config       `json:"controller_config"` // strategy settings
-	Trials           int                     `json:"trials"`            // candidates started at rung 0; default 20
+	Trials           int                     `json:"trials"`            // candidates started at rung 0; default 60
 	Seed             uint64                  `json:"seed"`              // root of every random choice; default 0
 	Space            json.RawMessage         `json:"space"`             // the search space's canonical JSON; default the built-in space
 	Reward           controller.RewardConfig `json:"reward"`            // ACC * (FLOPS/T)^w on the full-size candidate
