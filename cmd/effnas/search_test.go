@@ -40,6 +40,13 @@ func TestSearchBadFlagsWriteNothing(t *testing.T) {
 		{[]string{"--optimizer", "lbfgs"}, "lbfgs"},
 		{[]string{"--trials", "x"}, "-trials"},
 		{[]string{"stray"}, "stray"},
+		{[]string{"--rungs", "0"}, "--rungs 0"},
+		{[]string{"--eta", "1.5"}, "--eta 1.5"},
+		{[]string{"--top-seeds", "0"}, "--top-seeds 0"},
+		{[]string{"--max-memory", "lots"}, "--max-memory"},
+		{[]string{"--train-size", "300", "--epochs", "1", "--rungs", "4"}, "fewer than one batch"},
+		{[]string{"--train-size", "2", "--epochs", "1", "--batch", "1", "--rungs", "3", "--eta", "2"}, "do not increase"},
+		{[]string{"--train-size", "-1", "--rungs", "2"}, "--rungs 1"},
 	} {
 		_, err := runCmd(t, append([]string{"search", "--db", db}, tc.args...)...)
 		var u *usageError
@@ -324,6 +331,81 @@ func TestHalvingEndToEnd(t *testing.T) {
 		out, err := runCmd(t, args...)
 		if err != nil || !strings.Contains(out, "nothing to resume") {
 			t.Errorf("%v on complete studies: %v, %q; want 'nothing to resume' and exit 0", args, err, out)
+		}
+	}
+}
+
+// TestBenchProxy runs effnas bench proxy on tiny proxies and checks its
+// JSON contract and its plot; bad settings are refused before anything is
+// written.
+func TestBenchProxy(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "p.db")
+	png := filepath.Join(dir, "proxy.png")
+	args := []string{"bench", "proxy", "--db", db, "--panel", "2", "--seeds", "2", "--ref-seeds", "2", "--ref-train-size", "384", "--ref-epochs", "2",
+		"--train-size", "128", "--epochs", "1", "--val-size", "96", "--test-size", "64", "--proxy-width", "0.25", "--proxy-res", "16",
+		"--batch", "32", "--workers", "2", "--png", png, "--json"}
+	out, err := runCmd(t, args...)
+	if err != nil {
+		t.Fatalf("bench proxy: %v\n%s", err, out)
+	}
+	var rep map[string]any
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, k := range []string{"seed_std", "reference_std", "tau_seeds", "tau_reference_seeds", "tau_reference", "spearman_reference"} {
+		v, ok := rep[k].(float64)
+		if !ok || v < -1 || v > 1 {
+			t.Errorf("%s = %v; want a number in [-1, 1]", k, rep[k])
+		}
+	}
+	if v, _ := rep["verdict"].(string); !strings.Contains(v, "noise") {
+		t.Errorf("verdict %q", v)
+	}
+	archs, _ := rep["archs"].([]any)
+	if len(archs) != 3 {
+		t.Fatalf("%d archs; want the panel of 2 plus B0", len(archs))
+	}
+	for _, a := range archs {
+		m := a.(map[string]any)
+		for _, k := range []string{"proxy_mean", "proxy_std", "reference", "reference_std"} {
+			if v, ok := m[k].(float64); !ok || v < 0 || v > 1 {
+				t.Errorf("arch %v: %s = %v; want a fraction", m["key"], k, m[k])
+			}
+		}
+		if k, _ := m["key"].(string); k == "" || m["flops"].(float64) <= 0 {
+			t.Errorf("arch %v: want its key and multiply-adds", m)
+		}
+	}
+	if fi, err := os.Stat(png); err != nil || fi.Size() < 1000 {
+		t.Errorf("plot %s: %v", png, err)
+	}
+	// It is a study like any other: shown, listed, and nothing to resume.
+	if out, err := runCmd(t, "list", "--db", db); err != nil || !strings.Contains(out, "proxy") {
+		t.Errorf("list: %v\n%s", err, out)
+	}
+	if out, err := runCmd(t, "resume", "--db", db); err != nil || !strings.Contains(out, "nothing to resume") {
+		t.Errorf("resume: %v\n%s", err, out)
+	}
+
+	bad := filepath.Join(dir, "bad.db")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--panel", "0"}, "--panel 0"},
+		{[]string{"--seeds", "0"}, "--seeds 0"},
+		{[]string{"--ref-seeds", "0"}, "--ref-seeds 0"},
+		{[]string{"--ref-train-size", "1000", "--train-size", "4000"}, "no larger than the proxy"},
+		{[]string{"--ref-train-size", "4000", "--ref-epochs", "1", "--train-size", "4000", "--epochs", "1"}, "no larger than the proxy"},
+	} {
+		_, err := runCmd(t, append([]string{"bench", "proxy", "--db", bad}, tc.args...)...)
+		var u *usageError
+		if err == nil || !errors.As(err, &u) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("bench proxy %v: %v; want a usage error naming %q", tc.args, err, tc.want)
+		}
+		if _, err := os.Stat(bad); err == nil {
+			t.Fatalf("bench proxy %v created %s", tc.args, bad)
 		}
 	}
 }
