@@ -28,6 +28,9 @@ type proxyFlags struct {
 	workers   int
 	threads   int
 	seed      uint64
+	ema       float64
+	smoothing float64
+	clip      float64
 	rungs     int
 	eta       float64
 	topSeeds  int
@@ -44,7 +47,10 @@ func (p *proxyFlags) register(fs *flag.FlagSet, halving bool) {
 	fs.IntVar(&p.epochs, "epochs", search.DefaultEpochs, "training epochs per proxy")
 	fs.IntVar(&p.batch, "batch", 64, "images per training step")
 	fs.Float64Var(&p.lr, "lr", 0, "peak learning rate (0: the optimizer's default)")
-	fs.StringVar(&p.optimizer, "optimizer", trainer.DefaultOptimizer, "sgd (Nesterov momentum), adam or rmsprop")
+	fs.StringVar(&p.optimizer, "optimizer", trainer.DefaultOptimizer, "adam (AdamW), sgd (Nesterov momentum) or rmsprop")
+	fs.Float64Var(&p.ema, "ema", 0, "evaluate a moving average of the weights with this decay, e.g. 0.99 (0: the last weights)")
+	fs.Float64Var(&p.smoothing, "label-smoothing", 0, "label smoothing of the training loss (0: none)")
+	fs.Float64Var(&p.clip, "grad-clip", 0, "bound on the gradient's global L2 norm (0: none)")
 	fs.Float64Var(&p.width, "proxy-width", search.DefaultProxyWidth, "width multiplier of the proxy network")
 	fs.IntVar(&p.res, "proxy-res", search.DefaultProxyRes, "input resolution of the proxy network")
 	fs.IntVar(&p.workers, "workers", runtime.NumCPU(), "proxies trained at once (one per core is fastest)")
@@ -94,6 +100,15 @@ func (p *proxyFlags) check() error {
 	if p.dataset == "" {
 		return usagef("--dataset is empty: want mnist or the path of a dataset")
 	}
+	if math.IsNaN(p.ema) || p.ema < 0 || p.ema >= 1 {
+		return usagef("--ema %v: must be 0 (none) or a decay in (0, 1), e.g. 0.99", p.ema)
+	}
+	if math.IsNaN(p.smoothing) || p.smoothing < 0 || p.smoothing >= 1 {
+		return usagef("--label-smoothing %v: must be in [0, 1), e.g. 0.1", p.smoothing)
+	}
+	if math.IsNaN(p.clip) || math.IsInf(p.clip, 0) || p.clip < 0 {
+		return usagef("--grad-clip %v: must be 0 (none) or a positive norm, e.g. 1", p.clip)
+	}
 	if p.rungs < 1 || p.rungs > 8 {
 		return usagef("--rungs %d: must be 1 (one fidelity) to 8", p.rungs)
 	}
@@ -134,6 +149,9 @@ func (p *proxyFlags) proxy() search.Proxy {
 	px.Train.LR = p.lr
 	px.Train.Optimizer = p.optimizer
 	px.Train.Seed = p.seed
+	px.Train.EMA = p.ema
+	px.Train.LabelSmoothing = p.smoothing
+	px.Train.GradClip = p.clip
 	px.Halving = search.Halving{Rungs: p.rungs, Eta: p.eta, TopSeeds: p.topSeeds}
 	px.MaxMemory, _ = p.memory()
 	return px
