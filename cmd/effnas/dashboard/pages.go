@@ -1,0 +1,495 @@
+package dashboard
+
+import (
+	"cmp"
+	"fmt"
+	"html/template"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/effnas/effnas/export"
+	"github.com/effnas/effnas/grid"
+	"github.com/effnas/effnas/search"
+	"github.com/effnas/effnas/store"
+)
+
+// pages are the page templates by name, each with the layout and the
+// shared parts.
+var pages = func() map[string]*template.Template {
+	base := template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/parts.html"))
+	out := map[string]*template.Template{}
+	for _, name := range []string{"studies", "search", "grid", "proxy", "compare", "error"} {
+		out[name] = template.Must(template.Must(base.Clone()).ParseFS(templateFS, "templates/"+name+".html"))
+	}
+	return out
+}()
+
+var funcs = template.FuncMap{
+	"acc": fmtAcc,
+	"accp": func(p *float64) string {
+		if p == nil {
+			return "-"
+		}
+		return fmtAcc(*p)
+	},
+	"count":  fmtCount,
+	"commas": export.Commas,
+	"when": func(t time.Time) string {
+		if t.IsZero() {
+			return "-"
+		}
+		return t.Local().Format("2006-01-02 15:04:05")
+	},
+	"iso":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"secs": func(s float64) string { return since(secs(s)) },
+	"eta": func(p *float64) string {
+		if p == nil {
+			return "-"
+		}
+		return since(secs(*p))
+	},
+	"pct":   func(f float64) string { return strconv.FormatFloat(f, 'f', 0, 64) + "%" },
+	"f2":    func(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) },
+	"f3":    func(f float64) string { return strconv.FormatFloat(f, 'f', 3, 64) },
+	"px":    func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
+	"label": studyLabel,
+	"pm": func(mean, sd float64, seeds int) string {
+		if seeds < 2 {
+			return fmtAcc(mean)
+		}
+		return fmtAcc(mean) + " ± " + fmtAcc(sd)
+	},
+	"interval": func(lo, hi float64, seeds int) string {
+		if seeds < 2 {
+			return "-"
+		}
+		return "[" + fmtAcc(lo) + ", " + fmtAcc(hi) + "]"
+	},
+	"flops": fmtFLOPsTick,
+	"half":  func(i int) int { return i / 2 },
+	"inc":   func(i int) int { return i + 1 },
+	"deref": func(p *float64) string {
+		if p == nil {
+			return ""
+		}
+		return strconv.FormatFloat(*p, 'g', -1, 64)
+	},
+}
+
+// pageData is what every page's layout needs.
+type pageData struct {
+	Title      string
+	Label      string // the database, as Options.Label names it
+	Version    string // what the page shows, fingerprinted
+	VersionURL string // where the page asks for the current version ("": not live)
+	PollMS     int
+	Now        time.Time
+}
+
+func (s *Server) pageData(title, version, versionURL string) pageData {
+	return pageData{Title: title, Label: s.opts.Label, Version: version, VersionURL: versionURL, PollMS: int(s.opts.Poll / time.Millisecond), Now: s.now()}
+}
+
+type errorPage struct {
+	pageData
+	Code    int
+	Message string
+}
+
+// studiesPage lists every study.
+type studiesPage struct {
+	pageData
+	Studies []Summary
+}
+
+func (s *Server) summaries(r *http.Request) ([]Summary, error) {
+	ctx := r.Context()
+	all, err := s.st.Studies(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Summary, 0, len(all))
+	for i := len(all) - 1; i >= 0; i-- { // newest first
+		trials, err := s.st.Trials(ctx, all[i].ID)
+		if err != nil {
+			return nil, err
+		}
+		v, err := newStudy(ctx, s.st, all[i], trials)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v.summary(s.now()))
+	}
+	return out, nil
+}
+
+func (s *Server) studiesPage(w http.ResponseWriter, r *http.Request) error {
+	ver, err := s.version(r.Context(), nil)
+	if err != nil {
+		return err
+	}
+	sums, err := s.summaries(r)
+	if err != nil {
+		return err
+	}
+	s.render(w, r, http.StatusOK, "studies", studiesPage{pageData: s.pageData("studies", ver, versionURL()), Studies: sums})
+	return nil
+}
+
+func (s *Server) apiStudies(w http.ResponseWriter, r *http.Request) error {
+	sums, err := s.summaries(r)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, sums)
+	return nil
+}
+
+// studyPageData is what every study page has.
+type studyPageData struct {
+	pageData
+	S     Summary
+	Rungs string // the fidelities, in words
+	Table table
+}
+
+type searchPage struct {
+	studyPageData
+	Config    search.Config
+	Standings []Standing
+	Finalists int
+	Best      Plot
+	Pareto    Plot
+	Parallel  Plot
+	Lines     int // lines drawn in the parallel coordinates
+	Total     int // of candidates at rung 0
+	RungPlot  Plot
+	B0        *B0
+}
+
+type gridPage struct {
+	studyPageData
+	Config grid.StudyConfig
+	Fig    GridFigure
+	Plot   Plot
+	Points []GridPoint // best first
+}
+
+type proxyPage struct {
+	studyPageData
+	Report *search.PanelReport
+}
+
+func (s *Server) studyPage(w http.ResponseWriter, r *http.Request) error {
+	id, err := studyID(r)
+	if err != nil {
+		return err
+	}
+	q, err := parseTrialQuery(r.URL.Query())
+	if err != nil {
+		return badRequest("%v", err)
+	}
+	ctx := r.Context()
+	ver, err := s.version(ctx, []int64{id})
+	if err != nil {
+		return err
+	}
+	v, err := s.load(ctx, id)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	base := studyPageData{
+		pageData: s.pageData(fmt.Sprintf("%s %s", v.Kind, studyLabel(v.ID, v.Name)), ver, versionURL(id)),
+		S:        v.summary(now), Rungs: describeRungs(v.src.Proxy()), Table: v.table(q),
+	}
+	switch {
+	case v.searcher() != nil:
+		p := searchPage{studyPageData: base, Config: v.searcher().Config(), Standings: v.standingRows(20)}
+		for _, st := range p.Standings {
+			if st.Finalist && v.halving.TopSeeds > 1 {
+				p.Finalists++
+			}
+		}
+		p.Best = drawBest([]BestCurve{v.bestCurve()}, true)
+		p.Pareto = drawPareto(v.paretoFigure())
+		pf := v.parallelFigure()
+		p.Parallel, p.Lines, p.Total = drawParallel(pf), len(pf.Lines), pf.Total
+		if v.halving.Rungs > 1 {
+			p.RungPlot = drawRungs(v.rungFigure())
+		}
+		if p.B0, err = v.b0(); err != nil {
+			return err
+		}
+		s.render(w, r, http.StatusOK, "search", p)
+	case v.grid() != nil:
+		fig, err := v.gridFigure(ctx, s.st)
+		if err != nil {
+			return err
+		}
+		p := gridPage{studyPageData: base, Config: v.grid().Config(), Fig: fig, Plot: drawGrid(fig), Points: slices.Clone(fig.Points)}
+		slices.SortStableFunc(p.Points, func(a, b GridPoint) int {
+			return cmp.Or(cmp.Compare(min(b.Seeds, 1), min(a.Seeds, 1)), cmp.Compare(b.Mean, a.Mean), cmp.Compare(accOf(b), accOf(a)))
+		})
+		s.render(w, r, http.StatusOK, "grid", p)
+	default:
+		p := proxyPage{studyPageData: base, Report: v.panel().Report(v.Study, v.trials, 0)}
+		s.render(w, r, http.StatusOK, "proxy", p)
+	}
+	return nil
+}
+
+func accOf(p GridPoint) float64 {
+	if p.Accuracy == nil {
+		return -1
+	}
+	return *p.Accuracy
+}
+
+// describeRungs says how candidates climb, as effnas search prints it.
+func describeRungs(p search.Proxy) string {
+	h := p.Halving
+	var s string
+	for k := range h.Rungs {
+		f := p.Fidelity(k)
+		if k > 0 {
+			s += ", "
+		}
+		s += fmt.Sprintf("%d x %d", f.TrainSize, f.Epochs)
+	}
+	if h.Rungs == 1 {
+		s = "one rung of " + s + " images x epochs"
+	} else {
+		s = fmt.Sprintf("%d rungs of %s images x epochs, the best 1/%g climb", h.Rungs, s, h.Eta)
+	}
+	if h.TopSeeds > 1 {
+		s += fmt.Sprintf("; finalists under %d seeds", h.TopSeeds)
+	}
+	return s
+}
+
+// StudyJSON is a study with its configuration and standings.
+type StudyJSON struct {
+	Summary
+	Seed        uint64              `json:"seed"`
+	SpaceHash   string              `json:"space_hash"`
+	MaxAttempts int                 `json:"max_attempts"`
+	Config      any                 `json:"config"`
+	Standings   []Standing          `json:"standings"` // candidates at the top rung, best first
+	Report      *search.PanelReport `json:"report,omitempty"`
+}
+
+func (s *Server) apiStudy(w http.ResponseWriter, r *http.Request) error {
+	id, err := studyID(r)
+	if err != nil {
+		return err
+	}
+	v, err := s.load(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	out := StudyJSON{Summary: v.summary(s.now()), Seed: v.Seed, SpaceHash: v.SpaceHash, MaxAttempts: v.MaxAttempts,
+		Config: v.Config, Standings: v.standingRows(len(v.trials))}
+	switch {
+	case v.searcher() != nil:
+		out.Config = v.searcher().Config()
+	case v.grid() != nil:
+		out.Config = v.grid().Config()
+	case v.panel() != nil:
+		out.Config = v.panel().Config()
+		out.Report = v.panel().Report(v.Study, v.trials, 0)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// figures names each study's JSON figures, by the kinds that have them.
+var figures = map[string][]store.Kind{
+	"trials":   {store.KindSearch, store.KindGrid, store.KindProxy},
+	"best":     {store.KindSearch, store.KindGrid},
+	"pareto":   {store.KindSearch},
+	"parallel": {store.KindSearch},
+	"rungs":    {store.KindSearch, store.KindGrid},
+	"b0":       {store.KindSearch},
+	"grid":     {store.KindGrid},
+}
+
+// TrialsJSON is a page of a study's trials.
+type TrialsJSON struct {
+	Total   int     `json:"total"`   // trials in the study
+	Matched int     `json:"matched"` // trials the filter selects
+	Trials  []Trial `json:"trials"`  // those of the page, or all matched with no page parameter
+}
+
+func (s *Server) apiFigure(w http.ResponseWriter, r *http.Request) error {
+	id, err := studyID(r)
+	if err != nil {
+		return err
+	}
+	name := r.PathValue("figure")
+	kinds, ok := figures[name]
+	if !ok {
+		return notFound("there is no figure %q; a study has trials, best, pareto, parallel, rungs, b0 (search) and grid (grid)", name)
+	}
+	ctx := r.Context()
+	v, err := s.load(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(kinds, v.Kind) {
+		return notFound("study %d is a %s study: it has no %s figure", id, v.Kind, name)
+	}
+	var out any
+	switch name {
+	case "trials":
+		q, err := parseTrialQuery(r.URL.Query())
+		if err != nil {
+			return badRequest("%v", err)
+		}
+		sel := q.apply(v.trials)
+		res := TrialsJSON{Total: len(v.trials), Matched: len(sel), Trials: make([]Trial, 0, len(sel))}
+		if r.URL.Query().Has("page") {
+			sel = sel[min((q.Page-1)*PageSize, len(sel)):min(q.Page*PageSize, len(sel))]
+		}
+		for _, t := range sel {
+			res.Trials = append(res.Trials, toTrial(t))
+		}
+		out = res
+	case "best":
+		out = v.bestCurve()
+	case "pareto":
+		out = v.paretoFigure()
+	case "parallel":
+		out = v.parallelFigure()
+	case "rungs":
+		out = v.rungFigure()
+	case "b0":
+		b, err := v.b0()
+		if err != nil {
+			return err
+		}
+		out = b
+	case "grid":
+		g, err := v.gridFigure(ctx, s.st)
+		if err != nil {
+			return err
+		}
+		out = g
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// Comparison is several studies side by side.
+type Comparison struct {
+	Studies []Summary   `json:"studies"`
+	Curves  []BestCurve `json:"curves"` // best reward over time; runs left out
+	Fronts  []Front     `json:"fronts"`
+}
+
+// Front is a study's Pareto front: top-rung means against multiply-adds.
+type Front struct {
+	Study  int64          `json:"study"`
+	Name   string         `json:"name"`
+	Points []ScatterPoint `json:"points"`
+}
+
+func (s *Server) compare(r *http.Request) (Comparison, []int64, error) {
+	ids, err := parseIDs(r, 2)
+	if err != nil {
+		return Comparison{}, nil, err
+	}
+	c := Comparison{Studies: []Summary{}, Curves: []BestCurve{}, Fronts: []Front{}}
+	now := s.now()
+	for _, id := range ids {
+		v, err := s.load(r.Context(), id)
+		if err != nil {
+			return c, nil, err
+		}
+		c.Studies = append(c.Studies, v.summary(now))
+		curve := v.bestCurve()
+		curve.Runs = []RunPoint{}
+		c.Curves = append(c.Curves, curve)
+		fr := Front{Study: v.ID, Name: v.Name, Points: []ScatterPoint{}}
+		if v.Kind != store.KindProxy {
+			for _, st := range v.pareto() {
+				if !v.isBase(st.Trial) {
+					fr.Points = append(fr.Points, standingPoint(st))
+				}
+			}
+		}
+		c.Fronts = append(c.Fronts, fr)
+	}
+	return c, ids, nil
+}
+
+type comparePage struct {
+	pageData
+	C     Comparison
+	Rows  []compareRow
+	Best  Plot
+	Front Plot
+}
+
+// compareRow is one line of the side-by-side table: a value per study.
+type compareRow struct {
+	Label string
+	Cells []string
+}
+
+func (s *Server) comparePage(w http.ResponseWriter, r *http.Request) error {
+	ids, err := parseIDs(r, 2)
+	if err != nil {
+		return err
+	}
+	ver, err := s.version(r.Context(), ids)
+	if err != nil {
+		return err
+	}
+	c, _, err := s.compare(r)
+	if err != nil {
+		return err
+	}
+	p := comparePage{pageData: s.pageData("compare", ver, versionURL(ids...)), C: c, Best: drawBest(c.Curves, false), Front: drawFronts(c.Fronts)}
+	row := func(label string, cell func(Summary) string) {
+		cr := compareRow{Label: label}
+		for _, st := range c.Studies {
+			cr.Cells = append(cr.Cells, cell(st))
+		}
+		p.Rows = append(p.Rows, cr)
+	}
+	best := func(f func(*Best) string) func(Summary) string {
+		return func(s Summary) string {
+			if s.Best == nil {
+				return "-"
+			}
+			return f(s.Best)
+		}
+	}
+	row("kind", func(s Summary) string { return string(s.Kind) })
+	row("what", func(s Summary) string { return s.What })
+	row("status", func(s Summary) string { return string(s.Status) })
+	row("progress", func(s Summary) string { return fmt.Sprintf("%d / %d", s.Progress.Done, s.Progress.Budget) })
+	row("failed", func(s Summary) string { return strconv.Itoa(s.Progress.Counts.Failed) })
+	row("best reward", best(func(b *Best) string { return fmtAcc(b.Reward) }))
+	row("best accuracy", best(func(b *Best) string { return fmtAcc(b.Accuracy) }))
+	row("its seeds", best(func(b *Best) string { return strconv.Itoa(b.Seeds) }))
+	row("its multiply-adds", best(func(b *Best) string { return fmtCount(b.FLOPs) }))
+	row("its parameters", best(func(b *Best) string { return fmtCount(b.Params) }))
+	row("its trial", best(func(b *Best) string { return strconv.Itoa(b.Trial) }))
+	row("started", func(s Summary) string { return s.Created.Local().Format("2006-01-02 15:04:05") })
+	row("ran for", func(s Summary) string { return since(s.Updated.Sub(s.Created)) })
+	s.render(w, r, http.StatusOK, "compare", p)
+	return nil
+}
+
+func (s *Server) apiCompare(w http.ResponseWriter, r *http.Request) error {
+	c, _, err := s.compare(r)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, c)
+	return nil
+}
