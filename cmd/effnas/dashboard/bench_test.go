@@ -58,7 +58,7 @@ func bigStudy(tb testing.TB) (path string, id int64) {
 		}
 		s, src := f.searchStudy("ten thousand", n, h)
 		start := time.Now()
-		for f.step(s, src, 1000, 97) > 0 {
+		for f.step(s, src, 2500, 97) > 0 {
 		}
 		f.must(f.st.SetStudyStatus(f.ctx, s.ID, store.StudyComplete))
 		c, err := f.st.CountTrials(f.ctx, s.ID)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/effnas/effnas/internal/testenv"
 	"github.com/effnas/effnas/search"
+	"github.com/effnas/effnas/store"
 	"github.com/effnas/effnas/store/sqlite"
 )
 
@@ -74,10 +75,28 @@ func screenshotDir(t testing.TB) string {
 	return dir
 }
 
-// screenshot saves the whole page as a PNG.
-func screenshot(t testing.TB, ctx context.Context, dir, name string) {
+// screenshot saves the page as a PNG, from the top down to the bottom of
+// the element upTo (the whole page when upTo is "" or missing), plus a
+// margin.
+func screenshot(t testing.TB, ctx context.Context, dir, name, upTo string) {
 	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	size, err := chromedp.Run(ctx, chromedp.Evaluate[[2]float64](`(() => {
+  const el = `+strconv.Quote(upTo)+` && document.querySelector(`+strconv.Quote(upTo)+`);
+  const h = document.documentElement.scrollHeight;
+  return [document.documentElement.scrollWidth, el ? Math.min(h, el.getBoundingClientRect().bottom + window.scrollY + 14) : h];
+})()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	png, err := chromedp.Run(ctx, chromedp.Action[[]byte](func(ctx context.Context, tg *chromedp.Target) ([]byte, error) {
+		yes := true
+		r, err := cdp.Call(ctx, tg, page.CaptureScreenshot, page.CaptureScreenshotParams{Format: page.CaptureScreenshotFormatPng,
+			Clip: &page.Viewport{Width: size[0], Height: size[1], Scale: 1}, CaptureBeyondViewport: &yes, FromSurface: &yes})
+		if err != nil {
+			return nil, err
+		}
+		return r.Data, nil
+	}))
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
@@ -88,7 +107,7 @@ func screenshot(t testing.TB, ctx context.Context, dir, name string) {
 	if err := os.Rename(path+".tmp", path); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("wrote %s", path)
+	t.Logf("wrote %s (%dx%.0f, %d KB)", path, int(size[0]), size[1], len(png)>>10)
 }
 
 // catchErrors makes every page the tab opens collect its script errors,
@@ -320,4 +339,54 @@ func TestBrowserLoadBigStudy(t *testing.T) {
 		t.Errorf("load event after %v, want under %v", load, limit)
 	}
 	noErrors(t, ctx, "big study")
+}
+
+// TestScreenshots saves a PNG of each page of a small database: the
+// studies, a search under successive halving, a compound grid with the
+// single-dimension series beside it, and a comparison of two searches.
+// They go to a temporary directory; to refresh the README's images run
+//
+//	EFFNAS_SCREENSHOTS=docs/img go test ./cmd/effnas/dashboard -run TestScreenshots
+func TestScreenshots(t *testing.T) {
+	f := newFixture(t)
+	h := search.Halving{Rungs: 3, Eta: 3, TopSeeds: 3, Finalists: 3}
+	s, src := f.searchStudy("evolution b0", 60, h)
+	for f.step(s, src, 3, 17) > 0 {
+		time.Sleep(40 * time.Millisecond) // spread the results in time, as training would
+	}
+	f.must(f.st.SetStudyStatus(f.ctx, s.ID, store.StudyComplete))
+	g, gs := f.gridStudy("grid", s, src, "", search.Halving{Rungs: 2, Eta: 3, TopSeeds: 3, Finalists: 3})
+	f.run(g, gs, 0)
+	for _, dim := range []string{"width", "depth", "resolution"} {
+		d, ds := f.gridStudy(dim, s, src, dim, search.Halving{Rungs: 1})
+		f.run(d, ds, 0)
+	}
+	r, rsrc := f.searchWith("random", "random b0", 40, search.Halving{Rungs: 2, Eta: 3, TopSeeds: 2, Finalists: 2})
+	for range 14 {
+		f.step(r, rsrc, 3, 0)
+		time.Sleep(40 * time.Millisecond)
+	}
+	f.claimOne(r, rsrc) // one trial running
+
+	st, err := sqlite.Open(t.Context(), f.path, sqlite.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	srv := httptest.NewServer(New(st, Options{Label: "effnas.db"}))
+	defer srv.Close()
+	ctx := browser(t)
+	catchErrors(t, ctx)
+	dir := screenshotDir(t)
+	id := func(x store.Study) string { return strconv.FormatInt(x.ID, 10) }
+	for _, p := range []struct{ name, path, upTo string }{
+		{"dashboard-studies.png", "/", ""},
+		{"dashboard-search.png", "/studies/" + id(s), "#b0"},
+		{"dashboard-grid.png", "/studies/" + id(g), "#points"},
+		{"dashboard-compare.png", "/compare?id=" + id(s) + "&id=" + id(r), ""},
+	} {
+		open(t, ctx, srv.URL+p.path)
+		noErrors(t, ctx, p.path)
+		screenshot(t, ctx, dir, p.name, p.upTo)
+	}
 }

@@ -3,6 +3,7 @@ package dashboard
 import (
 	"context"
 	"hash/fnv"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -62,13 +63,22 @@ func (f *fixture) must(err error) {
 	}
 }
 
-// accuracyOf is a trial's made-up validation accuracy: a value per
-// candidate, higher at higher rungs, a little different per seed.
-func accuracyOf(key string, rung, seed int) float64 {
+// accuracyOf is a trial's made-up validation accuracy, shaped like real
+// results: larger networks do better, noisily; a grid point does best
+// near (1.2, 1.1, 1.15) and a single dimension saturates; higher rungs
+// train longer and do better; seeds differ a little.
+func accuracyOf(t store.Trial) float64 {
 	h := fnv.New32a()
-	h.Write([]byte(key))
-	base := 0.80 + 0.15*float64(h.Sum32()%1000)/1000
-	return min(0.999, base+0.01*float64(rung)+0.002*float64(seed%5))
+	h.Write([]byte(t.Key))
+	noise := float64(h.Sum32()%1000)/1000 - 0.5
+	more := 0.01*float64(t.Rung) + 0.002*float64(t.Seed%5)
+	if g := t.Grid; g != nil {
+		gain := 0.02 * math.Log2(g.Alpha*g.Beta*g.Beta*g.Gamma*g.Gamma)
+		skew := math.Abs(math.Log(g.Alpha/1.2)) + math.Abs(math.Log(g.Beta/1.1)) + math.Abs(math.Log(g.Gamma/1.15))
+		return 0.925 + gain - 0.06*skew + 0.006*noise + more
+	}
+	size := math.Log10(float64(max(t.FLOPs, 1)) / 1e8)
+	return min(0.995, 0.87+0.06*size+0.07*noise+more)
 }
 
 // halving is a small successive halving for the fixtures: 3 rungs of
@@ -80,10 +90,16 @@ func smallProxy(h search.Halving) search.Proxy {
 	return search.Proxy{TrainSize: 1800, Halving: h}
 }
 
-// searchStudy creates a search study of n candidates.
+// searchStudy creates an evolution search study of n candidates.
 func (f *fixture) searchStudy(name string, n int, h search.Halving) (store.Study, *search.Searcher) {
 	f.t.Helper()
-	study, err := search.Create(f.ctx, f.st, name, search.Config{Controller: "evolution", Trials: n, Seed: 7, Proxy: smallProxy(h)})
+	return f.searchWith("evolution", name, n, h)
+}
+
+// searchWith creates a search study with the given controller.
+func (f *fixture) searchWith(controller, name string, n int, h search.Halving) (store.Study, *search.Searcher) {
+	f.t.Helper()
+	study, err := search.Create(f.ctx, f.st, name, search.Config{Controller: controller, Trials: n, Seed: 7, Proxy: smallProxy(h)})
 	f.must(err)
 	src, err := search.Open(f.ctx, f.st, study)
 	f.must(err)
@@ -119,7 +135,7 @@ func (f *fixture) step(study store.Study, src search.Source, n, failEvery int) i
 // as recorded.
 func (f *fixture) finish(t store.Trial, src search.Source) store.Trial {
 	f.t.Helper()
-	acc := accuracyOf(t.Key, t.Rung, t.Seed)
+	acc := accuracyOf(t)
 	r := store.Result{Accuracy: acc, Reward: src.Reward(t, acc), TestAccuracy: acc - 0.01, Seconds: 2 + float64(t.Number%7)}
 	f.must(f.st.FinishTrial(f.ctx, t.Lease(), r))
 	t.State, t.Accuracy, t.Reward, t.TestAccuracy, t.Seconds = store.TrialComplete, r.Accuracy, r.Reward, r.TestAccuracy, r.Seconds

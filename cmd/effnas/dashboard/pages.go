@@ -42,8 +42,10 @@ var funcs = template.FuncMap{
 		}
 		return t.Local().Format("2006-01-02 15:04:05")
 	},
-	"iso":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-	"secs": func(s float64) string { return since(secs(s)) },
+	"iso":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"day":   func(t time.Time) string { return t.Local().Format("2006-01-02") },
+	"clock": func(t time.Time) string { return t.Local().Format("15:04:05") },
+	"secs":  func(s float64) string { return since(secs(s)) },
 	"eta": func(p *float64) string {
 		if p == nil {
 			return "-"
@@ -118,7 +120,13 @@ func (s *Server) summaries(r *http.Request) ([]Summary, error) {
 		}
 		v, err := newStudy(ctx, s.st, all[i], trials)
 		if err != nil {
-			return nil, err
+			// A study this effnas cannot read (a newer effnas wrote it)
+			// is listed without its numbers; its own page says why.
+			s.opts.Log.Warn("dashboard: a study's configuration cannot be read", "study", all[i].ID, "err", err)
+			st := all[i]
+			out = append(out, Summary{ID: st.ID, Name: st.Name, Kind: st.Kind, Status: st.Status, Created: st.Created, Updated: st.Updated,
+				What: "its configuration cannot be read by this effnas"})
+			continue
 		}
 		out = append(out, v.summary(s.now()))
 	}

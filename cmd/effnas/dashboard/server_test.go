@@ -35,6 +35,13 @@ func studies(t testing.TB) (path string, ids map[string]int64) {
 	x, xs := f.searchStudy("<script>alert('x')</script>", 9, search.Halving{Rungs: 1})
 	f.step(x, xs, 4, 0)
 	ids["script"] = x.ID
+	p, err := search.CreatePanel(f.ctx, f.st, "proxy bench", search.PanelConfig{Panel: 3, Seeds: 2, RefSeeds: 1,
+		Proxy: search.Proxy{TrainSize: 600}, Reference: search.Fidelity{TrainSize: 1200, Epochs: 2}})
+	f.must(err)
+	ps, err := search.OpenPanel(p)
+	f.must(err)
+	f.run(p, ps, 0)
+	ids["proxy"] = p.ID
 	f.st.Close()
 	return f.path, ids
 }
@@ -80,6 +87,9 @@ func TestPagesAndJSON(t *testing.T) {
 		{"/studies/" + id("search") + "?sort=reward&order=asc&page=1", "text/html", 200, []string{"reward ▲"}},
 		{"/studies/" + id("grid"), "text/html", 200, []string{"Winner", "Family B1..B7", "width only", "b7"}},
 		{"/studies/" + id("width"), "text/html", 200, []string{"width alone"}},
+		{"/studies/" + id("proxy"), "text/html", 200, []string{"How far the proxy can be trusted", "Kendall tau", "B0"}},
+		{"/api/studies/" + id("proxy"), "application/json", 200, []string{`"report"`, `"tau_reference"`}},
+		{"/api/studies/" + id("proxy") + "/trials", "application/json", 200, []string{`"rung":1`}},
 		{"/studies/" + id("script"), "text/html", 200, []string{"&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"}},
 		{"/compare?id=" + id("search") + "&id=" + id("grid") + "&id=" + id("script"), "text/html", 200, []string{"Pareto fronts", "best reward"}},
 		{"/api/studies", "application/json", 200, []string{`"kind":"search"`}},
