@@ -173,16 +173,6 @@ func (f *frame) in(x, y float64) bool {
 	return x >= f.x.lo && x <= f.x.hi && y >= f.y.lo && y <= f.y.hi
 }
 
-// legend writes coloured entries from the top right corner down.
-func (f *frame) legend(entries []legendEntry) {
-	x, y := f.x.p1-8, f.y.p1+12
-	for _, e := range entries {
-		f.p.Dots = append(f.p.Dots, Dot{X: x, Y: y - 4, R: 4, Fill: e.color, Class: "key"})
-		f.p.Texts = append(f.p.Texts, Text{X: x - 8, Y: y, S: e.label, Class: "legend", Anchor: "end"})
-		y += 15
-	}
-}
-
 type legendEntry struct{ label, color string }
 
 // pathData builds a path's d attribute with one decimal per coordinate.

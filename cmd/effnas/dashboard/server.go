@@ -296,8 +296,8 @@ func (s *Server) apiVersion(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// parseIDs reads the id parameters (id=1&id=2, or id=1,2); at least
-// least of them.
+// parseIDs reads the id parameters (id=1&id=2, or id=1,2); fewer than
+// least ids is a bad request.
 func parseIDs(r *http.Request, least int) ([]int64, error) {
 	var ids []int64
 	seen := map[int64]bool{}

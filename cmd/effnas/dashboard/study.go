@@ -1,7 +1,6 @@
 package dashboard
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -130,15 +129,6 @@ type Rung struct {
 	ExpectedRuns int `json:"expected_runs"`
 }
 
-// Percent is Finished of Expected (or of Candidates) in percent.
-func (r Rung) Percent() float64 {
-	n := max(r.Expected, r.Candidates)
-	if n == 0 {
-		return 0
-	}
-	return min(100, 100*float64(r.Finished)/float64(n))
-}
-
 // Best is the best candidate so far: its mean over its seeds at the top
 // rung, with the interval mean ± 2 standard errors.
 type Best struct {
@@ -182,9 +172,9 @@ func (v *study) best() *Best {
 	return bestOf(*s)
 }
 
-func (v *study) summary(now time.Time) Summary {
+func (v *study) summary() Summary {
 	return Summary{ID: v.ID, Name: v.Name, Kind: v.Kind, Status: v.Status, What: v.what(), Created: v.Created, Updated: v.updated,
-		Progress: v.progress(now), Best: v.best()}
+		Progress: v.progress(), Best: v.best()}
 }
 
 // what describes a study in a few words.
@@ -208,7 +198,7 @@ func (v *study) what() string {
 
 // progress counts finished trials and each rung's candidates, and
 // estimates the time left from the pace of the last finished trials.
-func (v *study) progress(now time.Time) Progress {
+func (v *study) progress() Progress {
 	p := Progress{Counts: v.counts, Done: v.counts.Complete + v.counts.Failed}
 	p.Budget = max(v.src.Expected(), v.counts.Total())
 	p.Rungs = v.rungs()
@@ -359,6 +349,3 @@ func since(d time.Duration) string {
 
 // secs converts seconds to a duration.
 func secs(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
-
-// byNumber orders trials by number.
-func byNumber(a, b store.Trial) int { return cmp.Compare(a.Number, b.Number) }

@@ -1,10 +1,6 @@
 package dashboard
 
-import (
-	"strconv"
-
-	"github.com/effnas/effnas/store"
-)
+import "github.com/effnas/effnas/store"
 
 // table is a page of a study's trial table with its controls.
 type table struct {
@@ -98,6 +94,3 @@ func (v *study) progressRungs() []int {
 	}
 	return out
 }
-
-// itoa is strconv.Itoa for templates.
-func itoa(i int) string { return strconv.Itoa(i) }
