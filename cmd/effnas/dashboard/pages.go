@@ -46,11 +46,14 @@ var funcs = template.FuncMap{
 	"day":   func(t time.Time) string { return t.Local().Format("2006-01-02") },
 	"clock": func(t time.Time) string { return t.Local().Format("15:04:05") },
 	"secs":  func(s float64) string { return since(secs(s)) },
-	"eta": func(p *float64) string {
-		if p == nil {
-			return "-"
+	"eta": func(p *float64) string { // the time left, in words
+		switch {
+		case p == nil:
+			return "time left unknown"
+		case *p < 1:
+			return "less than a second left"
 		}
-		return since(secs(*p))
+		return "about " + since(secs(*p)) + " left"
 	},
 	"pct":   func(f float64) string { return strconv.FormatFloat(f, 'f', 0, 64) + "%" },
 	"f2":    func(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) },
