@@ -323,22 +323,24 @@ func TestBrowserLoadBigStudy(t *testing.T) {
 	srv := serve(t, path)
 	ctx := browser(t)
 	catchErrors(t, ctx)
-	open(t, ctx, srv.URL+"/studies/"+strconv.FormatInt(id, 10)) // warm: the first load also starts the renderer
-	open(t, ctx, srv.URL+"/studies/"+strconv.FormatInt(id, 10))
-	ms, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`(() => { const n = performance.getEntriesByType("navigation")[0]; return n.loadEventEnd - n.startTime; })()`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	load := time.Duration(ms * float64(time.Millisecond))
 	limit := 3 * time.Second
 	if raceEnabled {
 		limit = 10 * time.Second // the race detector slows the server three to five times
 	}
-	t.Logf("the page of a study of %d trials: load event after %v (limit %v)", bigTrials, load.Round(time.Millisecond), limit)
-	if load > limit {
-		t.Errorf("load event after %v, want under %v", load, limit)
+	// The first load in a fresh tab, then a second one.
+	for _, what := range []string{"first", "second"} {
+		open(t, ctx, srv.URL+"/studies/"+strconv.FormatInt(id, 10))
+		ms, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`(() => { const n = performance.getEntriesByType("navigation")[0]; return n.loadEventEnd - n.startTime; })()`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		load := time.Duration(ms * float64(time.Millisecond))
+		t.Logf("the page of a study of %d trials, %s load: load event after %v (limit %v)", bigTrials, what, load.Round(time.Millisecond), limit)
+		if load > limit {
+			t.Errorf("%s load: load event after %v, want under %v", what, load, limit)
+		}
+		noErrors(t, ctx, "big study")
 	}
-	noErrors(t, ctx, "big study")
 }
 
 // TestScreenshots saves a PNG of each page of a small database: the
