@@ -170,6 +170,7 @@ type searchPage struct {
 	studyPageData
 	Config    search.Config
 	Standings []Standing
+	AtTop     int // candidates at the top rung, of which Standings are the best
 	Finalists int
 	Best      Plot
 	Pareto    Plot
@@ -217,7 +218,7 @@ func (s *Server) studyPage(w http.ResponseWriter, r *http.Request) error {
 	}
 	switch {
 	case v.searcher() != nil:
-		p := searchPage{studyPageData: base, Config: v.searcher().Config(), Standings: v.standingRows(20)}
+		p := searchPage{studyPageData: base, Config: v.searcher().Config(), Standings: v.standingRows(20), AtTop: len(v.standings())}
 		for _, st := range p.Standings {
 			if st.Finalist && v.halving.TopSeeds > 1 {
 				p.Finalists++
