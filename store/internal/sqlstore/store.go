@@ -126,11 +126,8 @@ func scanTrial(row scanner) (store.Trial, error) {
 	}
 	t.State = store.TrialState(state)
 	t.Choices = json.RawMessage(choices)
-	if err := json.Unmarshal([]byte(blocks), &t.Blocks); err != nil {
+	if t.Blocks, err = stringArray(blocks); err != nil {
 		return t, fmt.Errorf("trial %d blocks: %w", t.Number, err)
-	}
-	if t.Blocks == nil {
-		t.Blocks = []string{}
 	}
 	if alpha.Valid && beta.Valid && gamma.Valid {
 		t.Grid = &store.GridPoint{Alpha: alpha.Float64, Beta: beta.Float64, Gamma: gamma.Float64}
@@ -620,4 +617,39 @@ func (s *Store) LoadControllerState(ctx context.Context, study int64) ([]byte, e
 		b = []byte{}
 	}
 	return b, nil
+}
+
+// stringArray decodes a JSON array of strings. Block strings hold no
+// quotes, commas or escapes, so the common case is split by hand, which
+// makes reading 10,000 trials several times faster; anything else goes
+// through encoding/json.
+func stringArray(s string) ([]string, error) {
+	if len(s) >= 2 && s[0] == '[' && s[len(s)-1] == ']' && !strings.ContainsRune(s, '\\') {
+		inner := strings.TrimSpace(s[1 : len(s)-1])
+		if inner == "" {
+			return []string{}, nil
+		}
+		parts := strings.Split(inner, ",")
+		out := make([]string, len(parts))
+		ok := true
+		for i, p := range parts {
+			p = strings.TrimSpace(p)
+			if len(p) < 2 || p[0] != '"' || p[len(p)-1] != '"' || strings.ContainsRune(p[1:len(p)-1], '"') {
+				ok = false
+				break
+			}
+			out[i] = p[1 : len(p)-1]
+		}
+		if ok {
+			return out, nil
+		}
+	}
+	var out []string
+	if err := json.Unmarshal([]byte(s), &out); err != nil {
+		return nil, err
+	}
+	if out == nil {
+		out = []string{}
+	}
+	return out, nil
 }
