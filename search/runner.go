@@ -147,6 +147,7 @@ type Summary struct {
 	Seconds  float64      `json:"seconds"`
 	Expected int          `json:"expected"` // trials the study was expected to train in all
 	Complete bool         `json:"complete"` // nothing is left to plan or train
+	Classes  int          `json:"classes"`  // of the study's data (0 when a worker loaded none)
 }
 
 // Run trains the study's trials until nothing is left: it claims pending
@@ -248,9 +249,11 @@ func (r *runner) run(ctx context.Context) (Summary, error) {
 	// run with nothing claimed. A worker loads it when it first claims a
 	// trial: it looks for work far more often than it finds some.
 	if !r.opts.NoPropose {
-		if _, err := r.dataset(ctx, r.src.Proxy().Res); err != nil {
+		d, err := r.dataset(ctx, r.src.Proxy().Res)
+		if err != nil {
 			return sum, err
 		}
+		sum.Classes = d.Classes
 	}
 
 	g, gctx := errgroup.WithContext(ctx)

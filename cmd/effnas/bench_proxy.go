@@ -9,7 +9,6 @@ import (
 	"github.com/effnas/effnas/export"
 	"github.com/effnas/effnas/search"
 	"github.com/effnas/effnas/store"
-	"github.com/effnas/effnas/trainer/dataset"
 )
 
 func init() {
@@ -91,17 +90,10 @@ func runProxyStudy(ctx context.Context, env *Env, st store.Store, db *dbName, st
 	if err != nil {
 		return err
 	}
-	classes := 0
 	return runAndReport(ctx, env, st, db, study, p, opts, asJSON, "proxy runs",
 		func(sum search.Summary, trials []store.Trial) (report, error) {
-			if classes == 0 {
-				// The number of classes sets the chance level; the data
-				// is in the loader's cache only inside the run.
-				if d, err := dataset.Load(ctx, p.Config().Proxy.Dataset, dataset.Options{TrainSize: 1, ValSize: 1, TestSize: 1, Resolution: 8}); err == nil {
-					classes = d.Classes
-				}
-			}
-			rep := &proxyReport{PanelReport: p.Report(study, trials, classes), env: env}
+			// The number of classes sets the chance level.
+			rep := &proxyReport{PanelReport: p.Report(study, trials, sum.Classes)}
 			if rep.Complete && proxyPNG != "-" {
 				path := proxyPNG
 				if path == "" {
@@ -126,7 +118,6 @@ func runProxyStudy(ctx context.Context, env *Env, st store.Store, db *dbName, st
 type proxyReport struct {
 	*search.PanelReport
 	PNG string `json:"png,omitempty"`
-	env *Env
 }
 
 func (r *proxyReport) print(w io.Writer, db *dbName) {
