@@ -44,7 +44,7 @@ func TestKillResume(t *testing.T) {
 // killed and restarted, and the other takes its trials over.
 func TestKillTwoProcesses(t *testing.T) {
 	s, path := openFile(t)
-	storetest.KillAmong(t, s, path, 150, 5, 1, 5)
+	storetest.KillAmong(t, s, path, 300, 5, 1, 5)
 }
 
 // TestTwoHandlesOneFile: two stores on one file (as two processes would
