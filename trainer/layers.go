@@ -8,204 +8,265 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// gapLayer is global average pooling: (N*HW, C) -> (N, C).
-type gapLayer struct{ n, hw, c int }
+// stemLayer is the stem: a 3x3 stride-2 convolution of the input images
+// (im2col, chunk by chunk, and a GEMM) with batch norm and the activation.
+// It keeps z, the batch norm's input; the images get no gradient.
+// Inputs: x (N*H*W, Cin), w (9*Cin, Cout), gamma, beta.
+type stemLayer struct {
+	n, cout int
+	cv      *im2col
+	bn      *bnLayer
+	z       []float32
+	chunk   int
+	parts   [][][]float32
+}
 
-func (l *gapLayer) name() string           { return fmt.Sprintf("gap(%d,%d,%d)", l.n, l.hw, l.c) }
-func (l *gapLayer) outShape() tensor.Shape { return tensor.Shape{l.n, l.c} }
-func (l *gapLayer) diff() []bool           { return []bool{true} }
+func newStem(rt *runtime, n, h, cin, cout, act int) *stemLayer {
+	l := &stemLayer{n: n, cout: cout, cv: newIm2col(h, h, cin, 3, 2)}
+	rows := n * l.cv.ho * l.cv.wo
+	l.bn = newBN(rows, cout, act).threads(rt.threads)
+	hw := l.cv.ho * l.cv.wo
+	l.chunk = chunkImages(hw * max(cout, l.cv.width()))
+	rt.needLocalBuf(lCols, min(l.chunk, n)*hw*l.cv.width())
+	rt.needLocalBuf(lA, min(l.chunk, n)*hw*cout)
+	rt.needShared(sGradOut, rows*cout)
+	return l
+}
 
-func (l *gapLayer) forward(rt *runtime, in [][]float32, out []float32) {
-	x, c := in[0], l.c
-	inv := 1 / float32(l.hw)
-	kern.Par(rt.threads, l.n, func(_, lo, hi int) {
-		for n := lo; n < hi; n++ {
-			o := out[n*c:][:c]
+func (l *stemLayer) name() string           { return fmt.Sprintf("stem(%v->%d)", l.cv, l.cout) }
+func (l *stemLayer) outShape() tensor.Shape { return tensor.Shape{l.n * l.cv.ho * l.cv.wo, l.cout} }
+func (l *stemLayer) diff() []bool           { return []bool{false, true, true, true} }
+func (l *stemLayer) selfTimed() bool        { return true }
+func (l *stemLayer) floats() int64 {
+	return int64(l.n*l.cv.ho*l.cv.wo)*int64(l.cout) + l.bn.floats()
+}
+func (l *stemLayer) alloc() { l.z = make([]float32, l.n*l.cv.ho*l.cv.wo*l.cout) }
+
+func (l *stemLayer) forward(rt *runtime, in [][]float32, out []float32) {
+	hw, kk, c := l.cv.ho*l.cv.wo, l.cv.width(), l.cout
+	st := stats(rt)
+	l.bn.begin()
+	ph := rt.phase()
+	rt.parImages(l.n, l.chunk, func(t, n0, n1 int) {
+		ph.begin(t)
+		rows := (n1 - n0) * hw
+		cols := rt.localBuf(t, lCols, rows*kk)
+		l.cv.fill(cols, in[0], n0, n1)
+		z := l.z[n0*hw*c:][:rows*c]
+		kern.Gemm(1, rows, c, kk, cols, kk, in[1], c, z, c, false)
+		if st {
+			l.bn.accum(t, z, rows)
+		}
+		ph.mark(t, kindStem)
+	})
+	l.bn.finish(rt, in[2], in[3])
+	ph.end()
+	rows := l.n * hw
+	rt.work(kindStem, 2*float64(rows)*float64(kk*c), 4*float64(rows)*float64(c))
+	rt.single(kindBNAct, func() {
+		kern.Par(rt.threads, l.n, func(_, n0, n1 int) {
+			l.bn.apply(out[n0*hw*c:], l.z[n0*hw*c:], (n1-n0)*hw, nil, nil)
+		})
+	})
+	rt.work(kindBNAct, 0, 8*float64(rows*c))
+}
+
+func (l *stemLayer) backward(rt *runtime, in [][]float32, out, dy []float32, din [][]float32) {
+	hw, kk, c := l.cv.ho*l.cv.wo, l.cv.width(), l.cout
+	weights := []int{1}
+	startGrads(&l.parts, rt.threads, din, weights)
+	dz := rt.sharedBuf(sGradOut, l.n*hw*c)
+	l.bn.begin()
+	rt.single(kindBNAct, func() {
+		kern.Par(rt.threads, l.n, func(t, n0, n1 int) {
+			o := n0 * hw * c
+			l.bn.grad(t, dz[o:], dy[o:], l.z[o:], (n1-n0)*hw, nil, nil, nil)
+		})
+	})
+	l.bn.finishGrad(in[2], din[2], din[3])
+	ph := rt.phase()
+	rt.parImages(l.n, l.chunk, func(t, n0, n1 int) {
+		ph.begin(t)
+		rows := (n1 - n0) * hw
+		dzc := rt.localBuf(t, lA, rows*c)
+		l.bn.gradApply(dzc, dz[n0*hw*c:], l.z[n0*hw*c:], rows)
+		ph.mark(t, kindBNAct)
+		cols := rt.localBuf(t, lCols, rows*kk)
+		l.cv.fill(cols, in[0], n0, n1)
+		g := din[1]
+		if t > 0 {
+			g = l.parts[t][1]
+		}
+		kern.GemmTN(1, kk, c, rows, cols, kk, dzc, c, g, c, true)
+		ph.mark(t, kindStem)
+	})
+	ph.end()
+	rows := l.n * hw
+	rt.work(kindStem, 2*float64(rows)*float64(kk*c), 0)
+	rt.work(kindBNAct, 0, 20*float64(rows*c))
+	sumGrads(l.parts, din, weights)
+}
+
+// headLayer is the head: a 1x1 convolution, batch norm, the activation and
+// global average pooling, which yields (N, Cout). Its activation is never
+// stored: the pooling sums it chunk by chunk as it is computed.
+// Inputs: x (N*HW, Cin), w (Cin, Cout), gamma, beta.
+type headLayer struct {
+	n, hw, cin, cout int
+	bn               *bnLayer
+	z                []float32
+	chunk            int
+	parts            [][][]float32
+	vec              [][]float32
+}
+
+func newHead(rt *runtime, n, hw, cin, cout, act int) *headLayer {
+	l := &headLayer{n: n, hw: hw, cin: cin, cout: cout}
+	l.bn = newBN(n*hw, cout, act).threads(rt.threads)
+	l.chunk = chunkImages(hw * cout)
+	rt.needLocalBuf(lA, min(l.chunk, n)*hw*cout)
+	rt.needShared(sGradOut, n*hw*cout)
+	rt.needShared(sWT1, cin*cout)
+	l.vec = make([][]float32, max(rt.threads, 1))
+	return l
+}
+
+func (l *headLayer) alloc() {
+	l.z = make([]float32, l.n*l.hw*l.cout)
+	for t := range l.vec {
+		l.vec[t] = make([]float32, l.cout)
+	}
+}
+
+func (l *headLayer) name() string {
+	return fmt.Sprintf("head(%dx%d,%d->%d)", l.n, l.hw, l.cin, l.cout)
+}
+func (l *headLayer) outShape() tensor.Shape { return tensor.Shape{l.n, l.cout} }
+func (l *headLayer) diff() []bool           { return []bool{true, true, true, true} }
+func (l *headLayer) selfTimed() bool        { return true }
+func (l *headLayer) floats() int64 {
+	return int64(l.n*l.hw)*int64(l.cout) + l.bn.floats() + int64(len(l.vec)*l.cout)
+}
+
+func (l *headLayer) forward(rt *runtime, in [][]float32, out []float32) {
+	hw, c := l.hw, l.cout
+	rows := l.n * hw
+	l.bn.begin()
+	var epi func(t, i0, i1 int)
+	if stats(rt) {
+		epi = func(t, i0, i1 int) { l.bn.accum(t, l.z[i0*c:], i1-i0) }
+	}
+	rt.single(kindHead, func() {
+		kern.GemmEpi(rt.threads, rows, c, l.cin, in[0], l.cin, in[1], c, l.z, c, false, epi)
+		l.bn.finish(rt, in[2], in[3])
+	})
+	rt.work(kindHead, 2*float64(rows)*float64(l.cin*c), 4*float64(rows)*float64(l.cin+c))
+	inv := 1 / float32(hw)
+	ph := rt.phase()
+	rt.parImages(l.n, l.chunk, func(t, n0, n1 int) {
+		ph.begin(t)
+		a := rt.localBuf(t, lA, (n1-n0)*hw*c)
+		l.bn.apply(a, l.z[n0*hw*c:], (n1-n0)*hw, nil, nil)
+		ph.mark(t, kindBNAct)
+		for i := n0; i < n1; i++ {
+			o := out[i*c:][:c]
 			clear(o)
-			for p := 0; p < l.hw; p++ {
-				for j, v := range x[(n*l.hw+p)*c:][:c] {
-					o[j] += v
-				}
-			}
+			kern.ColSum(a[(i-n0)*hw*c:], hw, c, o)
 			for j := range o {
 				o[j] *= inv
 			}
 		}
+		ph.mark(t, kindPool)
 	})
+	ph.end()
+	rt.work(kindBNAct, 0, 4*float64(rows*c))
+	rt.work(kindPool, 0, 4*float64(rows*c))
 }
 
-func (l *gapLayer) backward(rt *runtime, in [][]float32, out, dy []float32, din [][]float32) {
-	dx, c := din[0], l.c
-	inv := 1 / float32(l.hw)
-	kern.Par(rt.threads, l.n, func(_, lo, hi int) {
-		for n := lo; n < hi; n++ {
-			g := dy[n*c:][:c]
-			for p := 0; p < l.hw; p++ {
-				d := dx[(n*l.hw+p)*c:][:c]
-				for j, v := range g {
-					d[j] = v * inv
+func (l *headLayer) backward(rt *runtime, in [][]float32, out, dy []float32, din [][]float32) {
+	hw, c, cin := l.hw, l.cout, l.cin
+	weights := []int{1}
+	startGrads(&l.parts, rt.threads, din, weights)
+	dz := rt.sharedBuf(sGradOut, l.n*hw*c)
+	inv := 1 / float32(hw)
+	l.bn.begin()
+	rt.single(kindBNAct, func() {
+		kern.Par(rt.threads, l.n, func(t, n0, n1 int) {
+			g := l.vec[t]
+			for i := n0; i < n1; i++ {
+				for j, v := range dy[i*c:][:c] {
+					g[j] = v * inv
 				}
+				o := i * hw * c
+				l.bn.grad(t, dz[o:], nil, l.z[o:], hw, nil, g, nil)
 			}
-		}
+		})
 	})
+	l.bn.finishGrad(in[2], din[2], din[3])
+	wT := rt.sharedBuf(sWT1, c*cin)
+	rt.single(kindHead, func() { kern.Transpose(1, cin, c, in[1], wT) })
+	ph := rt.phase()
+	rt.parImages(l.n, l.chunk, func(t, n0, n1 int) {
+		ph.begin(t)
+		rows := (n1 - n0) * hw
+		dzc := rt.localBuf(t, lA, rows*c)
+		l.bn.gradApply(dzc, dz[n0*hw*c:], l.z[n0*hw*c:], rows)
+		ph.mark(t, kindBNAct)
+		g := din[1]
+		if t > 0 {
+			g = l.parts[t][1]
+		}
+		kern.GemmTN(1, cin, c, rows, in[0][n0*hw*cin:], cin, dzc, c, g, c, true)
+		kern.Gemm(1, rows, cin, c, dzc, c, wT, cin, din[0][n0*hw*cin:], cin, false)
+		ph.mark(t, kindHead)
+	})
+	ph.end()
+	rows := l.n * hw
+	rt.work(kindHead, 4*float64(rows)*float64(cin*c), 4*float64(rows)*float64(2*cin+c))
+	rt.work(kindBNAct, 0, 16*float64(rows*c))
+	sumGrads(l.parts, din, weights)
 }
 
-// actLayer is an elementwise activation (swish or sigmoid) of a small
-// matrix, used inside squeeze-excite.
-type actLayer struct {
-	shape tensor.Shape
-	act   int
+// denseLayer is a fully connected layer with bias, the classifier:
+// x (N, Cin) times w (Cin, Cout) plus b (Cout).
+type denseLayer struct {
+	n, cin, cout int
+	wT           []float32
 }
 
-func (l *actLayer) name() string           { return fmt.Sprintf("act%d%v", l.act, l.shape) }
-func (l *actLayer) outShape() tensor.Shape { return l.shape }
-func (l *actLayer) diff() []bool           { return []bool{true} }
+func (l *denseLayer) name() string           { return fmt.Sprintf("dense(%d,%d->%d)", l.n, l.cin, l.cout) }
+func (l *denseLayer) outShape() tensor.Shape { return tensor.Shape{l.n, l.cout} }
+func (l *denseLayer) diff() []bool           { return []bool{true, true, true} }
 
-func (l *actLayer) forward(rt *runtime, in [][]float32, out []float32) {
-	for i, v := range in[0][:len(out)] {
-		switch l.act {
-		case actSwish:
-			out[i] = v * kern.Sigmoid1(v)
-		case actSigmoid:
-			out[i] = kern.Sigmoid1(v)
-		case actReLU:
-			out[i] = max(v, 0)
-		default:
-			out[i] = v
+func (l *denseLayer) forward(rt *runtime, in [][]float32, out []float32) {
+	kern.Gemm(rt.threads, l.n, l.cout, l.cin, in[0], l.cin, in[1], l.cout, out, l.cout, false)
+	for i := 0; i < l.n; i++ {
+		row := out[i*l.cout:][:l.cout]
+		for j, v := range in[2][:l.cout] {
+			row[j] += v
 		}
 	}
 }
 
-func (l *actLayer) backward(rt *runtime, in [][]float32, out, dy []float32, din [][]float32) {
-	dx := din[0]
-	for i, v := range in[0][:len(dx)] {
-		switch l.act {
-		case actSwish:
-			s := kern.Sigmoid1(v)
-			dx[i] = dy[i] * s * (1 + v*(1-s))
-		case actSigmoid:
-			dx[i] = dy[i] * out[i] * (1 - out[i])
-		case actReLU:
-			if v > 0 {
-				dx[i] = dy[i]
-			} else {
-				dx[i] = 0
-			}
-		default:
-			dx[i] = dy[i]
-		}
+func (l *denseLayer) backward(rt *runtime, in [][]float32, out, dy []float32, din [][]float32) {
+	if din[1] != nil {
+		kern.GemmTN(rt.threads, l.cin, l.cout, l.n, in[0], l.cin, dy, l.cout, din[1], l.cout, false)
 	}
-}
-
-// scaleLayer multiplies every channel of every image by a per-image,
-// per-channel factor (the excite of squeeze-excite): x (N*HW, C), s (N, C).
-type scaleLayer struct{ n, hw, c int }
-
-func (l *scaleLayer) name() string           { return fmt.Sprintf("scale(%d,%d,%d)", l.n, l.hw, l.c) }
-func (l *scaleLayer) outShape() tensor.Shape { return tensor.Shape{l.n * l.hw, l.c} }
-func (l *scaleLayer) diff() []bool           { return []bool{true, true} }
-
-func (l *scaleLayer) forward(rt *runtime, in [][]float32, out []float32) {
-	x, s, c := in[0], in[1], l.c
-	kern.Par(rt.threads, l.n, func(_, lo, hi int) {
-		for n := lo; n < hi; n++ {
-			sn := s[n*c:][:c]
-			for p := 0; p < l.hw; p++ {
-				off := (n*l.hw + p) * c
-				xr, yr := x[off:][:c], out[off:][:c]
-				for j, v := range xr {
-					yr[j] = v * sn[j]
-				}
-			}
-		}
-	})
-}
-
-func (l *scaleLayer) backward(rt *runtime, in [][]float32, out, dy []float32, din [][]float32) {
-	x, s, c := in[0], in[1], l.c
-	dx, ds := din[0], din[1]
-	kern.Par(rt.threads, l.n, func(_, lo, hi int) {
-		for n := lo; n < hi; n++ {
-			sn := s[n*c:][:c]
-			var dsn []float32
-			if ds != nil {
-				dsn = ds[n*c:][:c]
-				clear(dsn)
-			}
-			for p := 0; p < l.hw; p++ {
-				off := (n*l.hw + p) * c
-				g := dy[off:][:c]
-				if dx != nil {
-					d := dx[off:][:c]
-					for j, v := range g {
-						d[j] = v * sn[j]
-					}
-				}
-				if dsn != nil {
-					kern.MulAdd(dsn, g, x[off:][:c])
-				}
-			}
-		}
-	})
-}
-
-// residLayer is the identity skip with drop-connect: y = x + f*m[n], where
-// in training m[n] is 0 with probability 1-survival and 1/survival otherwise,
-// per image; in inference m = 1. Inputs: x (skip) and f (block output).
-type residLayer struct {
-	n, hw, c int
-	survival float64
-	mask     []float32
-}
-
-func (l *residLayer) name() string           { return fmt.Sprintf("resid(%d,%d,%d)", l.n, l.hw, l.c) }
-func (l *residLayer) outShape() tensor.Shape { return tensor.Shape{l.n * l.hw, l.c} }
-func (l *residLayer) diff() []bool           { return []bool{true, true} }
-func (l *residLayer) identityGrad(i int) bool {
-	return i == 0
-}
-
-func (l *residLayer) forward(rt *runtime, in [][]float32, out []float32) {
-	if l.mask == nil {
-		l.mask = make([]float32, l.n)
-	}
-	for n := range l.mask {
-		l.mask[n] = 1
-		if rt.training && l.survival < 1 {
-			if rt.rng.Float64() < l.survival {
-				l.mask[n] = float32(1 / l.survival)
-			} else {
-				l.mask[n] = 0
+	if din[2] != nil {
+		db := din[2][:l.cout]
+		clear(db)
+		for i := 0; i < l.n; i++ {
+			for j, v := range dy[i*l.cout:][:l.cout] {
+				db[j] += v
 			}
 		}
 	}
-	x, f, c := in[0], in[1], l.c
-	kern.Par(rt.threads, l.n, func(_, lo, hi int) {
-		for n := lo; n < hi; n++ {
-			m := l.mask[n]
-			span := l.hw * c
-			xr, fr, yr := x[n*span:][:span], f[n*span:][:span], out[n*span:][:span]
-			for j, v := range xr {
-				yr[j] = v + fr[j]*m
-			}
-		}
-	})
-}
-
-func (l *residLayer) backward(rt *runtime, in [][]float32, out, dy []float32, din [][]float32) {
 	if din[0] != nil {
-		copy(din[0], dy)
-	}
-	df := din[1]
-	if df == nil {
-		return
-	}
-	span := l.hw * l.c
-	for n := 0; n < l.n; n++ {
-		m := l.mask[n]
-		for j, v := range dy[n*span:][:span] {
-			df[n*span+j] = v * m
+		if l.wT == nil {
+			l.wT = make([]float32, l.cin*l.cout)
 		}
+		kern.Transpose(1, l.cin, l.cout, in[1], l.wT)
+		kern.Gemm(rt.threads, l.n, l.cin, l.cout, dy, l.cout, l.wT, l.cin, din[0], l.cin, false)
 	}
 }
 

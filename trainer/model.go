@@ -99,27 +99,17 @@ func (b *builder) layer(l layer, in ...*G.Node) *G.Node {
 	return n
 }
 
-// conv adds a k x k convolution (no bias) from cin to cout channels.
-func (b *builder) conv(x *G.Node, h, cin, cout, k, s int, name string) (*G.Node, int) {
-	l := newConv(b.n, h, h, cin, cout, k, s, false)
-	w := b.newParam(name+".w", tensor.Shape{k * k * cin, cout}, true, b.uniform(1/math.Sqrt(float64(k*k*cin))))
-	return b.layer(l, x, w), l.ho
-}
-
-// bn adds batch norm fused with the activation act.
-func (b *builder) bn(x *G.Node, rows, c, act int, name string) *G.Node {
-	return b.bnInit(x, rows, c, act, 1, name)
-}
-
-// bnInit is bn with gamma initialised to g.
-func (b *builder) bnInit(x *G.Node, rows, c, act int, g float32, name string) *G.Node {
-	defer func(k profKind) { b.kind = k }(b.kind)
-	b.kind = kindBNAct
-	l := newBN(rows, c, act)
-	gamma := b.newParam(name+".gamma", tensor.Shape{c}, false, constant(g))
-	beta := b.newParam(name+".beta", tensor.Shape{c}, false, constant(0))
-	b.net.bns = append(b.net.bns, l)
-	return b.layer(l, x, gamma, beta)
+// params creates the parameters of specs, in order.
+func (b *builder) params(specs []paramSpec) []*G.Node {
+	nodes := make([]*G.Node, len(specs))
+	for i, s := range specs {
+		init := constant(s.value)
+		if s.bound > 0 {
+			init = b.uniform(s.bound)
+		}
+		nodes[i] = b.newParam(s.name, s.shape, s.decay, init)
+	}
+	return nodes
 }
 
 // residualGamma is the initial gamma of a block's last batch norm: zero
@@ -135,57 +125,16 @@ func (b *builder) residualGamma(blk space.Block, in, stride int) float32 {
 	return 1
 }
 
-// dense adds a fully connected layer with bias over (rows, cin).
-func (b *builder) dense(x *G.Node, rows, cin, cout int, name string) *G.Node {
-	w := b.newParam(name+".w", tensor.Shape{cin, cout}, true, b.uniform(1/math.Sqrt(float64(cin))))
-	bias := b.newParam(name+".b", tensor.Shape{cout}, false, constant(0))
-	return b.layer(newConv(rows, 1, 1, cin, cout, 1, 1, true), x, w, bias)
-}
-
 // block adds one repeat of a block: returns the output and its size.
 func (b *builder) block(x *G.Node, h int, blk space.Block, in, stride int, survival float64, name string) (*G.Node, int) {
-	n := b.n
-	y, ho, ch := x, h, in
-	if blk.Op == space.OpConv {
-		b.kind = kindConv
-		y, ho = b.conv(y, h, in, blk.Out, blk.Kernel, stride, name+".conv")
-		y = b.bn(y, n*ho*ho, blk.Out, b.act, name+".conv.bn")
-		ch = blk.Out
-	} else {
-		if blk.Expand != 1 {
-			ch = in * blk.Expand
-			b.kind = kindExpand
-			y, _ = b.conv(y, h, in, ch, 1, 1, name+".expand")
-			y = b.bn(y, n*h*h, ch, b.act, name+".expand.bn")
+	l := newBlock(b.net.rt, b.n, h, blk, in, stride, survival, b.act, b.residualGamma(blk, in, stride), name)
+	for _, bn := range []*bnLayer{l.bn1, l.bn2, l.bn3} {
+		if bn != nil {
+			b.net.bns = append(b.net.bns, bn)
 		}
-		b.kind = kindDepthwise
-		dw := newDW(n, h, h, ch, blk.Kernel, stride)
-		ho = dw.ho
-		w := b.newParam(name+".dw.w", tensor.Shape{blk.Kernel * blk.Kernel, ch}, true,
-			b.uniform(1/float64(blk.Kernel)))
-		y = b.layer(dw, y, w)
-		y = b.bn(y, n*ho*ho, ch, b.act, name+".dw.bn")
 	}
-	if blk.SE > 0 {
-		r := max(1, int(float64(in)*blk.SE))
-		b.kind = kindSE
-		p := b.layer(&gapLayer{n: n, hw: ho * ho, c: ch}, y)
-		s := b.dense(p, n, ch, r, name+".se.reduce")
-		s = b.layer(&actLayer{shape: tensor.Shape{n, r}, act: b.act}, s)
-		s = b.dense(s, n, r, ch, name+".se.expand")
-		s = b.layer(&actLayer{shape: tensor.Shape{n, ch}, act: actSigmoid}, s)
-		y = b.layer(&scaleLayer{n: n, hw: ho * ho, c: ch}, y, s)
-	}
-	if blk.Op != space.OpConv {
-		b.kind = kindProject
-		y, _ = b.conv(y, ho, ch, blk.Out, 1, 1, name+".project")
-		y = b.bnInit(y, n*ho*ho, blk.Out, actNone, b.residualGamma(blk, in, stride), name+".project.bn")
-	}
-	if blk.Skip && stride == 1 && in == blk.Out {
-		b.kind = kindResidual
-		y = b.layer(&residLayer{n: n, hw: ho * ho, c: blk.Out, survival: survival}, x, y)
-	}
-	return y, ho
+	l.alloc()
+	return b.layer(l, append([]*G.Node{x}, b.params(l.specs)...)...), l.ho
 }
 
 // buildNetwork turns arch into a graph for batches of batch images.
@@ -206,10 +155,15 @@ func buildNetwork(arch space.Arch, batch int, rt *runtime, seed uint64, labelSmo
 	x := G.NewTensor(net.g, tensor.Float32, 2, G.WithShape(xs...), G.WithName("x"),
 		G.WithValue(tensor.New(tensor.WithShape(xs...), tensor.WithBacking(net.x))))
 
-	b.kind = kindStem
-	y, ho := b.conv(x, h, arch.InChannels, arch.Stem, 3, 2, "stem")
-	h = ho
-	y = b.bn(y, batch*h*h, arch.Stem, b.act, "stem.bn")
+	stem := newStem(rt, batch, h, arch.InChannels, arch.Stem, b.act)
+	stem.alloc()
+	net.bns = append(net.bns, stem.bn)
+	y := b.layer(stem, append([]*G.Node{x}, b.params([]paramSpec{
+		{name: "stem.w", shape: tensor.Shape{9 * arch.InChannels, arch.Stem}, decay: true, bound: 1 / math.Sqrt(float64(9*arch.InChannels))},
+		{name: "stem.bn.gamma", shape: tensor.Shape{arch.Stem}, value: 1},
+		{name: "stem.bn.beta", shape: tensor.Shape{arch.Stem}},
+	})...)...)
+	h = stem.cv.ho
 	total := 0
 	for _, blk := range arch.Blocks {
 		total += blk.Repeats
@@ -227,21 +181,28 @@ func buildNetwork(arch space.Arch, batch int, rt *runtime, seed uint64, labelSmo
 		}
 		ch = blk.Out
 	}
-	b.kind = kindHead
-	y, _ = b.conv(y, h, ch, arch.Head, 1, 1, "head")
-	y = b.bn(y, batch*h*h, arch.Head, b.act, "head.bn")
-	b.kind = kindPool
-	y = b.layer(&gapLayer{n: batch, hw: h * h, c: arch.Head}, y)
+	head := newHead(rt, batch, h*h, ch, arch.Head, b.act)
+	head.alloc()
+	net.bns = append(net.bns, head.bn)
+	y = b.layer(head, append([]*G.Node{y}, b.params([]paramSpec{
+		{name: "head.w", shape: tensor.Shape{ch, arch.Head}, decay: true, bound: 1 / math.Sqrt(float64(ch))},
+		{name: "head.bn.gamma", shape: tensor.Shape{arch.Head}, value: 1},
+		{name: "head.bn.beta", shape: tensor.Shape{arch.Head}},
+	})...)...)
 	b.kind = kindClassifier
 	if arch.Dropout > 0 {
 		y = b.layer(&dropoutLayer{shape: tensor.Shape{batch, arch.Head}, rate: arch.Dropout}, y)
 	}
-	y = b.dense(y, batch, arch.Head, arch.Classes, "classifier")
+	y = b.layer(&denseLayer{n: batch, cin: arch.Head, cout: arch.Classes}, append([]*G.Node{y}, b.params([]paramSpec{
+		{name: "classifier.w", shape: tensor.Shape{arch.Head, arch.Classes}, decay: true, bound: 1 / math.Sqrt(float64(arch.Head))},
+		{name: "classifier.b", shape: tensor.Shape{arch.Classes}},
+	})...)...)
 	net.xent = &xentLayer{n: batch, k: arch.Classes, smoothing: labelSmoothing, labels: make([]int, batch)}
 	net.loss = b.layer(net.xent, y)
 	if b.err != nil {
 		return nil, b.err
 	}
+	rt.allocate()
 	grads, err := G.Grad(net.loss, b.nodes...)
 	if err != nil {
 		return nil, fmt.Errorf("differentiate the loss: %w", err)

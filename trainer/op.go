@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"hash"
 	"hash/fnv"
-	"math/rand/v2"
 	"time"
 
 	"github.com/chewxy/hm"
@@ -31,19 +30,6 @@ type layer interface {
 	// the cost with respect to out. It overwrites din (it does not add).
 	backward(rt *runtime, in [][]float32, out, dy []float32, din [][]float32)
 }
-
-// runtime is the state one training shares with all of its ops.
-type runtime struct {
-	threads  int
-	training bool   // batch statistics, dropout and drop-connect on; backward ops run
-	calib    bool   // with training off: batch norm uses batch statistics and averages them (see calibrate)
-	gen      uint64 // incremented before every run of the graph
-	nextID   int
-	rng      *rand.Rand // dropout and drop-connect masks, drawn in graph order
-	prof     *profiler  // nil unless the steps are profiled
-}
-
-func (rt *runtime) id() int { rt.nextID++; return rt.nextID }
 
 // f32s returns the float32 slice behind a gorgonia value.
 func f32s(v G.Value) []float32 {
@@ -76,8 +62,7 @@ type fwdOp struct {
 	id    int
 	in    []hm.Type
 	out   *tensor.Dense // reused output (nil for a scalar output)
-	bufs  [][]float32   // private input-gradient buffers, computed once per gen
-	bgen  uint64
+	bufs  [][]float32   // private input-gradient buffers
 	ins   [][]float32
 	param []bool   // inputs that are parameters: their gradients stay private
 	kind  profKind // what the profile charges its time to
@@ -115,7 +100,7 @@ func (op *fwdOp) Hashcode() uint32 {
 func (op *fwdOp) String() string { return fmt.Sprintf("%s#%d", op.l.name(), op.id) }
 
 func (op *fwdOp) Do(vals ...G.Value) (G.Value, error) {
-	if p := op.rt.prof; p != nil {
+	if p := op.rt.prof; p != nil && !isSelfTimed(op.l) {
 		t0 := time.Now()
 		defer func() {
 			f, b := work(op.l, false)
@@ -139,58 +124,73 @@ func (op *fwdOp) Do(vals ...G.Value) (G.Value, error) {
 
 func (op *fwdOp) DiffWRT(n int) []bool { return op.l.diff() }
 
+// SymDiff returns a gradient node per differentiable input. The first one
+// (the main node) takes all of the layer's inputs, its output and the
+// output's gradient, and computes every input gradient at once; the others
+// take only the main node, which makes them run after it, and hand out
+// what it computed.
 func (op *fwdOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	d := op.l.diff()
 	ret := make(G.Nodes, len(inputs))
 	children := append(append(G.Nodes(nil), inputs...), output, grad)
+	var main *G.Node
 	for i, ok := range d {
 		if !ok {
 			continue
 		}
-		if id, ok := op.l.(identityGrad); ok && id.identityGrad(i) {
-			ret[i] = grad
-			continue
-		}
-		b := &bwdOp{f: op, wrt: i, id: op.rt.id(), shape: inputs[i].Shape().Clone()}
-		for _, c := range children {
-			b.in = append(b.in, c.Type())
-		}
-		b.out = tensor.New(tensor.WithShape(b.shape.Clone()...), tensor.Of(tensor.Float32))
+		b := &bwdOp{f: op, wrt: i, id: op.rt.id(), shape: inputs[i].Shape().Clone(), main: main == nil}
 		if op.bufs[i] == nil {
 			op.bufs[i] = make([]float32, b.shape.TotalSize())
 		}
-		n, err := G.ApplyOp(b, children...)
+		if op.param[i] {
+			b.out = tensor.New(tensor.WithShape(b.shape.Clone()...), tensor.Of(tensor.Float32))
+		} else {
+			// The gradient of an activation is computed straight into
+			// the node's value.
+			b.out = tensor.New(tensor.WithShape(b.shape.Clone()...), tensor.WithBacking(op.bufs[i]))
+		}
+		b.outType = inputs[i].Type()
+		deps := G.Nodes{main}
+		if b.main {
+			deps = children
+		}
+		for _, c := range deps {
+			b.in = append(b.in, c.Type())
+		}
+		n, err := G.ApplyOp(b, deps...)
 		if err != nil {
 			return nil, fmt.Errorf("gradient of %v input %d: %w", op, i, err)
+		}
+		if b.main {
+			main = n
 		}
 		ret[i] = n
 	}
 	return ret, nil
 }
 
-// identityGrad is implemented by layers whose gradient for some input is
-// exactly the output gradient (the skip of a residual sum).
-type identityGrad interface{ identityGrad(i int) bool }
-
-// bwdOp returns the gradient of one input of a layer. The first bwdOp of a
-// layer to run in a step computes all of the layer's input gradients; the
-// others copy theirs from the layer's private buffers. Parameter gradients
-// are always kept in the private buffers, which the optimizer reads: gorgonia
-// may reuse a node's returned tensor as scratch once the node is dead, so
-// nothing is read back from a returned tensor outside the graph.
+// bwdOp returns the gradient of one input of a layer. The layer's main
+// gradient node computes all of the layer's input gradients into the
+// layer's buffers; an activation's gradient node returns its buffer
+// itself, a parameter's returns a copy. Parameter gradients are kept in the
+// private buffers, which the optimizer reads: gorgonia may reuse a node's
+// returned tensor as scratch once the node is dead, so nothing is read back
+// from a returned tensor outside the graph.
 type bwdOp struct {
-	f     *fwdOp
-	wrt   int
-	id    int
-	in    []hm.Type
-	shape tensor.Shape
-	out   *tensor.Dense
-	din   [][]float32
+	f       *fwdOp
+	wrt     int
+	id      int
+	main    bool // inputs: the layer's inputs, output and output gradient; else the main node
+	in      []hm.Type
+	outType hm.Type
+	shape   tensor.Shape
+	out     *tensor.Dense
+	ins     [][]float32
 }
 
 func (op *bwdOp) Arity() int { return len(op.in) }
 func (op *bwdOp) Type() hm.Type {
-	ts := append(append([]hm.Type(nil), op.in...), op.in[op.wrt])
+	ts := append(append([]hm.Type(nil), op.in...), op.outType)
 	return hm.NewFnType(ts...)
 }
 func (op *bwdOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return op.shape.Clone(), nil }
@@ -209,41 +209,31 @@ func (op *bwdOp) String() string { return fmt.Sprintf("d%v/d%d", op.f, op.wrt) }
 
 func (op *bwdOp) Do(vals ...G.Value) (G.Value, error) {
 	f := op.f
-	mine := op.out.Data().([]float32)
 	if !f.rt.training {
 		return op.out, nil // evaluation runs the forward pass only
 	}
-	n := len(f.in)
-	if p := f.rt.prof; p != nil {
-		t0 := time.Now()
-		first := f.bgen != f.rt.gen
-		defer func() {
-			var fl, b float64
-			if first {
-				fl, b = work(f.l, true)
-			}
-			p.add(f.kind, &t0, fl, b)
-		}()
-	}
-	if f.bgen != f.rt.gen {
-		if op.din == nil {
-			op.din = make([][]float32, n)
+	if op.main {
+		var t0 time.Time
+		p := f.rt.prof
+		if p != nil && !isSelfTimed(f.l) {
+			t0 = time.Now()
 		}
-		ins := make([][]float32, n)
+		n := len(f.in)
+		if op.ins == nil {
+			op.ins = make([][]float32, n)
+		}
 		for i := 0; i < n; i++ {
-			ins[i] = f32s(vals[i])
-			op.din[i] = f.bufs[i]
+			op.ins[i] = f32s(vals[i])
 		}
-		if !f.param[op.wrt] {
-			op.din[op.wrt] = mine
-		}
-		f.l.backward(f.rt, ins, f32s(vals[n]), f32s(vals[n+1]), op.din)
-		f.bgen = f.rt.gen
-		if !f.param[op.wrt] {
-			return op.out, nil
+		f.l.backward(f.rt, op.ins, f32s(vals[n]), f32s(vals[n+1]), f.bufs)
+		if p != nil && !isSelfTimed(f.l) {
+			fl, b := work(f.l, true)
+			p.add(f.kind, &t0, fl, b)
 		}
 	}
-	copy(mine, f.bufs[op.wrt])
+	if f.param[op.wrt] {
+		copy(op.out.Data().([]float32), f.bufs[op.wrt])
+	}
 	return op.out, nil
 }
 

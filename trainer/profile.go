@@ -98,40 +98,24 @@ func (p *profiler) entries(steps int, total time.Duration) []ProfileEntry {
 	return out
 }
 
+// selfTimed is implemented by layers that charge their own time to the
+// profile, kind by kind.
+type selfTimed interface{ selfTimed() bool }
+
+func isSelfTimed(l layer) bool {
+	st, ok := l.(selfTimed)
+	return ok && st.selfTimed()
+}
+
 // work returns the floating-point operations and nominal memory traffic
-// of a layer's forward or backward pass.
+// of the forward or backward pass of a layer that is not self-timed.
 func work(l layer, backward bool) (flops, bytes float64) {
-	const f = 4 // bytes per float32
-	switch l := l.(type) {
-	case *convLayer:
-		macs := float64(l.n*l.ho*l.wo) * float64(l.k*l.k*l.cin) * float64(l.cout)
+	if l, ok := l.(*denseLayer); ok {
+		macs := float64(l.n) * float64(l.cin) * float64(l.cout)
 		if backward {
 			return 4 * macs, 0
 		}
 		return 2 * macs, 0
-	case *dwLayer:
-		macs := float64(l.n*l.ho*l.wo) * float64(l.k*l.k*l.c)
-		in, out := float64(l.n*l.h*l.w*l.c), float64(l.n*l.ho*l.wo*l.c)
-		if backward {
-			return 4 * macs, f * (2*in + out)
-		}
-		return 2 * macs, f * (in + out)
-	case *bnLayer:
-		n := float64(l.m * l.c)
-		if backward {
-			return 0, f * 3 * n
-		}
-		return 0, f * 2 * n
-	case *gapLayer:
-		return 0, f * float64(l.n*l.hw*l.c)
-	case *scaleLayer:
-		n := float64(l.n * l.hw * l.c)
-		if backward {
-			return 0, f * 3 * n
-		}
-		return 0, f * 2 * n
-	case *residLayer:
-		return 0, f * 3 * float64(l.n*l.hw*l.c)
 	}
 	return 0, 0
 }

@@ -1,125 +1,139 @@
 package kern
 
-// Blocking of the GEMM: rows of A are split across threads in blocks of mc,
-// the inner dimension in chunks of kc so that a kc x 16 panel of B stays in
-// L1 while 4-row strips of A stream past it.
+import "fmt"
+
+//go:generate go run gen_amd64.go
+
+// Blocking: C is computed in blocks of mc rows (the unit of work of a
+// thread, and of GemmEpi's epilogue), the inner dimension in chunks of kc,
+// and within them in tiles of at most tileR x tileW that one micro-kernel
+// call keeps in registers.
 const (
-	mc = 64
+	mc = 96
 	kc = 256
 )
 
-// Gemm computes C = A*B (or C += A*B when acc is true) for row-major A
+// Gemm computes C = A*B (C += A*B when acc is true) for row-major A
 // (m x k, row stride lda), B (k x n, ldb) and C (m x n, ldc), using up to
 // threads goroutines.
 func Gemm(threads, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	GemmEpi(threads, m, n, k, a, lda, b, ldb, c, ldc, acc, nil)
+}
+
+// GemmEpi is Gemm that calls epi(t, i0, i1) as soon as rows [i0, i1) of C
+// are final, while they are still in cache, on the goroutine t (0 <= t <
+// threads) that computed them. Every row is passed to epi exactly once;
+// the rows of one goroutine come in increasing order.
+func GemmEpi(threads, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool, epi func(t, i0, i1 int)) {
 	if m == 0 || n == 0 {
 		return
 	}
-	if k == 0 {
-		if !acc {
-			for i := 0; i < m; i++ {
-				clear(c[i*ldc : i*ldc+n])
-			}
-		}
-		return
-	}
-	if len(a) < (m-1)*lda+k || len(b) < (k-1)*ldb+n || len(c) < (m-1)*ldc+n {
-		panic("kern: Gemm slice too short")
-	}
+	checkGemm(m, n, k, len(a), lda, 1, len(b), ldb, len(c), ldc)
 	blocks := (m + mc - 1) / mc
-	// Small problems are not worth a goroutine.
-	if int64(m)*int64(n)*int64(k) < 1<<15 {
-		threads = 1
+	if int64(m)*int64(n)*int64(k) < 1<<16 {
+		threads = 1 // not worth a goroutine
 	}
-	Par(threads, blocks, func(_, lo, hi int) {
+	Par(threads, blocks, func(t, lo, hi int) {
 		for blk := lo; blk < hi; blk++ {
 			i0, i1 := blk*mc, min((blk+1)*mc, m)
-			for p0 := 0; p0 < k; p0 += kc {
-				p1 := min(p0+kc, k)
-				gemmBlock(i0, i1, p0, p1, n, a, lda, b, ldb, c, ldc, acc || p0 > 0)
+			gemmBlock(i0, i1, 0, n, k, a, lda, 1, b, ldb, c, ldc, acc)
+			if epi != nil {
+				epi(t, i0, i1)
 			}
 		}
 	})
 }
 
-// gemmBlock does rows [i0,i1) and inner indices [p0,p1) for all n columns.
-func gemmBlock(i0, i1, p0, p1, n int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
-	kk := p1 - p0
-	j := 0
-	for ; j+16 <= n; j += 16 {
-		i := i0
-		for ; i+4 <= i1; i += 4 {
-			kern4x16(kk, a[i*lda+p0:], lda, b[p0*ldb+j:], ldb, c[i*ldc+j:], ldc, acc)
-		}
-		if i < i1 {
-			gemmGo(i, i1, p0, p1, j, j+16, a, lda, b, ldb, c, ldc, acc)
-		}
+// GemmTN computes C = A^T*B (C += A^T*B when acc is true) for row-major A
+// (k x m, row stride lda), B (k x n, ldb) and C (m x n, ldc): the weight
+// gradient of a convolution, whose inner dimension k (pixels) is long. The
+// threads split the larger of m and n, so each reads its share of the
+// larger operand once and every element of C is summed in the same order
+// whatever the number of threads.
+func GemmTN(threads, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	if m == 0 || n == 0 {
+		return
 	}
-	for ; j+8 <= n; j += 8 {
-		i := i0
-		for ; i+4 <= i1; i += 4 {
-			kern4x8(kk, a[i*lda+p0:], lda, b[p0*ldb+j:], ldb, c[i*ldc+j:], ldc, acc)
-		}
-		if i < i1 {
-			gemmGo(i, i1, p0, p1, j, j+8, a, lda, b, ldb, c, ldc, acc)
-		}
+	checkGemm(m, n, k, len(a), 1, lda, len(b), ldb, len(c), ldc)
+	if int64(m)*int64(n)*int64(k) < 1<<16 {
+		threads = 1
 	}
-	if j < n {
-		gemmGo(i0, i1, p0, p1, j, n, a, lda, b, ldb, c, ldc, acc)
+	if m >= n {
+		const step = 2 * tileR
+		Par(threads, (m+step-1)/step, func(_, lo, hi int) {
+			gemmBlock(lo*step, min(hi*step, m), 0, n, k, a, 1, lda, b, ldb, c, ldc, acc)
+		})
+		return
+	}
+	const step = tileW
+	Par(threads, (n+step-1)/step, func(_, lo, hi int) {
+		gemmBlock(0, m, lo*step, min(hi*step, n), k, a, 1, lda, b, ldb, c, ldc, acc)
+	})
+}
+
+// checkGemm panics unless the slices hold the matrices: A(i, p) is
+// a[i*ars+p*aks].
+func checkGemm(m, n, k, la, ars, aks, lb, ldb, lc, ldc int) {
+	if k > 0 && (la < (m-1)*ars+(k-1)*aks+1 || lb < (k-1)*ldb+n) || lc < (m-1)*ldc+n || n > ldb || n > ldc {
+		panic(fmt.Sprintf("kern: Gemm %dx%dx%d: a %d (strides %d, %d), b %d (stride %d) or c %d (stride %d) too short",
+			m, n, k, la, ars, aks, lb, ldb, lc, ldc))
 	}
 }
 
-// gemmGo is the portable kernel for a rectangle of C.
-func gemmGo(i0, i1, p0, p1, j0, j1 int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
-	w := j1 - j0
-	for i := i0; i < i1; i++ {
-		ci := c[i*ldc+j0 : i*ldc+j1]
+// gemmBlock computes rows [i0, i1) and columns [j0, j1) of C = A*B (+C)
+// where A(i, p) is a[i*ars+p*aks].
+func gemmBlock(i0, i1, j0, j1, k int, a []float32, ars, aks int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	if k == 0 {
 		if !acc {
-			clear(ci)
+			for i := i0; i < i1; i++ {
+				clear(c[i*ldc+j0 : i*ldc+j1])
+			}
 		}
-		ai := a[i*lda+p0 : i*lda+p1]
-		for p, av := range ai {
+		return
+	}
+	// Rows in tiles of equal height: 16 rows are two tiles of 8, not 12
+	// and 4.
+	maxR := tileRows()
+	tiles := (i1 - i0 + maxR - 1) / maxR
+	th := (i1 - i0 + tiles - 1) / tiles
+	for p0 := 0; p0 < k; p0 += kc {
+		kk := min(kc, k-p0)
+		ac := acc || p0 > 0
+		for j := j0; j < j1; {
+			w := tileWidth(j1 - j)
+			for i := i0; i < i1; i += th {
+				r := min(th, i1-i)
+				micro(r, w, kk, a[i*ars+p0*aks:], ars, aks, b[p0*ldb+j:], ldb, c[i*ldc+j:], ldc, ac)
+			}
+			j += w
+		}
+	}
+}
+
+// microGo computes the r x w tile C (+)= A*B over k, A(i, p) at
+// a[i*ars+p*aks]: the portable micro-kernel (r <= tileR, w <= 32).
+func microGo(r, w, k int, a []float32, ars, aks int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	var t [32]float32
+	for i := 0; i < r; i++ {
+		ti := t[:w]
+		clear(ti)
+		ai := a[i*ars:]
+		for p := 0; p < k; p++ {
+			av := ai[p*aks]
 			if av == 0 {
 				continue
 			}
-			bp := b[(p0+p)*ldb+j0 : (p0+p)*ldb+j0+w]
-			for j, bv := range bp {
-				ci[j] += av * bv
+			for j, bv := range b[p*ldb : p*ldb+w] {
+				ti[j] += av * bv
 			}
 		}
-	}
-}
-
-// kern4x16Go and kern4x8Go are the pure Go versions of the register-blocked
-// micro-kernels, used where there is no assembly.
-func kern4x16Go(k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
-	kernGo(4, 16, k, a, lda, b, ldb, c, ldc, acc)
-}
-
-func kern4x8Go(k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
-	kernGo(4, 8, k, a, lda, b, ldb, c, ldc, acc)
-}
-
-func kernGo(rows, cols, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
-	var t [4][16]float32
-	for p := 0; p < k; p++ {
-		bp := b[p*ldb : p*ldb+cols]
-		for r := 0; r < rows; r++ {
-			av := a[r*lda+p]
-			tr := t[r][:cols]
-			for j, bv := range bp {
-				tr[j] += av * bv
-			}
-		}
-	}
-	for r := 0; r < rows; r++ {
-		cr := c[r*ldc : r*ldc+cols]
+		ci := c[i*ldc : i*ldc+w]
 		if acc {
-			for j := range cr {
-				cr[j] += t[r][j]
+			for j, v := range ti {
+				ci[j] += v
 			}
 		} else {
-			copy(cr, t[r][:cols])
+			copy(ci, ti)
 		}
 	}
 }
@@ -128,6 +142,7 @@ func kernGo(rows, cols, k int, a []float32, lda int, b []float32, ldb int, c []f
 // (c x r), in cache-friendly tiles.
 func Transpose(threads, r, c int, src, dst []float32) {
 	const tile = 32
+	src, dst = src[:r*c], dst[:r*c]
 	tiles := (r + tile - 1) / tile
 	if r*c < 1<<14 {
 		threads = 1
@@ -137,8 +152,16 @@ func Transpose(threads, r, c int, src, dst []float32) {
 			i1 := min(i0+tile, r)
 			for j0 := 0; j0 < c; j0 += tile {
 				j1 := min(j0+tile, c)
-				for i := i0; i < i1; i++ {
-					s := src[i*c : i*c+c]
+				i := i0
+				for ; i+4 <= i1; i += 4 {
+					s0, s1, s2, s3 := src[i*c:][:c], src[(i+1)*c:][:c], src[(i+2)*c:][:c], src[(i+3)*c:][:c]
+					for j := j0; j < j1; j++ {
+						d := dst[j*r+i:][:4]
+						d[0], d[1], d[2], d[3] = s0[j], s1[j], s2[j], s3[j]
+					}
+				}
+				for ; i < i1; i++ {
+					s := src[i*c:][:c]
 					for j := j0; j < j1; j++ {
 						dst[j*r+i] = s[j]
 					}

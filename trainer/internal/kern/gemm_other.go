@@ -2,12 +2,16 @@
 
 package kern
 
-const useAsm = false
+// Tiles of the portable micro-kernel.
+const (
+	tileR = 4
+	tileW = 32
+)
 
-func kern4x16(k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
-	kern4x16Go(k, a, lda, b, ldb, c, ldc, acc)
-}
+func tileWidth(n int) int { return min(n, tileW) }
 
-func kern4x8(k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
-	kern4x8Go(k, a, lda, b, ldb, c, ldc, acc)
+func tileRows() int { return tileR }
+
+func micro(r, w, k int, a []float32, ars, aks int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	microGo(r, w, k, a, ars, aks, b, ldb, c, ldc, acc)
 }

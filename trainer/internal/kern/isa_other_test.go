@@ -1,0 +1,7 @@
+//go:build !amd64 || purego
+
+package kern
+
+func isaModes() []string { return []string{"go"} }
+
+func setISA(string) (restore func()) { return func() {} }
