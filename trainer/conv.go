@@ -38,6 +38,10 @@ func (c *im2col) width() int { return c.k * c.k * c.cin }
 // fill writes the patch rows of images [n0, n1) of x into cols.
 func (c *im2col) fill(cols, x []float32, n0, n1 int) {
 	kk := c.width()
+	if c.cin == 1 {
+		c.fill1(cols, x, n0, n1)
+		return
+	}
 	for n := n0; n < n1; n++ {
 		img := x[n*c.h*c.w*c.cin:]
 		for oh := 0; oh < c.ho; oh++ {
@@ -53,6 +57,38 @@ func (c *im2col) fill(cols, x []float32, n0, n1 int) {
 							continue
 						}
 						copy(dst, img[(ih*c.w+iw)*c.cin:][:c.cin])
+					}
+				}
+			}
+		}
+	}
+}
+
+// fill1 is fill for one input channel (the stem of grey images), one
+// value per tap.
+func (c *im2col) fill1(cols, x []float32, n0, n1 int) {
+	kk := c.width()
+	for n := n0; n < n1; n++ {
+		img := x[n*c.h*c.w:][:c.h*c.w]
+		for oh := 0; oh < c.ho; oh++ {
+			for ow := 0; ow < c.wo; ow++ {
+				row := cols[(((n-n0)*c.ho+oh)*c.wo+ow)*kk:][:kk]
+				ih0, iw0 := oh*c.s-c.pt, ow*c.s-c.pl
+				inside := ih0 >= 0 && iw0 >= 0 && ih0+c.k <= c.h && iw0+c.k <= c.w
+				for kh := 0; kh < c.k; kh++ {
+					ih := ih0 + kh
+					r := row[kh*c.k:][:c.k]
+					if inside {
+						copy(r, img[ih*c.w+iw0:][:c.k])
+						continue
+					}
+					for kw := range r {
+						iw := iw0 + kw
+						if ih < 0 || ih >= c.h || iw < 0 || iw >= c.w {
+							r[kw] = 0
+						} else {
+							r[kw] = img[ih*c.w+iw]
+						}
 					}
 				}
 			}
