@@ -42,6 +42,8 @@ type blockLayer struct {
 	ses           []float32 // the excitation, after its sigmoid (n, mid)
 	mask          []float32 // drop-connect factor of each image
 	vec           [][]float32
+	gram          [][]float64 // per thread: x^T x and the column sums of x (see expansionStats)
+	gramTmp       [][]float32
 
 	// Input indices of the parameters (in[0] is x); -1 when absent.
 	iW1, iG1, iB1, iWd, iG2, iB2, iWr, iBr, iWe, iBe, iW4, iG3, iB3 int
@@ -175,6 +177,14 @@ func (l *blockLayer) alloc() {
 	for t := range l.vec {
 		l.vec[t] = make([]float32, 2*max(l.mid, l.cout))
 	}
+	if l.expand && !l.keepZ1 {
+		l.gram = make([][]float64, len(l.vec))
+		l.gramTmp = make([][]float32, len(l.vec))
+		for t := range l.gram {
+			l.gram[t] = make([]float64, l.cin*l.cin+l.cin)
+			l.gramTmp[t] = make([]float32, l.cin*l.cin+l.cin)
+		}
+	}
 }
 
 func sqrtf(n int) float64 { return math.Sqrt(float64(n)) }
@@ -215,6 +225,9 @@ func (l *blockLayer) floats() int64 {
 	}
 	if l.se > 0 {
 		f += n * int64(2*l.mid+l.se)
+	}
+	if l.expand && !l.keepZ1 {
+		f += int64(len(l.vec)*(l.cin*l.cin+l.cin)) * 3 // float64 and float32
 	}
 	for _, bn := range []*bnLayer{l.bn1, l.bn2, l.bn3} {
 		if bn != nil {
@@ -264,18 +277,10 @@ func (l *blockLayer) forward(rt *runtime, in [][]float32, out []float32) {
 		ph.end()
 		rt.work(kindExpand, 2*float64(l.n*hwI)*float64(cin*mid), 4*float64(l.n*hwI)*float64(cin+mid))
 	} else if l.expand {
-		// The expansion's statistics, the expansion computed chunk by
-		// chunk and not kept.
 		l.bn1.begin()
 		if st {
-			ph := rt.phase()
-			rt.parImages(l.n, l.chunkIn, func(t, n0, n1 int) {
-				ph.begin(t)
-				l.bn1.accum(t, l.expansion(rt, t, x, in, n0, n1), (n1-n0)*hwI)
-				ph.mark(t, kindExpand)
-			})
-			ph.end()
-			l.recomputed(rt)
+			rt.single(kindBNAct, func() { l.expansionStats(rt, x, in[l.iW1]) })
+			rt.work(kindBNAct, 2*float64(l.n*hwI)*float64(cin*cin), 4*float64(l.n*hwI*cin))
 		}
 		l.bn1.finish(rt, in[l.iG1], in[l.iB1])
 	}
@@ -413,6 +418,51 @@ func (l *blockLayer) expansion(rt *runtime, t int, x []float32, in [][]float32, 
 	return z
 }
 
+// expansionStats sets bn1's sums to those of z1 = x*W1 without computing
+// z1: the column sums of z1 are colsum(x)*W1, and the column sums of its
+// squares are w_j^T (x^T x) w_j for column w_j of W1. x^T x and colsum(x)
+// cost cin/mid of what z1 does.
+func (l *blockLayer) expansionStats(rt *runtime, x, w1 []float32) {
+	cin, mid, hw := l.cin, l.mid, l.h*l.w
+	for t := range l.gram {
+		clear(l.gram[t])
+	}
+	rt.parImages(l.n, l.chunkIn, func(t, n0, n1 int) {
+		xs := x[n0*hw*cin:]
+		g, s := l.gramTmp[t][:cin*cin], l.gramTmp[t][cin*cin:]
+		for r0, rows := 0, (n1-n0)*hw; r0 < rows; r0 += statRows {
+			n := min(statRows, rows-r0)
+			xr := xs[r0*cin:]
+			kern.GemmTN(1, cin, cin, n, xr, cin, xr, cin, g, cin, false)
+			clear(s)
+			kern.ColSum(xr, n, cin, s)
+			fold(l.gram[t][:cin*cin], g)
+			fold(l.gram[t][cin*cin:], s)
+		}
+	})
+	tot := l.gram[0]
+	for t := 1; t < len(l.gram); t++ {
+		for i, v := range l.gram[t] {
+			tot[i] += v
+		}
+	}
+	g, s := tot[:cin*cin], tot[cin*cin:]
+	sum, sq := l.bn1.sum[0], l.bn1.sq[0]
+	for j := 0; j < mid; j++ {
+		var a, b float64
+		for p := 0; p < cin; p++ {
+			wp := float64(w1[p*mid+j])
+			a += s[p] * wp
+			var h float64 // (x^T x w_j)_p
+			for q, gv := range g[p*cin : p*cin+cin] {
+				h += gv * float64(w1[q*mid+j])
+			}
+			b += wp * h
+		}
+		sum[j], sq[j] = a, b
+	}
+}
+
 // recomputed charges the work of a pass's recomputations of z1.
 func (l *blockLayer) recomputed(rt *runtime) {
 	if l.expand && !l.keepZ1 {
@@ -509,7 +559,8 @@ func (l *blockLayer) grad(t int, din [][]float32, i int) []float32 {
 	return l.parts[t][i]
 }
 
-// startGrads clears the weight gradients every thread adds to.
+// startGrads clears the weight gradients every thread adds to, each
+// thread its own.
 func startGrads(parts *[][][]float32, threads int, din [][]float32, weights []int) {
 	if threads > 1 && len(*parts) < threads {
 		*parts = make([][][]float32, threads)
@@ -520,23 +571,37 @@ func startGrads(parts *[][][]float32, threads int, din [][]float32, weights []in
 			}
 		}
 	}
-	for _, i := range weights {
-		clear(din[i])
-		for t := 1; t < len(*parts); t++ {
-			clear((*parts)[t][i])
-		}
-	}
-}
-
-// sumGrads adds the other threads' weight gradients to din.
-func sumGrads(parts [][][]float32, din [][]float32, weights []int) {
-	for t := 1; t < len(parts); t++ {
+	p := *parts
+	kern.Par(threads, threads, func(t, _, _ int) {
 		for _, i := range weights {
-			for j, v := range parts[t][i] {
-				din[i][j] += v
+			if t == 0 {
+				clear(din[i])
+			} else {
+				clear(p[t][i])
 			}
 		}
+	})
+}
+
+// sumGrads adds the other threads' weight gradients to din, each thread
+// a share of every weight.
+func sumGrads(parts [][][]float32, din [][]float32, weights []int) {
+	threads := len(parts)
+	if threads < 2 {
+		return
 	}
+	kern.Par(threads, threads, func(t, _, _ int) {
+		for _, i := range weights {
+			n := len(din[i])
+			lo, hi := t*n/threads, (t+1)*n/threads
+			d := din[i][lo:hi]
+			for tt := 1; tt < threads; tt++ {
+				for j, v := range parts[tt][i][lo:hi] {
+					d[j] += v
+				}
+			}
+		}
+	})
 }
 
 func (l *blockLayer) backward(rt *runtime, in [][]float32, out, dy []float32, din [][]float32) {
@@ -571,15 +636,15 @@ func (l *blockLayer) backward(rt *runtime, in [][]float32, out, dy []float32, di
 		l.bn3.finishGrad(in[l.iG3], din[l.iG3], din[l.iB3])
 		ph.end()
 		wT4 = rt.sharedBuf(sWT1, cout*mid)
-		rt.single(kindProject, func() { kern.Transpose(1, mid, cout, in[l.iW4], wT4) })
+		rt.single(kindProject, func() { kern.Transpose(rt.threads, mid, cout, in[l.iW4], wT4) })
 	}
 	var weT, wrT []float32
 	if l.se > 0 {
 		weT = rt.sharedBuf(sWT3, 2*mid*l.se)
 		weT, wrT = weT[:mid*l.se], weT[mid*l.se:]
 		rt.single(kindSE, func() {
-			kern.Transpose(1, l.se, mid, in[l.iWe], weT)
-			kern.Transpose(1, mid, l.se, in[l.iWr], wrT)
+			kern.Transpose(rt.threads, l.se, mid, in[l.iWe], weT)
+			kern.Transpose(rt.threads, mid, l.se, in[l.iWr], wrT)
 		})
 	}
 
@@ -661,7 +726,7 @@ func (l *blockLayer) backward(rt *runtime, in [][]float32, out, dy []float32, di
 	}
 	if l.conv {
 		wTc = rt.sharedBuf(sWT1, mid*l.cv.width())
-		rt.single(kindConv, func() { kern.Transpose(1, l.cv.width(), mid, in[l.iWd], wTc) })
+		rt.single(kindConv, func() { kern.Transpose(rt.threads, l.cv.width(), mid, in[l.iWd], wTc) })
 	}
 	ph = rt.phase()
 	rt.parImages(l.n, l.chunkIn, func(t, n0, n1 int) {
@@ -727,7 +792,7 @@ func (l *blockLayer) backward(rt *runtime, in [][]float32, out, dy []float32, di
 
 	// The expansion's gradients.
 	wT1 := rt.sharedBuf(sWT2, mid*cin)
-	rt.single(kindExpand, func() { kern.Transpose(1, cin, mid, in[l.iW1], wT1) })
+	rt.single(kindExpand, func() { kern.Transpose(rt.threads, cin, mid, in[l.iW1], wT1) })
 	ph = rt.phase()
 	rt.parImages(l.n, l.chunkIn, func(t, n0, n1 int) {
 		ph.begin(t)

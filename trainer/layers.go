@@ -204,7 +204,7 @@ func (l *headLayer) backward(rt *runtime, in [][]float32, out, dy []float32, din
 	})
 	l.bn.finishGrad(in[2], din[2], din[3])
 	wT := rt.sharedBuf(sWT1, c*cin)
-	rt.single(kindHead, func() { kern.Transpose(1, cin, c, in[1], wT) })
+	rt.single(kindHead, func() { kern.Transpose(rt.threads, cin, c, in[1], wT) })
 	ph := rt.phase()
 	rt.parImages(l.n, l.chunk, func(t, n0, n1 int) {
 		ph.begin(t)
@@ -265,7 +265,7 @@ func (l *denseLayer) backward(rt *runtime, in [][]float32, out, dy []float32, di
 		if l.wT == nil {
 			l.wT = make([]float32, l.cin*l.cout)
 		}
-		kern.Transpose(1, l.cin, l.cout, in[1], l.wT)
+		kern.Transpose(rt.threads, l.cin, l.cout, in[1], l.wT)
 		kern.Gemm(rt.threads, l.n, l.cin, l.cout, dy, l.cout, l.wT, l.cin, din[0], l.cin, false)
 	}
 }

@@ -40,7 +40,7 @@ func TestDW(t *testing.T) {
 	for _, k := range []int{1, 3, 5, 7} {
 		for _, s := range []int{1, 2, 3} {
 			for _, hw := range [][2]int{{1, 1}, {2, 3}, {5, 5}, {8, 7}, {9, 12}} {
-				for _, c := range []int{1, 3, 8, 24, 40} {
+				for _, c := range []int{1, 3, 8, 24, 40, 72} {
 					ho, wo := (hw[0]+s-1)/s, (hw[1]+s-1)/s
 					pt := max((ho-1)*s+k-hw[0], 0) / 2
 					pl := max((wo-1)*s+k-hw[1], 0) / 2

@@ -227,3 +227,222 @@ zgnext:
 	JLT       zgcol
 	VZEROUPPER
 	RET
+
+// func dwRun512(o, x, w *float32, c, n, ostep, xstep int, taps *int32, ntaps int, acc int)
+// dwRunAVX with 64 channels at a time, then 16 (the last 8 masked).
+TEXT ·dwRun512(SB), NOSPLIT, $0-80
+	MOVQ o+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ w+16(FP), DX
+	MOVQ c+24(FP), R10
+	SHLQ $2, R10
+	MOVQ n+32(FP), CX
+	MOVQ taps+56(FP), R8
+	MOVQ ntaps+64(FP), R9
+
+zwpix:
+	XORQ BX, BX
+
+zwcol64:
+	MOVQ R10, AX
+	SUBQ BX, AX
+	CMPQ AX, $256
+	JLT  zwcol16
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	MOVQ  acc+72(FP), AX
+	TESTQ AX, AX
+	JEQ   zwtaps64
+	VMOVUPS (DI)(BX*1), Z0
+	VMOVUPS 64(DI)(BX*1), Z1
+	VMOVUPS 128(DI)(BX*1), Z2
+	VMOVUPS 192(DI)(BX*1), Z3
+
+zwtaps64:
+	XORQ R11, R11
+
+zwtap64:
+	CMPQ R11, R9
+	JGE  zwst64
+	MOVLQSX     (R8)(R11*8), R12
+	MOVLQSX     4(R8)(R11*8), R13
+	LEAQ        (SI)(R12*4), R12
+	LEAQ        (DX)(R13*4), R13
+	ADDQ        BX, R12
+	ADDQ        BX, R13
+	VMOVUPS     (R12), Z4
+	VMOVUPS     64(R12), Z5
+	VMOVUPS     128(R12), Z6
+	VMOVUPS     192(R12), Z7
+	VFMADD231PS (R13), Z4, Z0
+	VFMADD231PS 64(R13), Z5, Z1
+	VFMADD231PS 128(R13), Z6, Z2
+	VFMADD231PS 192(R13), Z7, Z3
+	INCQ        R11
+	JMP         zwtap64
+
+zwst64:
+	VMOVUPS Z0, (DI)(BX*1)
+	VMOVUPS Z1, 64(DI)(BX*1)
+	VMOVUPS Z2, 128(DI)(BX*1)
+	VMOVUPS Z3, 192(DI)(BX*1)
+	ADDQ    $256, BX
+	JMP     zwcol64
+
+zwcol16:
+	CMPQ BX, R10
+	JGE  zwnext
+	MOVQ $0xffff, R13
+	CMPQ AX, $64
+	JGE  zwfull
+	MOVQ $0xff, R13
+
+zwfull:
+	KMOVW  R13, K1
+	VPXORD Z0, Z0, Z0
+	MOVQ   acc+72(FP), AX
+	TESTQ  AX, AX
+	JEQ    zwtaps16
+	VMOVUPS.Z (DI)(BX*1), K1, Z0
+
+zwtaps16:
+	XORQ R11, R11
+
+zwtap16:
+	CMPQ R11, R9
+	JGE  zwst16
+	MOVLQSX     (R8)(R11*8), R12
+	MOVLQSX     4(R8)(R11*8), R13
+	LEAQ        (SI)(R12*4), R12
+	LEAQ        (DX)(R13*4), R13
+	VMOVUPS.Z   (R12)(BX*1), K1, Z4
+	VMOVUPS.Z   (R13)(BX*1), K1, Z5
+	VFMADD231PS Z5, Z4, Z0
+	INCQ        R11
+	JMP         zwtap16
+
+zwst16:
+	VMOVUPS Z0, K1, (DI)(BX*1)
+	ADDQ    $64, BX
+	MOVQ    R10, AX
+	SUBQ    BX, AX
+	JMP     zwcol16
+
+zwnext:
+	MOVQ ostep+40(FP), AX
+	LEAQ (DI)(AX*4), DI
+	MOVQ xstep+48(FP), AX
+	LEAQ (SI)(AX*4), SI
+	DECQ CX
+	JNZ  zwpix
+	VZEROUPPER
+	RET
+
+// func dwGradRun512(grad, dy, x *float32, c, n, ostep, xstep int, taps *int32, ntaps int)
+// dwGradRunAVX with 64 channels at a time, then 16 (the last 8 masked).
+TEXT ·dwGradRun512(SB), NOSPLIT, $0-72
+	MOVQ c+24(FP), R10
+	SHLQ $2, R10
+	MOVQ ostep+40(FP), R9
+	SHLQ $2, R9
+	MOVQ taps+56(FP), R8
+	XORQ BX, BX
+
+zucol:
+	CMPQ BX, R10
+	JGE  zudone
+	MOVQ R10, AX
+	SUBQ BX, AX
+	MOVQ $0xffff, R13
+	CMPQ AX, $64
+	JGE  zufull
+	MOVQ $0xff, R13
+
+zufull:
+	KMOVW R13, K1
+	XORQ  R11, R11
+
+zutap:
+	CMPQ    R11, ntaps+64(FP)
+	JGE     zucolnext
+	MOVLQSX (R8)(R11*8), R12
+	MOVQ    x+16(FP), SI
+	LEAQ    (SI)(R12*4), SI
+	ADDQ    BX, SI
+	MOVQ    dy+8(FP), DX
+	ADDQ    BX, DX
+	MOVQ    n+32(FP), CX
+	MOVQ    xstep+48(FP), R12
+	SHLQ    $2, R12
+	CMPQ    AX, $256
+	JLT     zu16
+	VPXORD  Z0, Z0, Z0
+	VPXORD  Z1, Z1, Z1
+	VPXORD  Z2, Z2, Z2
+	VPXORD  Z3, Z3, Z3
+
+zupix64:
+	VMOVUPS     (DX), Z4
+	VMOVUPS     64(DX), Z5
+	VMOVUPS     128(DX), Z6
+	VMOVUPS     192(DX), Z7
+	VFMADD231PS (SI), Z4, Z0
+	VFMADD231PS 64(SI), Z5, Z1
+	VFMADD231PS 128(SI), Z6, Z2
+	VFMADD231PS 192(SI), Z7, Z3
+	ADDQ        R9, DX
+	ADDQ        R12, SI
+	DECQ        CX
+	JNZ         zupix64
+	MOVLQSX 4(R8)(R11*8), R13
+	MOVQ    grad+0(FP), DI
+	LEAQ    (DI)(R13*4), DI
+	ADDQ    BX, DI
+	VADDPS  (DI), Z0, Z0
+	VADDPS  64(DI), Z1, Z1
+	VADDPS  128(DI), Z2, Z2
+	VADDPS  192(DI), Z3, Z3
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, 64(DI)
+	VMOVUPS Z2, 128(DI)
+	VMOVUPS Z3, 192(DI)
+	INCQ    R11
+	JMP     zutap
+
+zu16:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+
+zupix16:
+	VMOVUPS.Z   (DX), K1, Z4
+	VMOVUPS.Z   (SI), K1, Z5
+	VFMADD231PS Z5, Z4, Z0
+	ADDQ        R9, DX
+	ADDQ        R12, SI
+	DECQ        CX
+	JNZ         zupix16
+	MOVLQSX   4(R8)(R11*8), R13
+	MOVQ      grad+0(FP), DI
+	LEAQ      (DI)(R13*4), DI
+	ADDQ      BX, DI
+	VMOVUPS.Z (DI), K1, Z6
+	VADDPS    Z6, Z0, Z0
+	VMOVUPS   Z0, K1, (DI)
+	INCQ      R11
+	JMP       zutap
+
+zucolnext:
+	CMPQ AX, $256
+	JLT  zunext16
+	ADDQ $256, BX
+	JMP  zucol
+
+zunext16:
+	ADDQ $64, BX
+	JMP  zucol
+
+zudone:
+	VZEROUPPER
+	RET

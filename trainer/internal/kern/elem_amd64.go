@@ -32,6 +32,12 @@ func colDotAVX(a, b *float32, rows, c int, sum *float32)
 func dwRunAVX(o, x, w *float32, c, n, ostep, xstep int, taps *int32, ntaps int, acc int)
 
 //go:noescape
+func dwRun512(o, x, w *float32, c, n, ostep, xstep int, taps *int32, ntaps int, acc int)
+
+//go:noescape
+func dwGradRun512(grad, dy, x *float32, c, n, ostep, xstep int, taps *int32, ntaps int)
+
+//go:noescape
 func dwGradRunAVX(grad, dy, x *float32, c, n, ostep, xstep int, taps *int32, ntaps int)
 
 // ptr is the address of s[0], or nil for an empty or nil slice.
@@ -96,6 +102,10 @@ func dwRunK(o, x, w []float32, c, n, ostep, xstep int, taps []int32, acc bool) {
 	if len(taps) > 0 {
 		t = &taps[0]
 	}
+	if use512 {
+		dwRun512(&o[0], &x[0], &w[0], c, n, ostep, xstep, t, len(taps)/2, a)
+		return
+	}
 	dwRunAVX(&o[0], &x[0], &w[0], c, n, ostep, xstep, t, len(taps)/2, a)
 }
 
@@ -105,6 +115,10 @@ func dwGradRunK(g, dy, x []float32, c, n, ostep, xstep int, taps []int32) {
 	}
 	if !useAsm || c%8 != 0 {
 		dwGradRunGo(g, dy, x, c, n, ostep, xstep, taps)
+		return
+	}
+	if use512 {
+		dwGradRun512(&g[0], &dy[0], &x[0], c, n, ostep, xstep, &taps[0], len(taps)/2)
 		return
 	}
 	dwGradRunAVX(&g[0], &dy[0], &x[0], c, n, ostep, xstep, &taps[0], len(taps)/2)
