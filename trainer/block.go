@@ -400,6 +400,16 @@ func (l *blockLayer) forward(rt *runtime, in [][]float32, out []float32) {
 	rt.work(kindBNAct, 0, 12*float64(l.n*hwO*cout))
 }
 
+// dropped reports whether drop-connect scales any of images [n0, n1).
+func (l *blockLayer) dropped(n0, n1 int) bool {
+	for _, m := range l.mask[n0:n1] {
+		if m != 1 {
+			return true
+		}
+	}
+	return false
+}
+
 // recomputeZ1 is the widest input for which a block recomputes its
 // expansion z1 = x*W1 wherever it needs it instead of keeping it: a
 // multiply-add per input channel costs less than reading the value back
@@ -620,17 +630,21 @@ func (l *blockLayer) backward(rt *runtime, in [][]float32, out, dy []float32, di
 		ph := rt.phase()
 		rt.parImages(l.n, l.chunkOut, func(t, n0, n1 int) {
 			ph.begin(t)
-			for i := n0; i < n1; i++ {
-				var gm []float32
-				if m := l.mask[i]; m != 1 {
-					gm = l.vec[t][:cout]
-					for j := range gm {
-						gm[j] = m
+			o := n0 * hwO * cout
+			g := dy[o:]
+			if l.dropped(n0, n1) {
+				// The gradient through each image's factor, then one pass.
+				g = dz4[o:]
+				for i := n0; i < n1; i++ {
+					m := l.vec[t][:cout]
+					for j := range m {
+						m[j] = l.mask[i]
 					}
+					p := i * hwO * cout
+					kern.Affine(dz4[p:], dy[p:], hwO, cout, m, rt.zeros, kern.ActNone, nil, nil)
 				}
-				o := i * hwO * cout
-				l.bn3.grad(t, dz4[o:], dy[o:], l.z4[o:], hwO, gm, nil, nil)
 			}
+			l.bn3.grad(t, dz4[o:], g, l.z4[o:], (n1-n0)*hwO, nil, nil, nil)
 			ph.mark(t, kindBNAct)
 		})
 		l.bn3.finishGrad(in[l.iG3], din[l.iG3], din[l.iB3])
@@ -680,21 +694,17 @@ func (l *blockLayer) backward(rt *runtime, in [][]float32, out, dy []float32, di
 			ph.mark(t, kindProject)
 		} else {
 			da3 = dy[n0*hwO*cout:][:rows*cout]
-			if l.skip {
-				scaled := false
+			if l.dropped(n0, n1) || l.se > 0 {
+				// A copy the excitation can scale, through each image's
+				// drop-connect factor.
+				d := rt.localBuf(t, lB, rows*mid)
 				for i := n0; i < n1; i++ {
-					scaled = scaled || l.mask[i] != 1
-				}
-				if scaled {
-					d := rt.localBuf(t, lB, rows*mid)
-					for i := n0; i < n1; i++ {
-						m := l.mask[i]
-						for j, v := range da3[(i-n0)*hwO*mid:][:hwO*mid] {
-							d[(i-n0)*hwO*mid+j] = v * m
-						}
+					m := l.mask[i]
+					for j, v := range da3[(i-n0)*hwO*mid:][:hwO*mid] {
+						d[(i-n0)*hwO*mid+j] = v * m
 					}
-					da3 = d
 				}
+				da3 = d
 			}
 		}
 		if l.se == 0 {
@@ -703,11 +713,14 @@ func (l *blockLayer) backward(rt *runtime, in [][]float32, out, dy []float32, di
 			return
 		}
 		gadd := l.excite(rt, t, da3, a3, n0, n1, in, din, weT, wrT)
-		ph.mark(t, kindSE)
+		// The gradient of the activation: through the excitation, plus
+		// what the pooling passes back.
 		for i := 0; i < nc; i++ {
 			o := i * hwO * mid
-			l.bn2.grad(t, dz2[n0*hwO*mid+o:], da3[o:], z2[o:], hwO, l.ses[(n0+i)*mid:], gadd[i*mid:], sig[o:])
+			kern.Affine(da3[o:], da3[o:], hwO, mid, l.ses[(n0+i)*mid:], gadd[i*mid:], kern.ActNone, nil, nil)
 		}
+		ph.mark(t, kindSE)
+		l.bn2.grad(t, dz2[n0*hwO*mid:], da3, z2, rows, nil, nil, sig)
 		ph.mark(t, kindBNAct)
 	})
 	l.bn2.finishGrad(in[l.iG2], din[l.iG2], din[l.iB2])

@@ -117,7 +117,6 @@ type headLayer struct {
 	z                []float32
 	chunk            int
 	parts            [][][]float32
-	vec              [][]float32
 }
 
 func newHead(rt *runtime, n, hw, cin, cout, act int) *headLayer {
@@ -127,16 +126,10 @@ func newHead(rt *runtime, n, hw, cin, cout, act int) *headLayer {
 	rt.needLocalBuf(lA, min(l.chunk, n)*hw*cout)
 	rt.needShared(sGradOut, n*hw*cout)
 	rt.needShared(sWT1, cin*cout)
-	l.vec = make([][]float32, max(rt.threads, 1))
 	return l
 }
 
-func (l *headLayer) alloc() {
-	l.z = make([]float32, l.n*l.hw*l.cout)
-	for t := range l.vec {
-		l.vec[t] = make([]float32, l.cout)
-	}
-}
+func (l *headLayer) alloc() { l.z = make([]float32, l.n*l.hw*l.cout) }
 
 func (l *headLayer) name() string {
 	return fmt.Sprintf("head(%dx%d,%d->%d)", l.n, l.hw, l.cin, l.cout)
@@ -145,7 +138,7 @@ func (l *headLayer) outShape() tensor.Shape { return tensor.Shape{l.n, l.cout} }
 func (l *headLayer) diff() []bool           { return []bool{true, true, true, true} }
 func (l *headLayer) selfTimed() bool        { return true }
 func (l *headLayer) floats() int64 {
-	return int64(l.n*l.hw)*int64(l.cout) + l.bn.floats() + int64(len(l.vec)*l.cout)
+	return int64(l.n*l.hw)*int64(l.cout) + l.bn.floats()
 }
 
 func (l *headLayer) forward(rt *runtime, in [][]float32, out []float32) {
@@ -190,18 +183,26 @@ func (l *headLayer) backward(rt *runtime, in [][]float32, out, dy []float32, din
 	dz := rt.sharedBuf(sGradOut, l.n*hw*c)
 	inv := 1 / float32(hw)
 	l.bn.begin()
-	rt.single(kindBNAct, func() {
-		kern.Par(rt.threads, l.n, func(t, n0, n1 int) {
-			g := l.vec[t]
-			for i := n0; i < n1; i++ {
-				for j, v := range dy[i*c:][:c] {
-					g[j] = v * inv
+	ph0 := rt.phase()
+	rt.parImages(l.n, l.chunk, func(t, n0, n1 int) {
+		ph0.begin(t)
+		// The pooling's gradient, spread over each image's pixels.
+		g := rt.localBuf(t, lA, (n1-n0)*hw*c)
+		for i := n0; i < n1; i++ {
+			d := dy[i*c:][:c]
+			for p := 0; p < hw; p++ {
+				gp := g[((i-n0)*hw+p)*c:][:c]
+				for j, v := range d {
+					gp[j] = v * inv
 				}
-				o := i * hw * c
-				l.bn.grad(t, dz[o:], nil, l.z[o:], hw, nil, g, nil)
 			}
-		})
+		}
+		ph0.mark(t, kindPool)
+		o := n0 * hw * c
+		l.bn.grad(t, dz[o:], g, l.z[o:], (n1-n0)*hw, nil, nil, nil)
+		ph0.mark(t, kindBNAct)
 	})
+	ph0.end()
 	l.bn.finishGrad(in[2], din[2], din[3])
 	wT := rt.sharedBuf(sWT1, c*cin)
 	rt.single(kindHead, func() { kern.Transpose(rt.threads, cin, c, in[1], wT) })
