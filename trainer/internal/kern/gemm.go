@@ -96,6 +96,13 @@ func gemmBlock(i0, i1, j0, j1, k int, a []float32, ars, aks int, b []float32, ld
 	maxR := tileRows()
 	tiles := (i1 - i0 + maxR - 1) / maxR
 	th := (i1 - i0 + tiles - 1) / tiles
+	// A panel of B that several row tiles read, with rows far apart, is
+	// copied into contiguous memory first (its rows then share cache lines
+	// and pages).
+	if tiles >= 4 && ldb >= 256 {
+		gemmPacked(i0, i1, j0, j1, k, th, a, ars, aks, b, ldb, c, ldc, acc)
+		return
+	}
 	for p0 := 0; p0 < k; p0 += kc {
 		kk := min(kc, k-p0)
 		ac := acc || p0 > 0
@@ -104,6 +111,27 @@ func gemmBlock(i0, i1, j0, j1, k int, a []float32, ars, aks int, b []float32, ld
 			for i := i0; i < i1; i += th {
 				r := min(th, i1-i)
 				micro(r, w, kk, a[i*ars+p0*aks:], ars, aks, b[p0*ldb+j:], ldb, c[i*ldc+j:], ldc, ac)
+			}
+			j += w
+		}
+	}
+}
+
+// gemmPacked is gemmBlock with each kc x w panel of B copied to
+// contiguous memory before the row tiles th rows high go over it.
+func gemmPacked(i0, i1, j0, j1, k, th int, a []float32, ars, aks int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	var buf [kc * tileW]float32
+	for p0 := 0; p0 < k; p0 += kc {
+		kk := min(kc, k-p0)
+		ac := acc || p0 > 0
+		for j := j0; j < j1; {
+			w := tileWidth(j1 - j)
+			for p := 0; p < kk; p++ {
+				copy(buf[p*w:p*w+w], b[(p0+p)*ldb+j:][:w])
+			}
+			for i := i0; i < i1; i += th {
+				r := min(th, i1-i)
+				micro(r, w, kk, a[i*ars+p0*aks:], ars, aks, buf[:kk*w], w, c[i*ldc+j:], ldc, ac)
 			}
 			j += w
 		}
