@@ -29,13 +29,19 @@ func GemmEpi(threads, m, n, k int, a []float32, lda int, b []float32, ldb int, c
 		return
 	}
 	checkGemm(m, n, k, len(a), lda, 1, len(b), ldb, len(c), ldc)
-	blocks := (m + mc - 1) / mc
 	if int64(m)*int64(n)*int64(k) < 1<<16 {
 		threads = 1 // not worth a goroutine
 	}
+	// Blocks of mc rows, or smaller ones when there would be too few to
+	// share evenly between the threads.
+	bs := mc
+	if threads > 1 {
+		bs = min(mc, max(tileR, (m+4*threads-1)/(4*threads)))
+	}
+	blocks := (m + bs - 1) / bs
 	Par(threads, blocks, func(t, lo, hi int) {
 		for blk := lo; blk < hi; blk++ {
-			i0, i1 := blk*mc, min((blk+1)*mc, m)
+			i0, i1 := blk*bs, min((blk+1)*bs, m)
 			gemmBlock(i0, i1, 0, n, k, a, lda, 1, b, ldb, c, ldc, acc)
 			if epi != nil {
 				epi(t, i0, i1)
