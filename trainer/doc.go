@@ -5,23 +5,45 @@
 //
 // Train(ctx, arch, data, cfg, progress) trains exactly the space.Arch it is
 // given (already scaled; its InChannels, Classes and Resolution must match
-// the data) and evaluates it in inference mode. BenchTrain times training
-// steps on random data. No gorgonia type appears in the API.
+// the data) and evaluates it in inference mode. Bench (and BenchTrain) times
+// training steps on random data and, on request, where their time goes. No
+// gorgonia type appears in the API.
 //
 // # Graph
 //
 // Every network is one gorgonia ExprGraph run by one TapeMachine, built for a
 // fixed batch size and differentiated symbolically with gorgonia.Grad. Its
-// nodes are coarse custom ops (op.go: each implements gorgonia's Op and SDOp;
-// the gradient of every input is a node of its own): convolution as im2col +
-// GEMM (1x1 convolutions and fully connected layers are a plain GEMM),
-// depthwise convolution with TensorFlow's "same" padding (out = ceil(in/s),
-// the odd pixel of padding at the end), batch norm fused with swish or ReLU,
-// global average pooling, the squeeze-excite channel scale, the residual sum
-// with drop-connect, dropout and softmax cross-entropy. Activations are
-// (N*H*W, C) matrices in NHWC order; every buffer is allocated once. Each op's
-// gradient is checked against central differences (op_test.go), and so is
-// the whole network's (model_test.go).
+// nodes are coarse custom ops (op.go: each implements gorgonia's Op and
+// SDOp; one gradient node computes all of an op's input gradients, and a
+// light node per parameter hands out its share): the stem (3x3 stride-2
+// convolution, batch norm, activation), one op per block (block.go), the
+// head (1x1 convolution, batch norm, activation, global average pooling),
+// dropout, the classifier and softmax cross-entropy. A block op is the
+// whole MBConv (1x1 expansion, batch norm and activation, k x k depthwise
+// convolution with TensorFlow's "same" padding -- out = ceil(in/s), the odd
+// pixel of padding at the end --, batch norm and activation,
+// squeeze-excite, 1x1 projection, batch norm, identity skip with
+// drop-connect), or the depthwise-separable or regular-convolution block.
+// Activations are (N*H*W, C) matrices in NHWC order; every buffer is
+// allocated once.
+//
+// A block keeps only the inputs of its batch norms and recomputes the
+// activations from them where it needs them (for inputs of up to 32
+// channels it recomputes the expansion itself, a multiply-add per input
+// channel, instead of keeping the block's largest tensor; the expansion's
+// batch statistics then come from x^T x). Between batch norms, whose batch
+// statistics are the only points where every image must be done before any
+// can go on, it works through chunks of images small enough to stay in
+// cache, so that an activation is written and read back without going
+// through main memory, and scratch that lives only while an op runs is
+// shared by all ops.
+//
+// Each op's gradient is checked against central differences (op_test.go),
+// and so is the whole network's (model_test.go); the forward pass of the
+// stem, every kind of block, the head and batch norm is checked against a
+// naive float64 definition of its convolutions, batch norm, activations,
+// pooling and squeeze-excite (ref_test.go), and every kernel against a
+// float64 reference on every path it has (internal/kern).
 //
 // Batch norm uses batch statistics in training and running statistics in
 // evaluation (momentum 0.99 in TensorFlow's convention, epsilon 1e-3). The
@@ -33,16 +55,77 @@
 //
 // # Speed
 //
-// The kernels (internal/kern) are float32: a blocked GEMM with AVX2/FMA
-// micro-kernels in Go assembly (pure Go elsewhere, or with -tags purego),
-// vectorised sigmoid and multiply-add, and a fork-join over Config.Threads
-// goroutines. On the canonical proxy (B0 at width 0.5, 32x32x1, 10 classes,
-// batch 64, 2.52M multiply-adds per image) a training step takes about 0.17 to
-// 0.25 s on 2 AMD EPYC cores (300 to 385 images/s, 4.5 to 5.8 GFLOP/s,
-// 200 MB peak resident), against 0.35 s (182 images/s) for PyTorch 1.13 with
-// 2 threads on the same machine; see effnas bench train and
-// BenchmarkTrainStep. The step is memory-bound rather than GEMM-bound: the
-// GEMM alone runs at 20 to 34 GFLOP/s per core.
+// The kernels (internal/kern) are float32 Go assembly, chosen when the
+// program starts: a GEMM with strided A that serves A*B and A^T*B (weight
+// gradients without transposes), with generated register-blocked
+// micro-kernels (AVX-512 12x32 with masked edges, AVX2/FMA 6x16), packed B
+// panels where B's rows are far apart, and an epilogue hook that takes
+// batch-norm statistics while the rows are in cache; fused passes of batch
+// norm with its activation and of their gradients (AVX-512 and AVX2; the
+// sigmoids of a recomputation are kept for the gradient pass); and a
+// depthwise convolution planned once into runs of pixels that share their
+// taps. Everything has a pure-Go fallback, used elsewhere and with -tags
+// purego. Threads split the images of a batch, or the rows of a GEMM.
+//
+// Measured on this project's 2-core machine (Intel Xeon, AVX-512; a
+// colleague's experiment paused) with effnas bench train (30 timed steps
+// after 2 warm-up steps, 2 threads) alternating with
+// shared/bench/torch_peer.py (PyTorch 1.13, 2 threads, 30 steps after 3),
+// 5 pairs, B0 with 10 classes; the ratio is the median of the pairs' and
+// its range; peak resident memory from /usr/bin/time:
+//
+//	proxy                       effnas img/s       PyTorch img/s   ratio                peak RSS MiB (PyTorch)
+//	w0.5 32x32x1 batch 64       1740 (1628-1866)   222 (207-249)   7.80x (6.53-9.03)    106 (357)
+//	w1.0 32x32x3 batch 64       702 (646-828)      123 (118-133)   5.59x (5.43-6.29)    201 (443)
+//	w1.0 64x64x1 batch 64       269 (235-274)      77 (64-93)      3.58x (2.88-3.75)    441 (852)
+//	w0.5 64x64x1 batch 64       575 (482-593)      115 (111-131)   4.92x (4.23-5.06)    217 (662)
+//	w0.5 32x32x1 batch 128      1728 (1643-1881)   204 (182-235)   8.15x (7.05-10.36)   169 (455)
+//
+// Before this design (one op per layer, kernels in Go but the GEMM) the
+// first three were 435-498, 241-268 and 82-117 images/s. Where a step's
+// time goes, from effnas bench train --profile (2 threads; the profile
+// itself costs a few percent; GFLOP/s counts the work actually done,
+// recomputations included; the whole step's fraction of the machine's
+// peak is against an AVX-512 multiply-add loop measured on the spot, about
+// 255 GFLOP/s on 2 cores):
+//
+//	B0 w0.5 32x32x1            before: 133.4 ms/step          after: 45.2 ms/step
+//	                           2.8% of peak, 213 MiB          8.5% of peak, 106 MiB
+//	kind                       ms/step  share  GFLOP/s GB/s   ms/step  share  GFLOP/s GB/s
+//	stem                         3.83    2.9%     3.7    -      1.22    2.7%     7.7   0.9
+//	expand 1x1                  13.52   10.1%    27.5    -      7.66   17.0%    62.0   2.1
+//	depthwise                   13.02    9.8%    11.4   3.5     4.27    9.5%    34.7  10.8
+//	SE                          23.59   17.7%     2.6   2.0     4.78   10.6%      -     -
+//	project 1x1                 19.87   14.9%    16.8    -      5.05   11.2%    65.9   2.0
+//	BN and activation           48.44   36.3%      -    2.0    13.07   28.9%      -    7.9
+//	residual                     0.53    0.4%      -    7.1     0.32    0.7%      -     -
+//	head 1x1                     1.77    1.3%    22.2    -      0.88    2.0%    44.6   0.5
+//	pooling                      0.14    0.1%      -    2.4     0.13    0.3%      -    1.3
+//	classifier and loss          1.83    1.4%     1.3    -      0.97    2.2%     2.5    -
+//	optimizer update             2.29    1.7%     4.7   9.4     2.30    5.1%     4.7   9.4
+//	gorgonia overhead            4.53    3.4%      -     -      4.50   10.0%      -     -
+//
+//	B0 w1.0 64x64x1            before: 836.2 ms/step          after: 302.4 ms/step
+//	                           5.7% of peak, 1050 MiB         15.1% of peak, 441 MiB
+//	kind                       ms/step  share  GFLOP/s GB/s   ms/step  share  GFLOP/s GB/s
+//	stem                        21.31    2.5%     5.3    -      5.08    1.7%    14.9   1.7
+//	expand 1x1                 122.18   14.6%    42.6    -     70.79   23.4%    85.7   1.8
+//	depthwise                   82.22    9.8%    13.2   4.1    28.41    9.4%    38.1  11.8
+//	SE                          78.91    9.4%     3.1   4.3    15.71    5.2%      -     -
+//	project 1x1                169.60   20.3%    28.1    -     55.80   18.5%    85.5   1.3
+//	BN and activation          309.68   37.0%      -    2.3    89.15   29.5%      -    8.4
+//	residual                     3.05    0.4%      -    8.6     1.32    0.4%      -     -
+//	head 1x1                    15.96    1.9%    39.4    -      9.48    3.1%    66.4   0.4
+//	pooling                      0.55    0.1%      -    4.8     0.29    0.1%      -    4.5
+//	classifier and loss          3.67    0.4%     1.3    -      1.86    0.6%     2.6    -
+//	optimizer update             9.65    1.2%     4.2   8.3    13.14    4.3%     3.1   6.1
+//	gorgonia overhead           19.41    2.3%      -     -     11.32    3.7%      -     -
+//
+// (After the change the residual sum is fused into the projection's batch
+// norm pass and counted there, except for regular-convolution blocks.)
+// Batch norm with swish stays the largest share: its passes are bound by
+// the vector units evaluating sigmoids and by memory, not by arithmetic
+// that GFLOP/s would count.
 //
 // # Sharing the cores
 //
@@ -50,8 +133,12 @@
 // random sources) and safe to run at once in goroutines. A training's
 // kernels use Config.Threads goroutines, default 1: a search runs one trial
 // per core, which wastes nothing on synchronisation, while a single training
-// (effnas train, effnas bench train) uses all the cores. ctx is checked
-// between minibatches. With the same seed and the same Threads a training
-// gives the same result; different Threads may differ in the last bits of
-// the sums and so diverge slowly.
+// (effnas train, effnas bench train) uses all the cores. Two trainings at
+// one thread each, at once, train 1.3 to 1.8 times as many images per
+// second as one at two threads (median of 3, images/s summed over the two:
+// 2820 against 1531 at the canonical proxy, 895 against 605 at w1.0
+// 32x32x3, 302 against 240 at w1.0 64x64x1), so one trial per core stays
+// the search's default. ctx is checked between minibatches. With the same
+// seed and the same Threads a training gives the same result; different
+// Threads may differ in the last bits of the sums and so diverge slowly.
 package trainer
