@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/effnas/effnas/space"
+	"github.com/effnas/effnas/trainer/internal/kern"
 )
 
 // The forward passes of the layers checked against naive direct
@@ -271,24 +272,37 @@ func TestBlocksMatchReference(t *testing.T) {
 		cases = append(cases, tc{c.name, c.blk, c.n, c.h, c.in, c.stride, c.survival, c.act})
 	}
 	r := rand.New(rand.NewPCG(31, 32))
-	for _, c := range cases {
-		for _, threads := range []int{1, 2} {
-			for _, chunk := range []int{1, 320 << 10} {
-				name := fmt.Sprintf("%s/threads%d/chunkBytes%d", c.name, threads, chunk)
-				t.Run(name, func(t *testing.T) {
-					defer func(b int) { chunkBytes = b }(chunkBytes)
-					chunkBytes = chunk
-					rt := &runtime{threads: threads, training: true, rng: rand.New(rand.NewPCG(1, 2))}
-					l := newBlock(rt, c.n, c.h, c.blk, c.in, c.stride, c.survival, c.act, 1, "b")
-					in, x, p := refInputs(r, c.n*c.h*c.h*c.in, l.specs, "b.")
-					got := forwardLayer(l, threads, in, rt)
-					want := naiveBlock(x, c.n, c.h, c.blk, c.in, c.stride, c.act, p, l.mask)
-					if err := compare(got, want, refTolerance); err != nil {
-						t.Error(err)
-					}
-				})
+	forEachISA(t, func(t *testing.T) {
+		for _, c := range cases {
+			for _, threads := range []int{1, 2} {
+				for _, chunk := range []int{1, 320 << 10} {
+					name := fmt.Sprintf("%s/threads%d/chunkBytes%d", c.name, threads, chunk)
+					t.Run(name, func(t *testing.T) {
+						defer func(b int) { chunkBytes = b }(chunkBytes)
+						chunkBytes = chunk
+						rt := &runtime{threads: threads, training: true, rng: rand.New(rand.NewPCG(1, 2))}
+						l := newBlock(rt, c.n, c.h, c.blk, c.in, c.stride, c.survival, c.act, 1, "b")
+						in, x, p := refInputs(r, c.n*c.h*c.h*c.in, l.specs, "b.")
+						got := forwardLayer(l, threads, in, rt)
+						want := naiveBlock(x, c.n, c.h, c.blk, c.in, c.stride, c.act, p, l.mask)
+						if err := compare(got, want, refTolerance); err != nil {
+							t.Error(err)
+						}
+					})
+				}
 			}
 		}
+	})
+}
+
+// forEachISA runs f as a subtest on each kernel path this machine has
+// (pure Go, AVX2, AVX-512).
+func forEachISA(t *testing.T, f func(t *testing.T)) {
+	for _, isa := range kern.ISAs() {
+		t.Run(isa, func(t *testing.T) {
+			defer kern.UseISA(isa)()
+			f(t)
+		})
 	}
 }
 
@@ -296,6 +310,10 @@ func TestBlocksMatchReference(t *testing.T) {
 // norm, activation) and the head (1x1 convolution, batch norm, activation,
 // global average pooling) against their definitions, on odd sizes.
 func TestStemAndHeadMatchReference(t *testing.T) {
+	forEachISA(t, testStemAndHead)
+}
+
+func testStemAndHead(t *testing.T) {
 	r := rand.New(rand.NewPCG(33, 34))
 	for _, c := range []struct{ n, h, cin, cout, act int }{
 		{2, 7, 1, 8, actSwish}, {3, 8, 3, 16, actSwish}, {2, 5, 2, 5, actReLU}, {1, 9, 1, 4, actSwish},
@@ -335,6 +353,10 @@ func TestStemAndHeadMatchReference(t *testing.T) {
 // statistics' blocks and channel counts that are and are not multiples of
 // the vector width.
 func TestBatchNormMatchesReference(t *testing.T) {
+	forEachISA(t, testBatchNorm)
+}
+
+func testBatchNorm(t *testing.T) {
 	r := rand.New(rand.NewPCG(35, 36))
 	for _, sh := range [][2]int{{5, 3}, {64, 8}, {130, 24}, {7, 40}, {200, 13}} {
 		for _, act := range []int{actNone, actSwish, actReLU} {

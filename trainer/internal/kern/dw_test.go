@@ -50,8 +50,8 @@ func TestDW(t *testing.T) {
 		}
 	}
 	cases = append(cases, tc{6, 6, 16, 3, 1, 0, 0}, tc{6, 6, 16, 3, 2, 2, 1}) // other paddings
-	for _, mode := range isaModes() {
-		restore := setISA(mode)
+	for _, mode := range ISAs() {
+		restore := UseISA(mode)
 		for _, c := range cases {
 			ho, wo := (c.h+c.s-1)/c.s, (c.w+c.s-1)/c.s
 			name := fmt.Sprintf("%s %+v", mode, c)

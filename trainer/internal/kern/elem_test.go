@@ -32,8 +32,8 @@ var elemShapes = [][2]int{{1, 1}, {3, 5}, {7, 8}, {5, 16}, {9, 24}, {4, 40}, {33
 // reference on each kernel path.
 func TestElementwise(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
-	for _, mode := range isaModes() {
-		restore := setISA(mode)
+	for _, mode := range ISAs() {
+		restore := UseISA(mode)
 		for _, sh := range elemShapes {
 			rows, c := sh[0], sh[1]
 			n := rows * c
@@ -189,8 +189,8 @@ func f32(s []float64) []float32 {
 // TestElementwiseNaN: a NaN input gives NaN outputs and sums, so that a
 // training with a NaN in its data reports a NaN loss.
 func TestElementwiseNaN(t *testing.T) {
-	for _, mode := range isaModes() {
-		restore := setISA(mode)
+	for _, mode := range ISAs() {
+		restore := UseISA(mode)
 		const rows, c = 2, 16
 		x := make([]float32, rows*c)
 		x[3] = float32(math.NaN())

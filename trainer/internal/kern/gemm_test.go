@@ -54,8 +54,8 @@ var gemmCases = []struct{ m, n, k, pad int }{
 // strides, with and without accumulation, on 1 to 3 threads.
 func TestGemm(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	for _, mode := range isaModes() {
-		restore := setISA(mode)
+	for _, mode := range ISAs() {
+		restore := UseISA(mode)
 		for _, tc := range gemmCases {
 			for _, acc := range []bool{false, true} {
 				for _, threads := range []int{1, 2, 3} {
@@ -152,12 +152,12 @@ func BenchmarkGemm(b *testing.B) {
 		{"late_project_256x320x1152", 256, 320, 1152, false},
 		{"head_256x1280x320", 256, 1280, 320, false},
 	} {
-		for _, mode := range isaModes() {
+		for _, mode := range ISAs() {
 			a := randSlice(r, sz.m*sz.k)
 			bb := randSlice(r, sz.k*sz.n)
 			c := make([]float32, sz.m*sz.n)
 			b.Run(sz.name+"/"+mode, func(b *testing.B) {
-				defer setISA(mode)()
+				defer UseISA(mode)()
 				for b.Loop() {
 					if sz.tn {
 						GemmTN(1, sz.m, sz.n, sz.k, a, sz.m, bb, sz.n, c, sz.n, false)
