@@ -24,7 +24,8 @@ type runtime struct {
 	local     [][numLocal][]float32 // per thread: a chunk of images' intermediate results
 	needShare [numShared]int        // sizes, in floats, found while building
 	needLocal [numLocal]int         // per thread
-	zeros     []float32             // read-only zeros, as long as the widest layer
+	needZero  int
+	zeros     []float32 // read-only zeros, as long as the widest layer
 }
 
 // Shared scratch slots.
@@ -56,9 +57,10 @@ func (rt *runtime) id() int { rt.nextID++; return rt.nextID }
 // building; allocate allocates the scratch once all layers are built.
 func (rt *runtime) needShared(slot, n int)   { rt.needShare[slot] = max(rt.needShare[slot], n) }
 func (rt *runtime) needLocalBuf(slot, n int) { rt.needLocal[slot] = max(rt.needLocal[slot], n) }
-func (rt *runtime) needZeros(n int)          { rt.zeros = make([]float32, max(len(rt.zeros), n)) }
+func (rt *runtime) needZeros(n int)          { rt.needZero = max(rt.needZero, n) }
 
 func (rt *runtime) allocate() {
+	rt.zeros = make([]float32, rt.needZero)
 	for i, n := range rt.needShare {
 		rt.shared[i] = make([]float32, n)
 	}
@@ -79,7 +81,7 @@ func (rt *runtime) scratchFloats() int64 {
 	for _, v := range rt.needLocal {
 		n += int64(v) * int64(max(rt.threads, 1))
 	}
-	return n + int64(len(rt.zeros))
+	return n + int64(rt.needZero)
 }
 
 func (rt *runtime) sharedBuf(slot, n int) []float32   { return rt.shared[slot][:n] }
