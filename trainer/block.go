@@ -18,7 +18,8 @@ import (
 //
 // It keeps only the inputs of its batch norms (z1, z2, z4) for the
 // backward pass and recomputes the activations from them: a layer's
-// memory is two expanded tensors instead of ten. Between batch norms,
+// memory is two expanded tensors (one when it recomputes z1 too) instead
+// of about ten. Between batch norms,
 // whose batch statistics are the only points where every image must be
 // done before any can go on, it works through chunks of images small
 // enough to stay in cache, so that an activation is written and read
@@ -41,7 +42,7 @@ type blockLayer struct {
 	pool, seh     []float32 // squeeze-excite: mean of each channel (n, mid), hidden layer before its activation (n, se)
 	ses           []float32 // the excitation, after its sigmoid (n, mid)
 	mask          []float32 // drop-connect factor of each image
-	vec           [][]float32
+	vec           [][]float32 // per thread: a drop-connect factor or scaled batch-norm coefficients
 	gram          [][]float64 // per thread: x^T x and the column sums of x (see expansionStats)
 	gramTmp       [][]float32
 
@@ -63,8 +64,9 @@ type paramSpec struct {
 }
 
 // newBlock builds the layer for one repeat of blk on n images of h x h
-// with in input channels and the given stride; the first residual gamma
-// is gamma3 (0 starts a residual block as the identity).
+// with in input channels and the given stride; the projection's batch-norm
+// gamma starts at gamma3 (0 starts a residual block as the identity). The
+// parameters are named after name.
 func newBlock(rt *runtime, n, h int, blk space.Block, in, stride int, survival float64, act int, gamma3 float32, name string) *blockLayer {
 	l := &blockLayer{n: n, h: h, w: h, cin: in, mid: in, cout: blk.Out, k: blk.Kernel, s: stride,
 		conv: blk.Op == space.OpConv, survival: survival, act: act}
