@@ -38,10 +38,10 @@ type blockLayer struct {
 	bn1, bn2, bn3 *bnLayer
 	dw            *kern.DW
 	cv            *im2col
-	z1, z2, z4    []float32 // inputs of bn1 (n*h*w, mid), bn2 (n*ho*wo, mid), bn3 (n*ho*wo, cout)
-	pool, seh     []float32 // squeeze-excite: mean of each channel (n, mid), hidden layer before its activation (n, se)
-	ses           []float32 // the excitation, after its sigmoid (n, mid)
-	mask          []float32 // drop-connect factor of each image
+	z1, z2, z4    []float32   // inputs of bn1 (n*h*w, mid), bn2 (n*ho*wo, mid), bn3 (n*ho*wo, cout)
+	pool, seh     []float32   // squeeze-excite: mean of each channel (n, mid), hidden layer before its activation (n, se)
+	ses           []float32   // the excitation, after its sigmoid (n, mid)
+	mask          []float32   // drop-connect factor of each image
 	vec           [][]float32 // per thread: a drop-connect factor or scaled batch-norm coefficients
 	gram          [][]float64 // per thread: x^T x and the column sums of x (see expansionStats)
 	gramTmp       [][]float32
