@@ -37,6 +37,9 @@ type PanelConfig struct {
 	RefSeeds  int             `json:"ref_seeds"` // seeds of each architecture at the reference; default 2
 	Seed      uint64          `json:"seed"`      // draws the panel and the training seeds; default 0
 	Space     json.RawMessage `json:"space"`     // the space the panel is drawn from; default the built-in space
+	// ReferenceFrom is the earlier benchmark whose reference runs were
+	// reused (the same data, recipe, panel and reference); 0 when none.
+	ReferenceFrom int64 `json:"reference_from,omitempty"`
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -148,11 +151,73 @@ func CreatePanel(ctx context.Context, st store.Store, name string, cfg PanelConf
 	}
 	p := &Panel{cfg: cfg, space: sp, n: len(members)}
 	Annotate(p, plans, 3, 1000)
+	// The reference runs are most of the cost. An earlier benchmark of
+	// the same data, recipe, panel and reference trained them already:
+	// they are reused, so several proxies can be tried against one
+	// reference.
+	from, runs, err := reusableReference(ctx, st, cfg)
+	if err != nil {
+		return store.Study{}, err
+	}
+	for i, pl := range plans {
+		if t, ok := runs[refRun{pl.Key, pl.Seed}]; ok && pl.Rung == 1 {
+			plans[i].Copied = &store.Result{Accuracy: t.Accuracy, Reward: t.Reward, TestAccuracy: t.TestAccuracy, Seconds: t.Seconds}
+			plans[i].Source = fmt.Sprintf("copied from study %d trial %d", from, t.Number)
+		}
+	}
+	cfg.ReferenceFrom = from
 	raw, err := json.Marshal(cfg)
 	if err != nil {
 		return store.Study{}, fmt.Errorf("encode proxy benchmark config: %w", err)
 	}
 	return st.CreateStudy(ctx, store.Study{Name: name, Kind: store.KindProxy, Config: raw, Seed: cfg.Seed, SpaceHash: sp.Hash()}, plans)
+}
+
+type refRun struct {
+	key  string
+	seed int
+}
+
+// reusableReference finds the newest earlier proxy benchmark in st whose
+// reference runs are the ones cfg would train (same data and split, same
+// width and resolution, same recipe, panel seed, space and reference),
+// and returns its complete reference runs by candidate and seed.
+func reusableReference(ctx context.Context, st store.Store, cfg PanelConfig) (int64, map[refRun]store.Trial, error) {
+	studies, err := st.Studies(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	same := func(o PanelConfig) bool {
+		a, b := o.Proxy, cfg.Proxy
+		a.Train.Epochs, b.Train.Epochs = 0, 0
+		a.Train.Threads, b.Train.Threads = 0, 0
+		return a.Dataset == b.Dataset && a.Width == b.Width && a.Res == b.Res && a.ValSize == b.ValSize && a.TestSize == b.TestSize &&
+			a.Train == b.Train && o.Reference == cfg.Reference && o.Seed == cfg.Seed && string(o.Space) == string(cfg.Space)
+	}
+	for i := len(studies) - 1; i >= 0; i-- {
+		s := studies[i]
+		if s.Kind != store.KindProxy {
+			continue
+		}
+		old, err := OpenPanel(s)
+		if err != nil || !same(old.cfg) {
+			continue
+		}
+		trials, err := st.Trials(ctx, s.ID)
+		if err != nil {
+			return 0, nil, err
+		}
+		runs := map[refRun]store.Trial{}
+		for _, t := range trials {
+			if t.Rung == 1 && t.State == store.TrialComplete {
+				runs[refRun{t.Key, t.Seed}] = t
+			}
+		}
+		if len(runs) > 0 {
+			return s.ID, runs, nil
+		}
+	}
+	return 0, nil, nil
 }
 
 // Panel is the Source of a proxy benchmark study: every run is planned up
@@ -251,6 +316,9 @@ type PanelReport struct {
 	Reference string `json:"reference"` // "30000 images x 3 epochs"
 	Seeds     int    `json:"seeds"`
 	RefSeeds  int    `json:"ref_seeds"`
+	// ReferenceFrom is the earlier benchmark whose reference runs this
+	// one reused; 0 when it trained its own.
+	ReferenceFrom int64 `json:"reference_from,omitempty"`
 	// SeedStd is the mean over the architectures of the proxy's standard
 	// deviation over seeds; ReferenceStd the same at the reference.
 	SeedStd      float64 `json:"seed_std"`
@@ -282,7 +350,7 @@ type PanelReport struct {
 // Report analyses a proxy benchmark's trials. Architectures without every
 // run complete are left out of the correlations.
 func (p *Panel) Report(study store.Study, trials []store.Trial, classes int) *PanelReport {
-	r := &PanelReport{Study: study.ID, Dataset: p.cfg.Proxy.Dataset, Seeds: p.cfg.Seeds, RefSeeds: p.cfg.RefSeeds,
+	r := &PanelReport{Study: study.ID, Dataset: p.cfg.Proxy.Dataset, Seeds: p.cfg.Seeds, RefSeeds: p.cfg.RefSeeds, ReferenceFrom: p.cfg.ReferenceFrom,
 		Proxy:     fmt.Sprintf("%d images x %d epochs", p.cfg.Proxy.TrainSize, p.cfg.Proxy.Train.Epochs),
 		Reference: fmt.Sprintf("%d images x %d epochs", p.cfg.Reference.TrainSize, p.cfg.Reference.Epochs), Archs: []PanelArch{}}
 	byKey := map[string]*PanelArch{}

@@ -229,6 +229,12 @@ type Plan struct {
 	// candidate refused before training (too large for the study's
 	// memory budget), so that it is recorded but never claimed.
 	Rejected string
+	// Copied, when set, writes the trial as complete with this result: a
+	// run reused from another study of the same data and recipe (effnas
+	// bench proxy reuses an earlier benchmark's reference runs). Source
+	// says where it came from; it is kept as the trial's worker.
+	Copied *Result
+	Source string
 }
 
 // Trial is one candidate (or grid point) of a study. Accuracy and Reward
@@ -378,6 +384,14 @@ func ValidatePlans(plans []Plan) error {
 		}
 		if len(p.Choices) > 0 && !json.Valid(p.Choices) {
 			return fmt.Errorf("plan %d (key %q): choices: %w: not valid JSON", i, p.Key, ErrInvalid)
+		}
+		if p.Copied != nil {
+			if p.Rejected != "" {
+				return fmt.Errorf("plan %d (key %q): %w: rejected and copied at once", i, p.Key, ErrInvalid)
+			}
+			if err := p.Copied.Validate(); err != nil {
+				return fmt.Errorf("plan %d (key %q): copied result: %w", i, p.Key, err)
+			}
 		}
 		if g := p.Grid; g != nil {
 			for _, v := range []float64{g.Alpha, g.Beta, g.Gamma} {

@@ -127,6 +127,9 @@ func (r *proxyReport) print(w io.Writer, db *dbName) {
 	}
 	fmt.Fprintf(w, "proxy benchmark study %d (%s) on %s: proxy %s under %d seeds, reference %s under %d seeds\n\n",
 		r.Study, status, r.Dataset, r.Proxy, r.Seeds, r.Reference, r.RefSeeds)
+	if r.ReferenceFrom != 0 {
+		fmt.Fprintf(w, "(the reference runs are reused from proxy benchmark study %d: same data, recipe, panel and reference)\n\n", r.ReferenceFrom)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "arch\tmult-adds\tproxy val\tsd\treference test\tsd\tfailed\t")
 	for i, a := range r.Archs {

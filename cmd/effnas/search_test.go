@@ -380,6 +380,32 @@ func TestBenchProxy(t *testing.T) {
 	if fi, err := os.Stat(png); err != nil || fi.Size() < 1000 {
 		t.Errorf("plot %s: %v", png, err)
 	}
+	// A second proxy against the same reference reuses its runs.
+	args2 := append([]string(nil), args...)
+	for i, a := range args2 {
+		if a == "--train-size" {
+			args2[i+1] = "192"
+		}
+		if a == png {
+			args2[i] = "-"
+		}
+	}
+	out, err = runCmd(t, args2...)
+	if err != nil {
+		t.Fatalf("second bench proxy: %v\n%s", err, out)
+	}
+	var rep2 struct {
+		ReferenceFrom int64 `json:"reference_from"`
+		Archs         []struct {
+			Reference float64 `json:"reference"`
+		} `json:"archs"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep2); err != nil {
+		t.Fatal(err)
+	}
+	if rep2.ReferenceFrom != 1 || len(rep2.Archs) != 3 || rep2.Archs[0].Reference != archs[0].(map[string]any)["reference"].(float64) {
+		t.Errorf("second benchmark: reference_from %d, archs %+v; want study 1's reference runs reused", rep2.ReferenceFrom, rep2.Archs)
+	}
 	// It is a study like any other: shown, listed, and nothing to resume.
 	if out, err := runCmd(t, "list", "--db", db); err != nil || !strings.Contains(out, "proxy") {
 		t.Errorf("list: %v\n%s", err, out)

@@ -793,6 +793,17 @@ func testMemoryBound(t *testing.T, s store.Store) {
 	if got[0].State != store.TrialFailed || got[0].Error != huge.Rejected {
 		t.Fatalf("rejected plan written as %+v; want failed with its reason", got[0])
 	}
+	// A copied run is written complete with its result, never claimed.
+	cp := plans("cp", 1)[0]
+	cp.Copied, cp.Source = &store.Result{Accuracy: 0.8, Reward: 0.7, TestAccuracy: 0.75, Seconds: 12}, "copied from study 1 trial 4"
+	if got := plan(t, s, st.ID, []store.Plan{cp}); got[0].State != store.TrialComplete || got[0].Accuracy != 0.8 || got[0].TestAccuracy != 0.75 ||
+		got[0].Reward != 0.7 || got[0].Seconds != 12 || got[0].Worker != cp.Source {
+		t.Fatalf("copied plan written as %+v; want complete with its result", got[0])
+	}
+	bad := cp
+	bad.Key, bad.Copied = "nan", &store.Result{Accuracy: math.NaN()}
+	_, err = s.PlanTrials(t.Context(), st.ID, []store.Plan{bad}, nil)
+	wantErr(t, "copied NaN result", err, store.ErrInvalidMetric)
 	if c := claim(t, s, st.ID, "big", 5, time.Minute); len(c) != 2 || c[0].Number != more[0].Number || c[1].Number != more[2].Number {
 		t.Fatalf("claimed %+v: want the two skipped trials, never the rejected one", c)
 	}

@@ -300,16 +300,17 @@ func (s *Store) PlanTrials(ctx context.Context, study int64, plans []store.Plan,
 	return out, nil
 }
 
-// insertPlans writes plans as pending trials (failed, when rejected)
-// numbered from next.
+// insertPlans writes plans as pending trials (failed when rejected,
+// complete when copied) numbered from next.
 func (s *Store) insertPlans(ctx context.Context, tx *sql.Tx, study int64, next int, plans []store.Plan) ([]store.Trial, error) {
 	dup, err := tx.PrepareContext(ctx, s.q("SELECT number FROM trials WHERE study_id = ? AND key = ? AND rung = ? AND seed = ?"))
 	if err != nil {
 		return nil, err
 	}
 	defer dup.Close()
-	ins, err := tx.PrepareContext(ctx, s.q(`INSERT INTO trials (study_id, number, key, rung, seed, choices, blocks, params, flops, alpha, beta, gamma, memory, state, error, `+s.d.Created+`, `+s.d.Updated+`)
-		VALUES (?, ?, ?, ?, ?, `+s.d.JSONIn+`, `+s.d.BlocksIn+`, ?, ?, ?, ?, ?, ?, ?, ?, `+s.d.Now+`, `+s.d.Now+`) RETURNING `+s.trialCols))
+	ins, err := tx.PrepareContext(ctx, s.q(`INSERT INTO trials (study_id, number, key, rung, seed, choices, blocks, params, flops, alpha, beta, gamma, memory, state, error,
+			accuracy, reward, test_accuracy, seconds, worker, `+s.d.Created+`, `+s.d.Updated+`)
+		VALUES (?, ?, ?, ?, ?, `+s.d.JSONIn+`, `+s.d.BlocksIn+`, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, `+s.d.Now+`, `+s.d.Now+`) RETURNING `+s.trialCols))
 	if err != nil {
 		return nil, err
 	}
@@ -340,10 +341,17 @@ func (s *Store) insertPlans(ctx context.Context, tx *sql.Tx, study int64, next i
 			a, b, g = p.Grid.Alpha, p.Grid.Beta, p.Grid.Gamma
 		}
 		state := store.TrialPending
-		if p.Rejected != "" {
+		var acc, reward, test any
+		var seconds float64
+		switch {
+		case p.Rejected != "":
 			state = store.TrialFailed
+		case p.Copied != nil:
+			state = store.TrialComplete
+			acc, reward, test, seconds = p.Copied.Accuracy, p.Copied.Reward, p.Copied.TestAccuracy, p.Copied.Seconds
 		}
-		t, err := scanTrial(ins.QueryRowContext(ctx, study, next+i, p.Key, p.Rung, p.Seed, choices, string(bj), p.Params, p.FLOPs, a, b, g, p.Memory, string(state), p.Rejected))
+		t, err := scanTrial(ins.QueryRowContext(ctx, study, next+i, p.Key, p.Rung, p.Seed, choices, string(bj), p.Params, p.FLOPs, a, b, g, p.Memory,
+			string(state), p.Rejected, acc, reward, test, seconds, p.Source))
 		if err != nil {
 			return nil, fmt.Errorf("plan %d (key %q): %w", i, p.Key, err)
 		}
