@@ -312,7 +312,7 @@ type PanelReport struct {
 	Study     int64  `json:"study"`
 	Complete  bool   `json:"complete"`
 	Dataset   string `json:"dataset"`
-	Proxy     string `json:"proxy"`     // "4000 images x 2 epochs"
+	Proxy     string `json:"proxy"`     // "6000 images x 2 epochs"
 	Reference string `json:"reference"` // "30000 images x 3 epochs"
 	Seeds     int    `json:"seeds"`
 	RefSeeds  int    `json:"ref_seeds"`

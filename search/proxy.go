@@ -16,7 +16,7 @@ const (
 	DefaultDataset    = "mnist"
 	DefaultProxyWidth = 0.5
 	DefaultProxyRes   = 32
-	DefaultTrainSize  = 4000
+	DefaultTrainSize  = 6000
 	DefaultValSize    = 1000
 	DefaultTestSize   = 1000
 	DefaultEpochs     = 2
@@ -28,7 +28,7 @@ const (
 // take the defaults in each comment (WithDefaults).
 type Proxy struct {
 	Dataset   string  `json:"dataset"`    // "mnist" (built in) or a path; default "mnist"
-	TrainSize int     `json:"train_size"` // training images at the top rung; default 4000
+	TrainSize int     `json:"train_size"` // training images at the top rung; default 6000
 	ValSize   int     `json:"val_size"`   // validation images carved from the training files; default 1000
 	TestSize  int     `json:"test_size"`  // test images, for reporting only; default 1000
 	Width     float64 `json:"width"`      // width multiplier applied to the full-size candidate; default 0.5
