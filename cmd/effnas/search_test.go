@@ -413,6 +413,24 @@ func TestBenchProxy(t *testing.T) {
 	if out, err := runCmd(t, "resume", "--db", db); err != nil || !strings.Contains(out, "nothing to resume") {
 		t.Errorf("resume: %v\n%s", err, out)
 	}
+	// show prints its report again, without training anything.
+	out, err = runCmd(t, "show", "--db", db, "--study", "1", "--json")
+	var shown struct {
+		Panel *struct {
+			TauReference float64 `json:"tau_reference"`
+			SeedStd      float64 `json:"seed_std"`
+			Archs        []any   `json:"archs"`
+		} `json:"panel"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &shown) != nil || shown.Panel == nil {
+		t.Fatalf("show --json of a proxy study: %v, want its panel report\n%s", err, out)
+	}
+	if shown.Panel.TauReference != rep["tau_reference"].(float64) || shown.Panel.SeedStd != rep["seed_std"].(float64) || len(shown.Panel.Archs) != 3 {
+		t.Errorf("show --json panel %+v; want the report bench proxy printed (%v, %v)", shown.Panel, rep["tau_reference"], rep["seed_std"])
+	}
+	if out, err := runCmd(t, "show", "--db", db, "--study", "1"); err != nil || !strings.Contains(out, "verdict: ") || !strings.Contains(out, "Kendall tau") {
+		t.Errorf("show of a proxy study: %v; want the benchmark's table and verdict\n%s", err, out)
+	}
 
 	bad := filepath.Join(dir, "bad.db")
 	for _, tc := range []struct {

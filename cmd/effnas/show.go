@@ -68,6 +68,9 @@ type showJSON struct {
 	Trials    []trialJSON       `json:"trials"`
 	Best      *trialJSON        `json:"best"`      // the best candidate's first top-rung run; null if none
 	Standings []search.Standing `json:"standings"` // candidates at the top rung with their means over seeds, best first
+	// Panel is a proxy benchmark's report, as bench proxy --json prints
+	// it (its count of runs below twice chance is 0: show loads no data).
+	Panel *search.PanelReport `json:"panel,omitempty"`
 }
 
 func toStudyJSON(st store.Study, c store.Counts, withConfig bool) studyJSON {
@@ -180,11 +183,36 @@ func runShow(ctx context.Context, env *Env, args []string) error {
 		if out.Standings == nil {
 			out.Standings = []search.Standing{}
 		}
+		if out.Panel, err = panelReport(st, trials); err != nil {
+			return err
+		}
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
-	return printShow(env.Stdout, st, c, trials)
+	if err := printShow(env.Stdout, st, c, trials); err != nil {
+		return err
+	}
+	rep, err := panelReport(st, trials)
+	if rep != nil {
+		fmt.Fprintln(env.Stdout)
+		(&proxyReport{PanelReport: rep}).print(env.Stdout, db)
+	}
+	return err
+}
+
+// panelReport is a proxy benchmark study's report, or nil for other
+// kinds of study. Runs below twice chance are not counted: that needs the
+// number of classes, which only the data knows.
+func panelReport(st store.Study, trials []store.Trial) (*search.PanelReport, error) {
+	if st.Kind != store.KindProxy {
+		return nil, nil
+	}
+	p, err := search.OpenPanel(st)
+	if err != nil {
+		return nil, err
+	}
+	return p.Report(st, trials, 0), nil
 }
 
 // studyIDs says which study ids exist, for an error message.
