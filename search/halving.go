@@ -150,7 +150,15 @@ func (h Halving) Next(trials []store.Trial, open bool, pinned func(key string) b
 	for k := range rungs {
 		rungs[k] = at(k, 0)
 	}
-	for k := h.Top() - 1; k >= 0; k-- {
+	// A rung is closed when nothing more can arrive at it: rung 0 once it
+	// may not grow, a higher rung once the rung below is closed and has
+	// promoted all it will. A closed rung whose best 1/Eta rounds down to
+	// no one still promotes its best, so that a small study (5 candidates
+	// at eta 3, a grid of a few points) ends with a winner at the top.
+	// Pinned candidates climb outside the quota.
+	var up [][]store.Plan
+	closed := !open
+	for k := 0; k < h.Top(); k++ {
 		var done, ranked []store.Trial
 		for _, t := range rungs[k] {
 			if finished(t) {
@@ -158,16 +166,34 @@ func (h Halving) Next(trials []store.Trial, open bool, pinned func(key string) b
 				if t.State == store.TrialComplete {
 					ranked = append(ranked, t)
 				}
+			} else {
+				closed = false
 			}
 		}
 		slices.SortFunc(ranked, better)
 		quota := int(float64(len(done)) / h.Eta)
-		for i, t := range ranked {
-			if _, up := rungs[k+1][t.Key]; up || (i >= quota && !pinned(t.Key)) {
+		if closed {
+			quota = max(quota, 1)
+		}
+		var rungPlans []store.Plan
+		i := 0
+		for _, t := range ranked {
+			pin := pinned(t.Key)
+			if !pin {
+				i++
+			}
+			if _, in := rungs[k+1][t.Key]; in || (i > quota && !pin) {
 				continue
 			}
-			plans = append(plans, promote(t, k+1, 0))
+			rungPlans = append(rungPlans, promote(t, k+1, 0))
 		}
+		if len(rungPlans) > 0 {
+			closed = false
+		}
+		up = append(up, rungPlans)
+	}
+	for k := len(up) - 1; k >= 0; k-- {
+		plans = append(plans, up[k]...)
 	}
 	if len(plans) > 0 || open {
 		return plans

@@ -182,6 +182,35 @@ func TestHalvingPinnedAndRetry(t *testing.T) {
 	}
 }
 
+// TestHalvingSmallStudiesEndWithAWinner: a study with fewer candidates
+// than eta^(rungs-1), or a grid of a few points whose pinned base takes
+// a place, still climbs its best to the top rung once each rung is closed,
+// and ends with a finalist there.
+func TestHalvingSmallStudiesEndWithAWinner(t *testing.T) {
+	h := Halving{}.WithDefaults()
+	q := func(k string) float64 { return float64(k[1]-'0')/10 + float64(k[2]-'0')/100 }
+	for n := 1; n <= 10; n++ {
+		trials := simulate(t, h, n, q, noPins, false, nil)
+		best := Best(trials, h)
+		if best == nil || !best.Finalist || best.Seeds != h.TopSeeds || best.Key != fmt.Sprintf("c%02d", n-1) {
+			t.Errorf("%d candidates: best = %+v; want the best candidate c%02d, a finalist with %d seeds", n, best, n-1, h.TopSeeds)
+		}
+	}
+	// A grid of 6 points whose base (c00, pinned) is the worst: a point
+	// other than the base reaches the top rung and is a finalist.
+	base := func(k string) bool { return k == "c00" }
+	trials := simulate(t, h, 6, q, base, false, nil)
+	var finalists []string
+	for _, s := range Standings(trials, h) {
+		if s.Finalist && s.Seeds == h.TopSeeds {
+			finalists = append(finalists, s.Key)
+		}
+	}
+	if !slices.Contains(finalists, "c00") || !slices.Contains(finalists, "c05") {
+		t.Errorf("grid of 6 points: finalists %v; want the base c00 and the best point c05", finalists)
+	}
+}
+
 func cmpFloat(a, b float64) int {
 	switch {
 	case a < b:
