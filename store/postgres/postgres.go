@@ -65,7 +65,15 @@ var dialect = &sqlstore.Dialect{
 // Store is a store.Store in PostgreSQL. Create it with Open.
 type Store struct {
 	*sqlstore.Store
-	url string
+	pool *pgxpool.Pool // closing the *sql.DB over it does not close it
+	url  string
+}
+
+// Close closes the store and its connection pool.
+func (s *Store) Close() error {
+	err := s.Store.Close()
+	s.pool.Close()
+	return err
 }
 
 // URL is the connection string the store was opened with (it may hold a
@@ -117,12 +125,12 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 			pool.Close()
 			return nil, fmt.Errorf("open %s read-only: %w", where, err)
 		}
-		return &Store{Store: sqlstore.New(dialect, nil, db), url: url}, nil
+		return &Store{Store: sqlstore.New(dialect, nil, db), pool: pool, url: url}, nil
 	}
 	if err := sqlstore.Migrate(ctx, db, dialect, migrations); err != nil {
 		db.Close()
 		pool.Close()
 		return nil, fmt.Errorf("migrate %s: %w", where, err)
 	}
-	return &Store{Store: sqlstore.New(dialect, db, db), url: url}, nil
+	return &Store{Store: sqlstore.New(dialect, db, db), pool: pool, url: url}, nil
 }

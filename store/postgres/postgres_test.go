@@ -3,9 +3,11 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -99,4 +101,47 @@ func TestKillOneOfThree(t *testing.T) {
 // compare-and-set finish.
 func BenchmarkClaimFinish(b *testing.B) {
 	storetest.BenchClaimFinish(b, openSchema(b))
+}
+
+// TestCloseClosesConnections: Close returns the store's server
+// connections, read-write and read-only (the pool under database/sql is
+// closed too, not only the *sql.DB over it).
+func TestCloseClosesConnections(t *testing.T) {
+	ctx := context.Background()
+	url := testenv.PostgresSchema(t, testenv.PostgresURL(t))
+	conn, err := pgx.Connect(ctx, testenv.PostgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for i, opts := range []postgres.Options{{}, {ReadOnly: true}} {
+		app := fmt.Sprintf("effnas_close_test_%d_%d", os.Getpid(), i)
+		s, err := postgres.Open(ctx, url+"&application_name="+app, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Studies(ctx); err != nil {
+			t.Fatal(err)
+		}
+		count := func() int {
+			var n int
+			if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", app).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		if n := count(); n == 0 {
+			t.Fatalf("%+v: the open store has no connection named %s; the test cannot see it", opts, app)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		n := count()
+		for deadline := time.Now().Add(10 * time.Second); n > 0 && time.Now().Before(deadline); n = count() {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if n > 0 {
+			t.Errorf("%+v: %d connections still open after Close", opts, n)
+		}
+	}
 }
