@@ -155,7 +155,7 @@ func CreatePanel(ctx context.Context, st store.Store, name string, cfg PanelConf
 	// the same data, recipe, panel and reference trained them already:
 	// they are reused, so several proxies can be tried against one
 	// reference.
-	from, runs, err := reusableReference(ctx, st, cfg)
+	from, runs, err := reusableReference(ctx, st, cfg, sp.Hash())
 	if err != nil {
 		return store.Study{}, err
 	}
@@ -182,7 +182,7 @@ type refRun struct {
 // reference runs are the ones cfg would train (same data and split, same
 // width and resolution, same recipe, panel seed, space and reference),
 // and returns its complete reference runs by candidate and seed.
-func reusableReference(ctx context.Context, st store.Store, cfg PanelConfig) (int64, map[refRun]store.Trial, error) {
+func reusableReference(ctx context.Context, st store.Store, cfg PanelConfig, spaceHash string) (int64, map[refRun]store.Trial, error) {
 	studies, err := st.Studies(ctx)
 	if err != nil {
 		return 0, nil, err
@@ -192,11 +192,13 @@ func reusableReference(ctx context.Context, st store.Store, cfg PanelConfig) (in
 		a.Train.Epochs, b.Train.Epochs = 0, 0
 		a.Train.Threads, b.Train.Threads = 0, 0
 		return a.Dataset == b.Dataset && a.Width == b.Width && a.Res == b.Res && a.ValSize == b.ValSize && a.TestSize == b.TestSize &&
-			a.Train == b.Train && o.Reference == cfg.Reference && o.Seed == cfg.Seed && string(o.Space) == string(cfg.Space)
+			a.Train == b.Train && o.Reference == cfg.Reference && o.Seed == cfg.Seed
 	}
 	for i := len(studies) - 1; i >= 0; i-- {
 		s := studies[i]
-		if s.Kind != store.KindProxy {
+		// The space is compared by its hash: PostgreSQL keeps the config
+		// as JSONB, which does not keep the bytes.
+		if s.Kind != store.KindProxy || s.SpaceHash != spaceHash {
 			continue
 		}
 		old, err := OpenPanel(s)
@@ -438,9 +440,13 @@ func (r *PanelReport) verdict(n int) string {
 	case r.TauReference >= 0.4:
 		quality = "fairly"
 	}
+	ceiling := fmt.Sprintf("the reference's %d seeds agree to %.2f", r.RefSeeds, r.TauReferenceSeeds)
+	if r.RefSeeds < 2 {
+		ceiling = "with one reference seed, how far the reference agrees with itself is not measured"
+	}
 	return fmt.Sprintf("differences under %.1f points between two single runs, or under %.1f between means over %d seeds, are noise at this proxy; "+
-		"it ranks architectures %s against the reference (Kendall tau %.2f; the reference's two seeds agree to %.2f)",
-		100*r.Noise, 100*r.NoiseMean, r.Seeds, quality, r.TauReference, r.TauReferenceSeeds)
+		"it ranks architectures %s against the reference (Kendall tau %.2f; %s)",
+		100*r.Noise, 100*r.NoiseMean, r.Seeds, quality, r.TauReference, ceiling)
 }
 
 func nanSlice(n int) []float64 {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/effnas/effnas/internal/testenv"
 	"github.com/effnas/effnas/store"
 	"github.com/effnas/effnas/store/sqlite"
 )
@@ -340,7 +341,16 @@ func TestHalvingEndToEnd(t *testing.T) {
 // written.
 func TestBenchProxy(t *testing.T) {
 	dir := t.TempDir()
-	db := filepath.Join(dir, "p.db")
+	testBenchProxy(t, dir, filepath.Join(dir, "p.db"))
+}
+
+// TestBenchProxyPostgres: the same on PostgreSQL, where the stored config
+// is JSONB (its bytes change) and the reference runs are still reused.
+func TestBenchProxyPostgres(t *testing.T) {
+	testBenchProxy(t, t.TempDir(), testenv.PostgresSchema(t, testenv.PostgresURL(t)))
+}
+
+func testBenchProxy(t *testing.T, dir, db string) {
 	png := filepath.Join(dir, "proxy.png")
 	args := []string{"bench", "proxy", "--db", db, "--panel", "2", "--seeds", "2", "--ref-seeds", "2", "--ref-train-size", "384", "--ref-epochs", "2",
 		"--train-size", "128", "--epochs", "1", "--val-size", "96", "--test-size", "64", "--proxy-width", "0.25", "--proxy-res", "16",
