@@ -251,7 +251,8 @@ func (g *Grid) Best(trials []store.Trial) *search.Standing {
 
 // Tied returns the finalists (the base point included) that cannot be told
 // apart from the winner: their mean accuracy plus or minus two standard
-// errors overlaps the winner's. The winner is among them.
+// errors overlaps the winner's. The winner is among them once the
+// finalists are chosen; before that the list is empty.
 func (g *Grid) Tied(trials []store.Trial) []search.Standing {
 	best := g.Best(trials)
 	if best == nil {

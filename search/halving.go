@@ -28,8 +28,10 @@ const (
 // with the best mean over its seeds.
 //
 // Every decision is a trial written to the store before anything acts on
-// it, and each is a function of the finished trials alone, so a resumed
-// study decides exactly what an uninterrupted one would.
+// it and is never revisited, and each is a function of the finished
+// trials alone: with one worker, a resumed study decides exactly what an
+// uninterrupted one would. With several, the order in which trials finish
+// depends on timing, and so may an asynchronous promotion.
 type Halving struct {
 	Rungs     int     `json:"rungs"`     // fidelities; 1 trains every candidate once at the top fidelity; default 3
 	Eta       float64 `json:"eta"`       // the best 1/Eta of a rung climb; default 3

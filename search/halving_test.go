@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/effnas/effnas/store"
@@ -242,6 +243,15 @@ func TestProxyFidelity(t *testing.T) {
 	flat.Halving.Rungs = 3
 	if err := flat.Validate(); err == nil {
 		t.Error("rungs that do not increase were accepted")
+	}
+	all := p
+	all.TrainSize = -1
+	if err := all.Validate(); err == nil || !strings.Contains(err.Error(), "same images") {
+		t.Errorf("the whole training set at every one of 3 rungs: %v; want it refused", err)
+	}
+	all.Halving.Rungs = 1
+	if err := all.Validate(); err != nil {
+		t.Errorf("the whole training set at one rung: %v", err)
 	}
 }
 

@@ -82,6 +82,9 @@ func (p Proxy) Validate() error {
 	if p.MaxMemory < 0 {
 		return fmt.Errorf("memory bound %d: must be 0 (none) or a number of bytes", p.MaxMemory)
 	}
+	if p.TrainSize < 0 && p.Halving.Rungs > 1 {
+		return fmt.Errorf("training size %d (the whole training set) gives every one of %d rungs the same images; give a number of images, or use one rung", p.TrainSize, p.Halving.Rungs)
+	}
 	if p.TrainSize > 0 {
 		prev := Fidelity{}
 		for k := range p.Halving.Rungs {

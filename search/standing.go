@@ -91,8 +91,9 @@ func Standings(trials []store.Trial, h Halving) []Standing {
 }
 
 // Best returns the standing with the best mean reward among the finalists
-// (among all top-rung candidates while no finalist has finished), or nil
-// when no candidate has reached the top rung.
+// (candidates whose extra seeds are planned, whether or not they have
+// finished; among all top-rung candidates before any is planned), or nil
+// when no candidate has finished at the top rung.
 func Best(trials []store.Trial, h Halving) *Standing {
 	s := Standings(trials, h)
 	if len(s) == 0 {

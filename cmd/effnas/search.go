@@ -96,8 +96,8 @@ func runSearch(ctx context.Context, env *Env, args []string) error {
 	return runStudy(ctx, env, st, db, study, pf.options(), *asJSON)
 }
 
-// describeRungs says how candidates climb: "rungs 1000x1, 3000x1, 6000x3
-// (eta 3), finalists x3 seeds".
+// describeRungs says how candidates climb: "rungs of 1333x1, 4000x1,
+// 6000x2 images x epochs (eta 3), finalists under 3 seeds".
 func describeRungs(p search.Proxy) string {
 	h := p.Halving
 	var parts []string
