@@ -107,7 +107,8 @@ type Coefficients struct {
 	Seeds      int `json:"seeds"`
 	// Tied are the points that cannot be told apart from the winner: their
 	// mean accuracy plus or minus two standard errors overlaps the
-	// winner's. The winner is among them.
+	// winner's. The winner is among them once the grid has chosen its
+	// finalists (empty before).
 	Tied []Point `json:"tied"`
 }
 
@@ -132,6 +133,7 @@ type Trial struct {
 // the mean over its seeds where it reached the top rung.
 type Point struct {
 	Number   int     `json:"number"` // its rung-0 trial
+	Key      string  `json:"key"`    // as stored with its trials
 	Alpha    float64 `json:"alpha"`
 	Beta     float64 `json:"beta"`
 	Gamma    float64 `json:"gamma"`
@@ -356,10 +358,12 @@ func (b *builder) scaling(r *Report) space.Scaling {
 				Seeds: best.Seeds, GridPoints: len(r.GridPoints), Tied: []Point{}}
 			byKey := map[string]Point{}
 			for _, p := range r.GridPoints {
-				byKey[grid.Key(space.Scaling{Alpha: p.Alpha, Beta: p.Beta, Gamma: p.Gamma})] = p
+				byKey[p.Key] = p
 			}
 			for _, t := range b.gridSrc.Tied(b.gridTrials) {
-				c.Tied = append(c.Tied, byKey[t.Key])
+				if p, ok := byKey[t.Key]; ok {
+					c.Tied = append(c.Tied, p)
+				}
 			}
 		} else {
 			b.notef("grid study %d has no complete point besides the base: coefficients are the paper's (alpha 1.2, beta 1.1, gamma 1.15)", b.grid.ID)
@@ -503,7 +507,7 @@ func points(trials []store.Trial, h search.Halving) []Point {
 			continue
 		}
 		s := grid.Scaling(t)
-		p := Point{Number: t.Number, Alpha: s.Alpha, Beta: s.Beta, Gamma: s.Gamma, Accuracy: t.Accuracy, Rung: rung[t.Key], Params: t.Params, FLOPs: t.FLOPs}
+		p := Point{Number: t.Number, Key: t.Key, Alpha: s.Alpha, Beta: s.Beta, Gamma: s.Gamma, Accuracy: t.Accuracy, Rung: rung[t.Key], Params: t.Params, FLOPs: t.FLOPs}
 		if st, ok := top[t.Key]; ok {
 			p.Seeds, p.TopAccuracy, p.TopAccuracyStd, p.Finalist = st.Seeds, st.Accuracy, st.AccuracyStd, st.Finalist
 		}

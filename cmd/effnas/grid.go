@@ -201,6 +201,7 @@ func runGridStudy(ctx context.Context, env *Env, st store.Store, db *dbName, stu
 // spread over its seeds there.
 type gridPointJSON struct {
 	Trial       int     `json:"trial"`
+	Key         string  `json:"key"` // as stored with its trials
 	Alpha       float64 `json:"alpha"`
 	Beta        float64 `json:"beta"`
 	Gamma       float64 `json:"gamma"`
@@ -253,7 +254,7 @@ func newGridReport(g *grid.Grid, study store.Study, sum search.Summary, trials [
 	}
 	point := func(t store.Trial) gridPointJSON {
 		s := grid.Scaling(t)
-		p := gridPointJSON{Trial: t.Number, Alpha: s.Alpha, Beta: s.Beta, Gamma: s.Gamma, Constraint: math.Round(s.Constraint()*1e4) / 1e4,
+		p := gridPointJSON{Trial: t.Number, Key: t.Key, Alpha: s.Alpha, Beta: s.Beta, Gamma: s.Gamma, Constraint: math.Round(s.Constraint()*1e4) / 1e4,
 			State: string(t.State), Accuracy: t.Accuracy, Rung: rung[t.Key], Tied: tied[t.Key], Params: t.Params, FLOPs: t.FLOPs}
 		if st, ok := top[t.Key]; ok {
 			p.Seeds, p.TopAccuracy, p.TopStd, p.Finalist = st.Seeds, st.Accuracy, st.AccuracyStd, st.Finalist
@@ -267,7 +268,7 @@ func newGridReport(g *grid.Grid, study store.Study, sum search.Summary, trials [
 	}
 	if b := g.Best(trials); b != nil {
 		for _, p := range rep.Points {
-			if grid.Key(space.Scaling{Alpha: p.Alpha, Beta: p.Beta, Gamma: p.Gamma}) == b.Key {
+			if p.Key == b.Key {
 				p := p
 				rep.Best = &p
 			}

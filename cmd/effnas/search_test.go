@@ -147,6 +147,19 @@ func TestSearchGridExportEndToEnd(t *testing.T) {
 	if ex.Coefficients.Alpha != g.Best.Alpha || ex.Coefficients.Beta != g.Best.Beta || ex.Coefficients.Gamma != g.Best.Gamma {
 		t.Errorf("export coefficients %+v, grid found %+v", ex.Coefficients, *g.Best)
 	}
+	// show names the grid's winner too.
+	out, err = runCmd(t, "show", "--db", db, "--json")
+	var sh struct {
+		Best *struct {
+			Alpha, Beta, Gamma float64
+		} `json:"best"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &sh) != nil || sh.Best == nil {
+		t.Fatalf("show --json of the grid: %v\n%s", err, out)
+	}
+	if *sh.Best != *g.Best {
+		t.Errorf("show's best point %+v, grid's %+v", *sh.Best, *g.Best)
+	}
 }
 
 // buildEffnas builds the command once for the process tests.

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -107,18 +108,27 @@ func toTrialJSON(t store.Trial) trialJSON {
 // a candidate), or -1, with the study's standings.
 func best(st store.Study, trials []store.Trial) (int, []search.Standing) {
 	standings := search.Standings(trials, search.StudyHalving(st))
-	if st.Kind == store.KindProxy {
+	index := func(s search.Standing) int {
+		return slices.IndexFunc(trials, func(t store.Trial) bool { return t.Number == s.Trial.Number })
+	}
+	switch st.Kind {
+	case store.KindProxy:
 		return -1, standings
+	case store.KindGrid:
+		// The grid's own choice, as grid and export make it (ties go to
+		// the point nearest the constraint's target).
+		if g, err := grid.Open(st); err == nil {
+			if b := g.Best(trials); b != nil {
+				return index(*b), standings
+			}
+			return -1, standings
+		}
 	}
 	for _, s := range standings {
 		if st.Kind == store.KindGrid && s.Trial.Grid != nil && grid.Scaling(s.Trial) == grid.Base {
 			continue
 		}
-		for i, t := range trials {
-			if t.Number == s.Trial.Number {
-				return i, standings
-			}
-		}
+		return index(s), standings
 	}
 	return -1, standings
 }
