@@ -45,11 +45,13 @@ func (d *dbName) Raw() string { return d.raw }
 
 // Flag is "--db NAME" for a hint that repeats the command, or "" when the
 // database came from EFFNAS_DB and the same environment will supply it.
+// A URL's password is left out of it: with PGPASSWORD or ~/.pgpass the
+// hint runs as printed.
 func (d *dbName) Flag() string {
 	if d.fromEnv {
 		return ""
 	}
-	return " --db " + shellQuote(d.String())
+	return " --db " + shellQuote(hidePassword(d.raw, true))
 }
 
 // dbFlag registers --db on fs. Its default is $EFFNAS_DB, else def (""
@@ -73,16 +75,33 @@ func orNone(s string) string {
 var passwordParam = regexp.MustCompile(`(?i)(password=)[^&\s]*`)
 
 // redact hides the password of a database URL: the user-info password and
-// any password= parameter (key=value connection strings too). A file path
-// is returned as it is.
-func redact(db string) string {
+// any parameter whose name holds "password" (sslpassword, PASSWORD;
+// key=value connection strings too). A file path is returned as it is.
+func redact(db string) string { return hidePassword(db, false) }
+
+// hidePassword replaces a database URL's passwords with xxxxx or, when
+// drop is set, leaves them out, so that the URL still works with
+// PGPASSWORD or ~/.pgpass.
+func hidePassword(db string, drop bool) string {
 	if postgres.IsURL(db) {
 		if u, err := url.Parse(db); err == nil {
 			if _, has := u.User.Password(); has {
 				u.User = url.UserPassword(u.User.Username(), "xxxxx")
+				if drop {
+					u.User = url.User(u.User.Username())
+				}
 			}
-			if q := u.Query(); q.Has("password") {
-				q.Set("password", "xxxxx")
+			q, hidden := u.Query(), false
+			for k := range q {
+				if strings.Contains(strings.ToLower(k), "password") {
+					q.Set(k, "xxxxx")
+					if drop {
+						q.Del(k)
+					}
+					hidden = true
+				}
+			}
+			if hidden {
 				u.RawQuery = q.Encode()
 			}
 			return u.String()

@@ -21,12 +21,26 @@ func TestRedact(t *testing.T) {
 		"host=db user=u password=secret dbname=effnas":            "host=db user=u password=xxxxx dbname=effnas",
 		"postgres://u:sec ret@h/%zz":                              "postgres://xxxxx@h/%zz",
 		"/data/studies/password=notasecret-but-looks-like-one.db": "/data/studies/password=xxxxx",
+		"postgres://u@h/d?sslpassword=secret&PASSWORD=secret":     "postgres://u@h/d?PASSWORD=xxxxx&sslpassword=xxxxx",
+		"host=db sslpassword=secret":                              "host=db sslpassword=xxxxx",
 	} {
 		if got := redact(in); got != want {
 			t.Errorf("redact(%q) = %q, want %q", in, got, want)
 		}
 		if strings.Contains(redact(in), "secret") && !strings.Contains(in, "notasecret") {
 			t.Errorf("redact(%q) = %q still shows the secret", in, redact(in))
+		}
+	}
+	// Hints leave the password out, so that they run as printed with
+	// PGPASSWORD or ~/.pgpass.
+	for in, want := range map[string]string{
+		"postgres://effnas:secret@db.lan/effnas":           " --db postgres://effnas@db.lan/effnas",
+		"postgres://u@h/d?password=secret&sslmode=disable": " --db 'postgres://u@h/d?sslmode=disable'",
+		"effnas.db": " --db effnas.db",
+	} {
+		d := &dbName{raw: in}
+		if got := d.Flag(); got != want {
+			t.Errorf("Flag of %q = %q, want %q", in, got, want)
 		}
 	}
 }
