@@ -150,7 +150,11 @@ func Migrate(ctx context.Context, db *sql.DB, d *Dialect, ms []Migration) (err e
 			return err
 		}
 		bad := rows.Next()
+		err = rows.Err()
 		rows.Close()
+		if err != nil {
+			return fmt.Errorf("foreign-key check: %w", err)
+		}
 		if bad {
 			return errors.New("the migrated tables fail the foreign-key check")
 		}

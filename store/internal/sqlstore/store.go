@@ -66,7 +66,11 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := s.tryWrite(ctx, fn)
 		if attempt < 5 && err != nil && s.d.Retryable != nil && s.d.Retryable(err) {
-			time.Sleep(time.Duration(attempt) * 10 * time.Millisecond)
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(time.Duration(attempt) * 10 * time.Millisecond):
+			}
 			continue
 		}
 		return err
