@@ -96,6 +96,7 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 type sourceOrErr struct {
 	src search.Source
 	err error
+	at  time.Time // when it was opened
 }
 
 // worker trains the pending trials of every open study, oldest first.
@@ -155,10 +156,16 @@ func (w *worker) run(ctx context.Context) error {
 	}
 }
 
+// reopenAfter is how long a worker skips a study it could not open (its
+// dataset missing, say) before it tries again.
+const reopenAfter = time.Minute
+
 // source returns the Source of a study, opening it on first use. A study
-// that cannot be opened is reported once and skipped.
+// that cannot be opened is skipped, and tried again after reopenAfter (the
+// data may have been installed since); each new reason is reported once.
 func (w *worker) source(ctx context.Context, s store.Study) (search.Source, error) {
-	if so, ok := w.sources[s.ID]; ok {
+	so, ok := w.sources[s.ID]
+	if ok && (so.err == nil || time.Since(so.at) < reopenAfter) {
 		return so.src, so.err
 	}
 	src, err := openSource(ctx, w.st, s)
@@ -173,10 +180,10 @@ func (w *worker) source(ctx context.Context, s store.Study) (search.Source, erro
 			}
 		}
 	}
-	if err != nil {
+	if err != nil && (so.err == nil || so.err.Error() != err.Error()) {
 		fmt.Fprintf(w.log, "worker %s: skipping study %d: %v\n", w.opts.Worker, s.ID, err)
 	}
-	w.sources[s.ID] = sourceOrErr{src, err}
+	w.sources[s.ID] = sourceOrErr{src, err, time.Now()}
 	return src, err
 }
 

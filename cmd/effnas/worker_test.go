@@ -430,3 +430,44 @@ func TestWorkersPostgres(t *testing.T) {
 		t.Logf("victim finished trial %d, was killed in trial %d; the study finished %v after the kill", doneNum, killed, took.Round(100*time.Millisecond))
 	})
 }
+
+// TestWorkerRetriesMissingDataset: a study whose dataset is not on the
+// worker's machine is skipped and reported once, and opened once the data
+// is there (after reopenAfter), without restarting the worker.
+func TestWorkerRetriesMissingDataset(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "w.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	data := filepath.Join(dir, "later")
+	s, err := search.Create(ctx, st, "elsewhere", search.Config{Controller: "random", Trials: 2, Seed: 1,
+		Proxy: search.Proxy{Dataset: "idx:" + data}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	w := &worker{st: st, log: &log, sources: map[int64]sourceOrErr{}}
+	for range 2 {
+		if _, err := w.source(ctx, s); err == nil || !strings.Contains(err.Error(), "not on this machine") {
+			t.Fatalf("source of a study without its data: %v", err)
+		}
+	}
+	if n := strings.Count(log.String(), "skipping study"); n != 1 {
+		t.Fatalf("reported %d times, want once:\n%s", n, log.String())
+	}
+	if err := os.Mkdir(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.source(ctx, s); err == nil {
+		t.Fatal("opened again before reopenAfter")
+	}
+	so := w.sources[s.ID]
+	so.at = so.at.Add(-reopenAfter)
+	w.sources[s.ID] = so
+	if src, err := w.source(ctx, s); err != nil || src == nil {
+		t.Fatalf("source once the data is there: %v", err)
+	}
+}
