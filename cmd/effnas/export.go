@@ -35,15 +35,27 @@ func runExport(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet("export", env.Stderr)
 	db := dbFlag(fs, "effnas.db", "database file or postgres:// URL; it is only read")
 	studyFlag := fs.String("study", "", "search or compound grid study id (default: the newest grid study, else the newest search study)")
-	format := fs.String("format", "json", "output format: json, tf (TF efficientnet_builder), timm, or md (report with PNG plots)")
+	format := fs.String("format", "json", "output format: json, tf (TF efficientnet_builder), timm, or md (report with PNG plots); default: md for --out FILE.md, else json")
 	out := fs.String("out", "", "output file (default stdout); required for md, whose PNG plots are written beside it")
 	top := fs.Int("top", export.DefaultTop, "how many of the best search trials to list")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	var id int64
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == "study" })
+	set, formatSet := false, false
+	fs.Visit(func(f *flag.Flag) {
+		set = set || f.Name == "study"
+		formatSet = formatSet || f.Name == "format"
+	})
+	if !formatSet {
+		// The file's name says what the user wants.
+		switch strings.ToLower(filepath.Ext(*out)) {
+		case ".md":
+			*format = "md"
+		case ".py":
+			return usagef("--out %q: a Python file can hold the tf or the timm definitions; give --format tf or --format timm", *out)
+		}
+	}
 	if set {
 		n, err := strconv.ParseInt(*studyFlag, 10, 64)
 		if err != nil || n < 1 {

@@ -281,6 +281,7 @@ func TestExportErrors(t *testing.T) {
 		{"out is a directory", []string{"--db", path, "--out", dir}, true, "is a directory"},
 		{"bad top", []string{"--db", path, "--top", "0", "--out", out}, true, "--top 0"},
 		{"out is the database", []string{"--db", path, "--out", path}, true, "is the database"},
+		{"python without a format", []string{"--db", path, "--out", filepath.Join(dir, "family.py")}, true, "give --format tf or --format timm"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stdout, _, err := runExportCmd(t, tc.args...)
@@ -318,16 +319,22 @@ func TestExportErrors(t *testing.T) {
 }
 
 // TestExportMakesDirectory: export --out DIR/report.md creates DIR, as the
-// README's walkthrough does on a fresh checkout; md writes its plots there.
+// README's walkthrough does on a fresh checkout; md (the format of a .md
+// file when --format is not given) writes its plots there.
 func TestExportMakesDirectory(t *testing.T) {
 	path, _, _ := exportDB(t, true)
-	out := filepath.Join(t.TempDir(), "report", "report.md")
-	if _, _, err := runExportCmd(t, "--db", path, "--format", "md", "--out", out); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{out, strings.TrimSuffix(out, ".md") + "-search.png"} {
-		if _, err := os.Stat(f); err != nil {
-			t.Errorf("%s: %v", f, err)
+	for _, args := range [][]string{{"--format", "md"}, nil} {
+		out := filepath.Join(t.TempDir(), "report", "report.md")
+		if _, _, err := runExportCmd(t, append([]string{"--db", path, "--out", out}, args...)...); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{out, strings.TrimSuffix(out, ".md") + "-search.png"} {
+			if _, err := os.Stat(f); err != nil {
+				t.Errorf("%v: %s: %v", args, f, err)
+			}
+		}
+		if b, _ := os.ReadFile(out); !bytes.HasPrefix(b, []byte("# ")) {
+			t.Errorf("%v: %s is not a Markdown report: %.40q", args, out, b)
 		}
 	}
 }
