@@ -24,8 +24,9 @@
 // pixel of padding at the end --, batch norm and activation,
 // squeeze-excite, 1x1 projection, batch norm, identity skip with
 // drop-connect), or the depthwise-separable or regular-convolution block.
-// Activations are (N*H*W, C) matrices in NHWC order; every buffer is
-// allocated once.
+// Activations are (N*H*W, C) matrices in NHWC order; the ops' buffers are
+// allocated when the graph is built and reused on every step (gorgonia's
+// own bookkeeping still allocates a little per step).
 //
 // A block keeps only the inputs of its batch norms and recomputes the
 // activations from them where it needs them (for inputs of up to 32
@@ -67,27 +68,34 @@
 // taps. Everything has a pure-Go fallback, used elsewhere and with -tags
 // purego. Threads split the images of a batch, or the rows of a GEMM.
 //
-// Measured on this project's 2-core machine (Intel Xeon, AVX-512; a
-// colleague's experiment paused) with effnas bench train (30 timed steps
-// after 2 warm-up steps, 2 threads) alternating with
+// Measured on this project's 2-core machine (AMD EPYC with AVX-512, a
+// 233 GFLOP/s FMA peak on 2 threads) with effnas bench train (30 timed
+// steps after 2 warm-up steps, 2 threads) alternating with
 // shared/bench/torch_peer.py (PyTorch 1.13, 2 threads, 30 steps after 3),
 // 5 pairs, B0 with 10 classes; the ratio is the median of the pairs' and
-// its range; peak resident memory from /usr/bin/time:
+// its range; peak resident memory from /usr/bin/time -f %M (median):
 //
 //	proxy                       effnas img/s       PyTorch img/s   ratio                peak RSS MiB (PyTorch)
-//	w0.5 32x32x1 batch 64       1740 (1628-1866)   222 (207-249)   7.80x (6.53-9.03)    106 (357)
-//	w1.0 32x32x3 batch 64       702 (646-828)      123 (118-133)   5.59x (5.43-6.29)    201 (443)
-//	w1.0 64x64x1 batch 64       269 (235-274)      77 (64-93)      3.58x (2.88-3.75)    441 (852)
-//	w0.5 64x64x1 batch 64       575 (482-593)      115 (111-131)   4.92x (4.23-5.06)    217 (662)
-//	w0.5 32x32x1 batch 128      1728 (1643-1881)   204 (182-235)   8.15x (7.05-10.36)   169 (455)
+//	w0.5 32x32x1 batch 64       2452 (1936-2581)   268 (248-423)   9.08x (4.57-9.84)    108 (341)
+//	w1.0 32x32x3 batch 64       838 (774-858)      161 (114-194)   4.87x (4.32-7.50)    202 (431)
+//	w1.0 64x64x1 batch 64       396 (346-435)      116 (113-135)   3.44x (2.74-3.75)    441 (799)
+//	w0.5 64x64x1 batch 64       916 (827-933)      231 (198-246)   3.97x (3.66-4.62)    217 (586)
+//	w0.5 32x32x1 batch 128      2850 (2616-3059)   404 (385-444)   6.67x (6.41-7.95)    167 (419)
+//
+// (The lowest canonical pair, 4.57x, overlapped another process.) On the
+// Intel Xeon (AVX-512) this was first measured on, the same protocol gave
+// 7.80x, 5.59x, 3.58x, 4.92x and 8.15x.
 //
 // Before this design (one op per layer, kernels in Go but the GEMM) the
 // first three were 435-498, 241-268 and 82-117 images/s. Where a step's
 // time goes, from effnas bench train --profile (2 threads; the profile
 // itself costs a few percent; GFLOP/s counts the work actually done,
 // recomputations included; the whole step's fraction of the machine's
-// peak is against an AVX-512 multiply-add loop measured on the spot, about
-// 255 GFLOP/s on 2 cores):
+// peak is against an AVX-512 multiply-add loop measured on the spot), on
+// the Intel Xeon (about 255 GFLOP/s peak on 2 cores), before and after; on
+// the AMD EPYC the same profiles take 27.1 ms/step (15.4% of its peak,
+// expand 23%, BN and activation 22%, project 14%) and 156.7 ms/step (33.1%
+// of peak; expand 27%, BN and activation 24%, project 21%):
 //
 //	B0 w0.5 32x32x1            before: 133.4 ms/step          after: 45.2 ms/step
 //	                           2.8% of peak, 213 MiB          8.5% of peak, 106 MiB
@@ -134,11 +142,11 @@
 // kernels use Config.Threads goroutines, default 1: a search runs one trial
 // per core, which wastes nothing on synchronisation, while a single training
 // (effnas train, effnas bench train) uses all the cores. Two trainings at
-// one thread each, at once, train 1.3 to 1.8 times as many images per
-// second as one at two threads (median of 3, images/s summed over the two:
-// 2820 against 1531 at the canonical proxy, 895 against 605 at w1.0
-// 32x32x3, 302 against 240 at w1.0 64x64x1), so one trial per core stays
-// the search's default. ctx is checked between minibatches. With the same
+// one thread each, at once, train 1.2 to 1.7 times as many images per
+// second as one at two threads (median of 3, images/s summed over the two,
+// on the AMD EPYC: 3833 against 2165 at the canonical proxy, 1515 against
+// 994 at w1.0 32x32x3, 497 against 408 at w1.0 64x64x1), so one trial per
+// core stays the search's default. ctx is checked between minibatches. With the same
 // seed and the same Threads a training gives the same result; different
 // Threads may differ in the last bits of the sums and so diverge slowly.
 package trainer

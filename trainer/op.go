@@ -13,7 +13,7 @@ import (
 
 // A layer is the float32 computation behind one custom gorgonia op. Shapes
 // are fixed when the layer is built (the batch size is fixed per graph), so
-// every buffer is allocated once and reused on every step.
+// its buffers are allocated once and reused on every step.
 //
 // Activations are row-major matrices (rows, channels) in NHWC order: a
 // feature map of N images of H x W pixels and C channels is an (N*H*W, C)
