@@ -6,6 +6,7 @@ import (
 	"image/color"
 	"math"
 	"strconv"
+	"strings"
 
 	"github.com/effnas/effnas/search"
 	"gonum.org/v1/plot"
@@ -248,7 +249,12 @@ func png(p *plot.Plot) ([]byte, error) {
 // standard deviation over seeds as error bars, B0 ringed. Points on a
 // rising line are a proxy that ranks like the reference.
 func PanelPlot(r *search.PanelReport) ([]byte, error) {
-	p := newPlot(fmt.Sprintf("Proxy %s vs reference %s on %s", r.Proxy, r.Reference, r.Dataset))
+	// A dataset's path is named by its last element, so that the title fits.
+	data := r.Dataset
+	if i := strings.LastIndexAny(strings.TrimRight(data, "/"), "/:"); i >= 0 {
+		data = strings.TrimRight(data, "/")[i+1:]
+	}
+	p := newPlot(fmt.Sprintf("Proxy %s vs reference %s on %s", r.Proxy, r.Reference, data))
 	p.X.Label.Text = fmt.Sprintf("proxy validation accuracy (mean of %d seeds)", r.Seeds)
 	p.Y.Label.Text = fmt.Sprintf("reference test accuracy (mean of %d seeds)", r.RefSeeds)
 	p.X.Tick.Marker = plainTicks{}
