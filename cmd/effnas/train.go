@@ -21,29 +21,32 @@ func init() {
 }
 
 type trainReport struct {
-	Accuracy        float64        `json:"accuracy"` // test accuracy in [0, 1]
-	ValAccuracy     float64        `json:"val_accuracy"`
-	Loss            float64        `json:"loss"` // mean training loss of the last epoch
-	ValLoss         float64        `json:"val_loss"`
-	TestLoss        float64        `json:"test_loss"`
-	Seconds         float64        `json:"seconds"`
-	ImagesPerSecond float64        `json:"images_per_second"`
-	Epochs          int            `json:"epochs"`
-	Steps           int            `json:"steps"`
-	Params          int64          `json:"params"`
-	FLOPs           int64          `json:"flops"` // multiply-adds per image
-	Model           string         `json:"model,omitempty"`
-	Blocks          []string       `json:"blocks"`
-	Width           float64        `json:"width"`
-	Depth           float64        `json:"depth"`
-	Resolution      int            `json:"resolution"`
-	InChannels      int            `json:"in_channels"`
-	Classes         int            `json:"classes"`
-	Dataset         string         `json:"dataset"`
-	TrainImages     int            `json:"train_images"`
-	ValImages       int            `json:"val_images"`
-	TestImages      int            `json:"test_images"`
-	Config          trainer.Config `json:"config"`
+	Accuracy        float64 `json:"accuracy"` // test accuracy in [0, 1]
+	ValAccuracy     float64 `json:"val_accuracy"`
+	Loss            float64 `json:"loss"` // mean training loss of the last epoch
+	ValLoss         float64 `json:"val_loss"`
+	TestLoss        float64 `json:"test_loss"`
+	Seconds         float64 `json:"seconds"`
+	ImagesPerSecond float64 `json:"images_per_second"` // training steps only
+	// Evaluation and batch-norm calibration run forward work only.
+	EvalImagesPerSecond  float64        `json:"eval_images_per_second"`
+	CalibImagesPerSecond float64        `json:"calib_images_per_second"`
+	Epochs               int            `json:"epochs"`
+	Steps                int            `json:"steps"`
+	Params               int64          `json:"params"`
+	FLOPs                int64          `json:"flops"` // multiply-adds per image
+	Model                string         `json:"model,omitempty"`
+	Blocks               []string       `json:"blocks"`
+	Width                float64        `json:"width"`
+	Depth                float64        `json:"depth"`
+	Resolution           int            `json:"resolution"`
+	InChannels           int            `json:"in_channels"`
+	Classes              int            `json:"classes"`
+	Dataset              string         `json:"dataset"`
+	TrainImages          int            `json:"train_images"`
+	ValImages            int            `json:"val_images"`
+	TestImages           int            `json:"test_images"`
+	Config               trainer.Config `json:"config"`
 }
 
 func runTrain(ctx context.Context, env *Env, args []string) error {
@@ -120,15 +123,16 @@ func runTrain(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	rep := trainReport{Accuracy: res2.TestAccuracy, ValAccuracy: res2.ValAccuracy, Loss: res2.TrainLoss, ValLoss: res2.ValLoss,
-		TestLoss: res2.TestLoss, Seconds: res2.Seconds, ImagesPerSecond: res2.ImagesPerSecond, Epochs: res2.Epochs, Steps: res2.Steps,
+		TestLoss: res2.TestLoss, Seconds: res2.Seconds, ImagesPerSecond: res2.ImagesPerSecond,
+		EvalImagesPerSecond: res2.EvalImagesPerSecond, CalibImagesPerSecond: res2.CalibImagesPerSecond, Epochs: res2.Epochs, Steps: res2.Steps,
 		Params: arch.Params(), FLOPs: arch.FLOPs(), Model: *model, Blocks: space.FormatBlocks(arch.Blocks), Width: *width, Depth: *depth,
 		Resolution: arch.Resolution, InChannels: arch.InChannels, Classes: arch.Classes, Dataset: d.Name,
 		TrainImages: d.Train.N, ValImages: d.Val.N, TestImages: d.Test.N, Config: cfg}
 	if *asJSON {
 		return json.NewEncoder(env.Stdout).Encode(rep)
 	}
-	fmt.Fprintf(env.Stdout, "test accuracy %.4f, validation accuracy %.4f, training loss %.4f, %.1fs (%.1f images/s)\n",
-		rep.Accuracy, rep.ValAccuracy, rep.Loss, rep.Seconds, rep.ImagesPerSecond)
+	fmt.Fprintf(env.Stdout, "test accuracy %.4f, validation accuracy %.4f, training loss %.4f, %.1fs (%.1f images/s training, %.1f evaluating, %.1f calibrating batch norm)\n",
+		rep.Accuracy, rep.ValAccuracy, rep.Loss, rep.Seconds, rep.ImagesPerSecond, rep.EvalImagesPerSecond, rep.CalibImagesPerSecond)
 	return nil
 }
 

@@ -26,6 +26,11 @@ func TestTrainCommandJSON(t *testing.T) {
 			t.Errorf("%s missing from %s", k, out)
 		}
 	}
+	for _, k := range []string{"images_per_second", "eval_images_per_second", "calib_images_per_second"} {
+		if v, ok := r[k].(float64); !ok || v <= 0 {
+			t.Errorf("%s = %v, want a speed", k, r[k])
+		}
+	}
 	if r["steps"].(float64) != 8 || r["in_channels"].(float64) != 1 || r["classes"].(float64) != 10 {
 		t.Errorf("steps/in_channels/classes wrong in %s", out)
 	}
