@@ -250,9 +250,9 @@ func png(p *plot.Plot) ([]byte, error) {
 // rising line are a proxy that ranks like the reference.
 func PanelPlot(r *search.PanelReport) ([]byte, error) {
 	// A dataset's path is named by its last element, so that the title fits.
-	data := r.Dataset
-	if i := strings.LastIndexAny(strings.TrimRight(data, "/"), "/:"); i >= 0 {
-		data = strings.TrimRight(data, "/")[i+1:]
+	data := strings.TrimRight(r.Dataset, "/")
+	if i := strings.LastIndexAny(data, "/:"); i >= 0 {
+		data = data[i+1:]
 	}
 	p := newPlot(fmt.Sprintf("Proxy %s vs reference %s on %s", r.Proxy, r.Reference, data))
 	p.X.Label.Text = fmt.Sprintf("proxy validation accuracy (mean of %d seeds)", r.Seeds)

@@ -72,17 +72,27 @@ func b0BlockString() string {
 	return strings.Join(space.FormatBlocks(space.B0().Blocks), " ")
 }
 
+// networkJSON describes the network a train or bench train report is of.
+type networkJSON struct {
+	Blocks     []string `json:"blocks"`
+	Width      float64  `json:"width"`
+	Depth      float64  `json:"depth"`
+	Resolution int      `json:"resolution"`
+	InChannels int      `json:"in_channels"`
+	Classes    int      `json:"classes"`
+}
+
+func newNetworkJSON(arch space.Arch, width, depth float64) networkJSON {
+	return networkJSON{Blocks: space.FormatBlocks(arch.Blocks), Width: width, Depth: depth,
+		Resolution: arch.Resolution, InChannels: arch.InChannels, Classes: arch.Classes}
+}
+
 type benchTrainReport struct {
 	trainer.BenchResult
-	Blocks       []string `json:"blocks"`
-	Width        float64  `json:"width"`
-	Depth        float64  `json:"depth"`
-	Resolution   int      `json:"resolution"`
-	InChannels   int      `json:"in_channels"`
-	Classes      int      `json:"classes"`
-	PeakRSSBytes int64    `json:"peak_rss_bytes"`
-	GoVersion    string   `json:"go_version"`
-	GOARCH       string   `json:"goarch"`
+	networkJSON
+	PeakRSSBytes int64  `json:"peak_rss_bytes"`
+	GoVersion    string `json:"go_version"`
+	GOARCH       string `json:"goarch"`
 }
 
 func runBenchTrain(ctx context.Context, env *Env, args []string) error {
@@ -121,8 +131,7 @@ func runBenchTrain(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	rep := benchTrainReport{BenchResult: r, Blocks: space.FormatBlocks(arch.Blocks), Width: *width, Depth: *depth,
-		Resolution: arch.Resolution, InChannels: arch.InChannels, Classes: arch.Classes,
+	rep := benchTrainReport{BenchResult: r, networkJSON: newNetworkJSON(arch, *width, *depth),
 		PeakRSSBytes: peakRSS(), GoVersion: runtime.Version(), GOARCH: runtime.GOARCH}
 	if *asJSON {
 		enc := json.NewEncoder(env.Stdout)

@@ -85,20 +85,20 @@ func redact(db string) string { return hidePassword(db, false) }
 func hidePassword(db string, drop bool) string {
 	if postgres.IsURL(db) {
 		if u, err := url.Parse(db); err == nil {
-			if _, has := u.User.Password(); has {
+			if _, has := u.User.Password(); has && drop {
+				u.User = url.User(u.User.Username())
+			} else if has {
 				u.User = url.UserPassword(u.User.Username(), "xxxxx")
-				if drop {
-					u.User = url.User(u.User.Username())
-				}
 			}
 			q, hidden := u.Query(), false
 			for k := range q {
 				if strings.Contains(strings.ToLower(k), "password") {
-					q.Set(k, "xxxxx")
+					hidden = true
 					if drop {
 						q.Del(k)
+					} else {
+						q.Set(k, "xxxxx")
 					}
-					hidden = true
 				}
 			}
 			if hidden {

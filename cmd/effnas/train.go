@@ -11,7 +11,6 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/effnas/effnas/export"
-	"github.com/effnas/effnas/space"
 	"github.com/effnas/effnas/trainer"
 	"github.com/effnas/effnas/trainer/dataset"
 )
@@ -29,24 +28,19 @@ type trainReport struct {
 	Seconds         float64 `json:"seconds"`
 	ImagesPerSecond float64 `json:"images_per_second"` // training steps only
 	// Evaluation and batch-norm calibration run forward work only.
-	EvalImagesPerSecond  float64        `json:"eval_images_per_second"`
-	CalibImagesPerSecond float64        `json:"calib_images_per_second"`
-	Epochs               int            `json:"epochs"`
-	Steps                int            `json:"steps"`
-	Params               int64          `json:"params"`
-	FLOPs                int64          `json:"flops"` // multiply-adds per image
-	Model                string         `json:"model,omitempty"`
-	Blocks               []string       `json:"blocks"`
-	Width                float64        `json:"width"`
-	Depth                float64        `json:"depth"`
-	Resolution           int            `json:"resolution"`
-	InChannels           int            `json:"in_channels"`
-	Classes              int            `json:"classes"`
-	Dataset              string         `json:"dataset"`
-	TrainImages          int            `json:"train_images"`
-	ValImages            int            `json:"val_images"`
-	TestImages           int            `json:"test_images"`
-	Config               trainer.Config `json:"config"`
+	EvalImagesPerSecond  float64 `json:"eval_images_per_second"`
+	CalibImagesPerSecond float64 `json:"calib_images_per_second"`
+	Epochs               int     `json:"epochs"`
+	Steps                int     `json:"steps"`
+	Params               int64   `json:"params"`
+	FLOPs                int64   `json:"flops"` // multiply-adds per image
+	Model                string  `json:"model,omitempty"`
+	networkJSON
+	Dataset     string         `json:"dataset"`
+	TrainImages int            `json:"train_images"`
+	ValImages   int            `json:"val_images"`
+	TestImages  int            `json:"test_images"`
+	Config      trainer.Config `json:"config"`
 }
 
 func runTrain(ctx context.Context, env *Env, args []string) error {
@@ -125,8 +119,7 @@ func runTrain(ctx context.Context, env *Env, args []string) error {
 	rep := trainReport{Accuracy: res2.TestAccuracy, ValAccuracy: res2.ValAccuracy, Loss: res2.TrainLoss, ValLoss: res2.ValLoss,
 		TestLoss: res2.TestLoss, Seconds: res2.Seconds, ImagesPerSecond: res2.ImagesPerSecond,
 		EvalImagesPerSecond: res2.EvalImagesPerSecond, CalibImagesPerSecond: res2.CalibImagesPerSecond, Epochs: res2.Epochs, Steps: res2.Steps,
-		Params: arch.Params(), FLOPs: arch.FLOPs(), Model: *model, Blocks: space.FormatBlocks(arch.Blocks), Width: *width, Depth: *depth,
-		Resolution: arch.Resolution, InChannels: arch.InChannels, Classes: arch.Classes, Dataset: d.Name,
+		Params: arch.Params(), FLOPs: arch.FLOPs(), Model: *model, networkJSON: newNetworkJSON(arch, *width, *depth), Dataset: d.Name,
 		TrainImages: d.Train.N, ValImages: d.Val.N, TestImages: d.Test.N, Config: cfg}
 	if *asJSON {
 		return json.NewEncoder(env.Stdout).Encode(rep)
