@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/effnas/effnas/space"
 	"github.com/effnas/effnas/store"
 )
 
@@ -109,6 +110,32 @@ func (f *faulty) SetStudyStatus(ctx context.Context, id int64, s store.StudyStat
 	return f.Store.SetStudyStatus(ctx, id, s)
 }
 
+// slowSource makes every training last at least d, however fast the
+// machine trains: the heartbeat tests need trainings that outlast a few
+// heartbeats, and a tiny proxy trains in a few milliseconds on a fast
+// machine. Arch is also called when a trial is planned, before any claim
+// (attempt 0): that call does not wait.
+type slowSource struct {
+	Source
+	d time.Duration
+}
+
+func (s slowSource) Arch(t store.Trial) (space.Arch, error) {
+	if t.Attempt > 0 {
+		time.Sleep(s.d)
+	}
+	return s.Source.Arch(t)
+}
+
+func runSlowStudy(ctx context.Context, t *testing.T, st store.Store, study store.Study, d time.Duration, opts Options) (Summary, error) {
+	t.Helper()
+	src, err := Open(ctx, st, study)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Run(ctx, st, study, slowSource{src, d}, opts)
+}
+
 // TestStoreBlipsFailNoTrial: every kind of store call fails a few times
 // (heartbeats, claims, counts, plans, finishes); the run retries them, no
 // trial fails or is trained twice, and the study completes.
@@ -116,7 +143,6 @@ func TestStoreBlipsFailNoTrial(t *testing.T) {
 	ctx := context.Background()
 	real, _ := openStore(t)
 	cfg := tinyConfig(3, "random")
-	cfg.Proxy.Train.Epochs = 8 // long enough for several heartbeats at a 1.2s lease
 	study, err := Create(ctx, real, "blips", cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +151,8 @@ func TestStoreBlipsFailNoTrial(t *testing.T) {
 	for _, m := range []string{"Heartbeat", "FinishTrial", "ClaimTrials", "CountTrials", "Trials", "PlanTrials", "SetStudyStatus"} {
 		f.fail[m] = 2
 	}
-	sum, err := runStudy(ctx, t, f, study, Options{Workers: 1, Lease: 1200 * time.Millisecond, Retry: 5 * time.Second})
+	// Each training lasts over a second: several heartbeats at a 1.2s lease.
+	sum, err := runSlowStudy(ctx, t, f, study, 1200*time.Millisecond, Options{Workers: 1, Lease: 1200 * time.Millisecond, Retry: 5 * time.Second})
 	if err != nil {
 		t.Fatalf("run with store blips: %v", err)
 	}
@@ -152,7 +179,6 @@ func TestHeartbeatOutageLeavesTrialForRecovery(t *testing.T) {
 	ctx := context.Background()
 	real, _ := openStore(t)
 	cfg := tinyConfig(1, "random")
-	cfg.Proxy.Train.Epochs = 6
 	study, err := Create(ctx, real, "outage", cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -160,7 +186,8 @@ func TestHeartbeatOutageLeavesTrialForRecovery(t *testing.T) {
 	f := newFaulty(real)
 	lease := 300 * time.Millisecond
 	f.until["Heartbeat"] = time.Now().Add(3 * lease)
-	sum, err := runStudy(ctx, t, f, study, Options{Workers: 1, Lease: lease, Retry: 10 * time.Second, Poll: 50 * time.Millisecond})
+	// The training outlasts the outage's first lease.
+	sum, err := runSlowStudy(ctx, t, f, study, 4*lease, Options{Workers: 1, Lease: lease, Retry: 10 * time.Second, Poll: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package search
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	"github.com/effnas/effnas/store"
@@ -56,5 +57,79 @@ func TestResumedStudyKeepsItsRecipe(t *testing.T) {
 	}
 	if c := src.Config(); c.Proxy.Train.Optimizer != "adam" || c.Proxy.Halving.Rungs != DefaultRungs || c.Proxy.Halving.TopSeeds != DefaultTopSeeds {
 		t.Errorf("new study %+v; want today's defaults", c.Proxy)
+	}
+}
+
+// TestSeedSchemes: a new study derives every (candidate, rung, seed)
+// its own training seed; a study stored before seed schemes (oldConfig,
+// or a proxy benchmark without the field) keeps the scheme it ran with,
+// where a candidate's seed s starts alike at every rung.
+func TestSeedSchemes(t *testing.T) {
+	ctx := context.Background()
+	st, _ := openStore(t)
+	old, err := st.CreateStudy(ctx, store.Study{Kind: store.KindSearch, Config: json.RawMessage(oldConfig), Seed: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := Open(ctx, st, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := src.Config().Proxy.SeedScheme; got != SeedsSharedAcrossRungs {
+		t.Errorf("old study's seed scheme %d; want %d, as it ran", got, SeedsSharedAcrossRungs)
+	}
+	fresh, err := Create(ctx, st, "new", Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src, err = Open(ctx, st, fresh); err != nil {
+		t.Fatal(err)
+	}
+	if got := src.Config().Proxy.SeedScheme; got != SeedsIndependent {
+		t.Errorf("new study's seed scheme %d; want %d", got, SeedsIndependent)
+	}
+
+	shared, indep := Proxy{SeedScheme: SeedsSharedAcrossRungs}, Proxy{SeedScheme: SeedsIndependent}
+	// The old scheme's seeds are the ones old studies trained with.
+	if got := shared.TrainSeed(7, "k", 2, 1); got != shared.TrainSeed(7, "k", 0, 1) || got != 0x5f2f38d4cf300974 {
+		t.Errorf("shared scheme: seed %#x at rung 2, %#x at rung 0; want %#x at both (FNV-1a of \"7/k/1\", computed apart in Python)", got, shared.TrainSeed(7, "k", 0, 1), uint64(0x5f2f38d4cf300974))
+	}
+	seen := map[uint64]string{}
+	for _, key := range []string{"k", "k2"} {
+		for rung := range 3 {
+			for seed := range 3 {
+				s := indep.TrainSeed(7, key, rung, seed)
+				id := fmt.Sprintf("%s rung %d seed %d", key, rung, seed)
+				if prev, ok := seen[s]; ok {
+					t.Errorf("independent scheme: %s and %s share the seed %#x", prev, id, s)
+				}
+				seen[s] = id
+			}
+		}
+	}
+
+	// A proxy benchmark stored without the field keeps the old scheme.
+	p, err := CreatePanel(ctx, st, "", PanelConfig{Proxy: tinyConfig(1, "random").Proxy, Panel: 2, Seeds: 2, RefSeeds: 2, Reference: Fidelity{TrainSize: 512, Epochs: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	panel, err := OpenPanel(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := panel.Config().Proxy.SeedScheme; got != SeedsIndependent {
+		t.Errorf("new benchmark's seed scheme %d; want %d", got, SeedsIndependent)
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(p.Config, &raw); err != nil {
+		t.Fatal(err)
+	}
+	delete(raw["proxy"].(map[string]any), "seed_scheme")
+	p.Config, _ = json.Marshal(raw)
+	if panel, err = OpenPanel(p); err != nil {
+		t.Fatal(err)
+	}
+	if got := panel.Config().Proxy.SeedScheme; got != SeedsSharedAcrossRungs {
+		t.Errorf("benchmark stored without a seed scheme: %d; want %d", got, SeedsSharedAcrossRungs)
 	}
 }

@@ -192,7 +192,7 @@ func reusableReference(ctx context.Context, st store.Store, cfg PanelConfig, spa
 		a.Train.Epochs, b.Train.Epochs = 0, 0
 		a.Train.Threads, b.Train.Threads = 0, 0
 		return a.Dataset == b.Dataset && a.Width == b.Width && a.Res == b.Res && a.ValSize == b.ValSize && a.TestSize == b.TestSize &&
-			a.Train == b.Train && o.Reference == cfg.Reference && o.Seed == cfg.Seed
+			a.Train == b.Train && a.SeedScheme == b.SeedScheme && o.Reference == cfg.Reference && o.Seed == cfg.Seed
 	}
 	for i := len(studies) - 1; i >= 0; i-- {
 		s := studies[i]
@@ -235,7 +235,8 @@ func OpenPanel(study store.Study) (*Panel, error) {
 	if study.Kind != store.KindProxy {
 		return nil, fmt.Errorf("study %d is a %s study, not a proxy benchmark", study.ID, study.Kind)
 	}
-	var cfg PanelConfig
+	// A benchmark stored before seed schemes keeps its own.
+	cfg := PanelConfig{Proxy: Proxy{SeedScheme: SeedsSharedAcrossRungs}}
 	if err := json.Unmarshal(study.Config, &cfg); err != nil {
 		return nil, fmt.Errorf("study %d: decode its config: %w", study.ID, err)
 	}

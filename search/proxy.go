@@ -42,7 +42,26 @@ type Proxy struct {
 	// candidate estimated to need more is recorded as failed without
 	// training. 0 means no bound.
 	MaxMemory int64 `json:"max_memory"`
+	// SeedScheme is how a trial's training seed is derived (TrainSeed);
+	// default SeedsIndependent. A study stored without it used
+	// SeedsSharedAcrossRungs, and keeps it when resumed.
+	SeedScheme int `json:"seed_scheme"`
 }
+
+// Seed schemes: how TrainSeed derives a trial's training seed.
+const (
+	// SeedsSharedAcrossRungs (effnas before seed schemes were stored):
+	// the seed depends on the study, the candidate and the seed index,
+	// so seed s of a candidate starts from the same weights at every
+	// rung, and a proxy benchmark's proxy and reference runs of seed s
+	// share them.
+	SeedsSharedAcrossRungs = 1
+	// SeedsIndependent: the rung is hashed in too, so every (candidate,
+	// rung, seed) starts from weights of its own, and no comparison
+	// between rungs, or between a proxy and its reference, is flattered
+	// by a shared start.
+	SeedsIndependent = 2
+)
 
 // WithDefaults returns p with zero fields set to their defaults.
 func (p Proxy) WithDefaults() Proxy {
@@ -55,6 +74,7 @@ func (p Proxy) WithDefaults() Proxy {
 	p.Train.Epochs = cmp.Or(p.Train.Epochs, DefaultEpochs)
 	p.Train = p.Train.WithDefaults()
 	p.Halving = p.Halving.WithDefaults()
+	p.SeedScheme = cmp.Or(p.SeedScheme, SeedsIndependent)
 	return p
 }
 
@@ -78,6 +98,9 @@ func (p Proxy) Validate() error {
 	}
 	if err := p.Halving.Validate(); err != nil {
 		return err
+	}
+	if p.SeedScheme != SeedsSharedAcrossRungs && p.SeedScheme != SeedsIndependent {
+		return fmt.Errorf("seed scheme %d: must be %d or %d", p.SeedScheme, SeedsSharedAcrossRungs, SeedsIndependent)
 	}
 	if p.MaxMemory < 0 {
 		return fmt.Errorf("memory bound %d: must be 0 (none) or a number of bytes", p.MaxMemory)
@@ -142,11 +165,17 @@ func (p Proxy) Fidelity(rung int) Fidelity {
 }
 
 // TrainSeed is the seed of a trial's training (initialisation, batch
-// order, dropout): a function of the study's seed, the candidate and the
-// seed index, so that a candidate's rungs start alike, its seeds differ,
-// and a resumed study trains exactly what an uninterrupted one would.
-func TrainSeed(study uint64, key string, seed int) uint64 {
+// order, dropout): a function of the study's seed, the candidate, its rung
+// and the seed index, so that a resumed study trains exactly what an
+// uninterrupted one would. Under SeedsIndependent every (candidate, rung,
+// seed) has a seed of its own; under SeedsSharedAcrossRungs, the scheme of
+// studies stored before it, the rung is left out.
+func (p Proxy) TrainSeed(study uint64, key string, rung, seed int) uint64 {
 	h := fnv.New64a()
-	fmt.Fprintf(h, "%d/%s/%d", study, key, seed)
+	if p.SeedScheme == SeedsSharedAcrossRungs {
+		fmt.Fprintf(h, "%d/%s/%d", study, key, seed)
+	} else {
+		fmt.Fprintf(h, "%d/%s/r%d/%d", study, key, rung, seed)
+	}
 	return h.Sum64()
 }

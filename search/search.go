@@ -122,7 +122,7 @@ func decodeConfig(study store.Study) (Config, error) {
 // studies, what a study stored without them did; decoding a stored config
 // onto it keeps an old study's recipe.
 func LegacyProxy() Proxy {
-	return Proxy{Halving: LegacyHalving, Train: trainer.Legacy()}
+	return Proxy{Halving: LegacyHalving, Train: trainer.Legacy(), SeedScheme: SeedsSharedAcrossRungs}
 }
 
 // Searcher is the Source of a search study: a controller proposes

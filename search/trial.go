@@ -195,7 +195,7 @@ func (r *runner) trainSafely(ctx context.Context, t store.Trial) (res trainer.Re
 	}
 	cfg.Epochs = f.Epochs
 	cfg.Threads = r.opts.Threads
-	cfg.Seed = TrainSeed(r.study.Seed, t.Key, t.Seed)
+	cfg.Seed = p.TrainSeed(r.study.Seed, t.Key, t.Rung, t.Seed)
 	return trainer.Train(ctx, arch, data, cfg, nil)
 }
 
