@@ -119,26 +119,6 @@ func Pareto(trials []store.Trial, h Halving) []Standing {
 	return front
 }
 
-// MeanStd returns the mean and the sample standard deviation (n-1; 0 for
-// fewer than two values).
-func MeanStd(xs []float64) (mean, std float64) {
-	if len(xs) == 0 {
-		return 0, 0
-	}
-	for _, x := range xs {
-		mean += x
-	}
-	mean /= float64(len(xs))
-	if len(xs) < 2 {
-		return mean, 0
-	}
-	var ss float64
-	for _, x := range xs {
-		ss += (x - mean) * (x - mean)
-	}
-	return mean, math.Sqrt(ss / float64(len(xs)-1))
-}
-
 // StudyHalving returns the successive-halving settings stored in a search
 // or grid study's config (its "proxy" field); a study written before
 // effnas had rungs trained every candidate once: one rung, one seed.
