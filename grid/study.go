@@ -1,6 +1,7 @@
 package grid
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -192,8 +193,9 @@ func (g *Grid) Fidelity(t store.Trial) search.Fidelity { return g.cfg.Proxy.Fide
 
 // Plan implements search.Source: the points are planned when the study is
 // created; successive halving promotes them (the base point always climbs
-// and is always a finalist, as the reference), and a run that diverged is
-// tried once more with a derived seed, which does not count as a point.
+// and is always a finalist, as the reference), and a run that diverged,
+// at any rung, is tried once more with a derived seed, which does not
+// count as a point.
 func (g *Grid) Plan(_ context.Context, trials []store.Trial, n int) ([]store.Plan, []byte, error) {
 	plans := g.cfg.Proxy.Halving.Next(trials, false, func(key string) bool { return key == Key(Base) }, true)
 	return plans[:min(n, len(plans))], nil, nil
@@ -218,12 +220,12 @@ func Scaling(t store.Trial) space.Scaling {
 	return space.Scaling{Alpha: t.Grid.Alpha, Beta: t.Grid.Beta, Gamma: t.Grid.Gamma}
 }
 
-// Best returns the winning point: among the finalists, the one with the
-// best mean accuracy over its seeds at the top rung (while none has
-// finished its seeds, the best top-rung point so far), preferring among
-// equals the one closest to the constraint's target; nil when no point
-// has reached the top rung. The base point (1, 1, 1) is the reference,
-// not a candidate.
+// Best returns the winning point: among the finalists, those with every
+// seed complete first, the one with the best mean accuracy over its seeds
+// at the top rung (while none has finished its seeds, the best top-rung
+// point so far), preferring among equals the one closest to the
+// constraint's target; nil when no point has reached the top rung. The
+// base point (1, 1, 1) is the reference, not a candidate.
 func (g *Grid) Best(trials []store.Trial) *search.Standing {
 	var best *search.Standing
 	for _, st := range search.Standings(trials, g.cfg.Proxy.Halving) {
@@ -231,17 +233,17 @@ func (g *Grid) Best(trials []store.Trial) *search.Standing {
 		if s == Base {
 			continue
 		}
-		switch {
-		case best == nil:
-		case st.Finalist != best.Finalist:
-			if !st.Finalist {
+		if best != nil {
+			c := search.Outranks(st, *best)
+			if c == 0 {
+				c = cmp.Compare(best.Accuracy, st.Accuracy)
+			}
+			if c == 0 {
+				c = cmp.Compare(math.Abs(s.Constraint()-g.cfg.Grid.Target), math.Abs(Scaling(best.Trial).Constraint()-g.cfg.Grid.Target))
+			}
+			if c >= 0 {
 				continue
 			}
-		case st.Accuracy < best.Accuracy:
-			continue
-		case st.Accuracy == best.Accuracy &&
-			math.Abs(s.Constraint()-g.cfg.Grid.Target) >= math.Abs(Scaling(best.Trial).Constraint()-g.cfg.Grid.Target):
-			continue
 		}
 		b := st
 		best = &b

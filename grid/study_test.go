@@ -210,3 +210,38 @@ func TestCreateWritesAllOrNothing(t *testing.T) {
 		t.Fatalf("%d studies after a refused Create, %v; want only the first", len(all), err)
 	}
 }
+
+// TestBestNeedsEverySeed: a grid point whose extra seeds failed twice
+// ranks after every finalist measured over all its seeds, however good
+// its one run; the diverged seeds are retried once each first.
+func TestBestNeedsEverySeed(t *testing.T) {
+	cfg := tinyStudy().WithDefaults()
+	cfg.Proxy.Halving = search.Halving{Rungs: 1, Eta: 3, TopSeeds: 3, Finalists: 3}
+	g := &Grid{cfg: cfg}
+	a, b := space.Scaling{Alpha: 1.2, Beta: 1, Gamma: 1.2}, space.Scaling{Alpha: 1, Beta: 1.2, Gamma: 1.2}
+	run := func(n int, s space.Scaling, seed int, acc float64) store.Trial {
+		t := store.Trial{Number: n, Key: Key(s), Seed: seed, Grid: &store.GridPoint{Alpha: s.Alpha, Beta: s.Beta, Gamma: s.Gamma},
+			State: store.TrialComplete, Accuracy: acc, Reward: acc}
+		if acc < 0 {
+			t.State, t.Accuracy, t.Reward, t.Error = store.TrialFailed, 0, 0, "diverged: loss is NaN"
+		}
+		return t
+	}
+	trials := []store.Trial{
+		run(0, Base, 0, 0.80), run(1, a, 0, 0.95), run(2, b, 0, 0.94),
+		run(3, Base, 1, 0.80), run(4, Base, 2, 0.80),
+		run(5, a, 1, -1), run(6, a, 2, -1), run(7, b, 1, 0.93), run(8, b, 2, 0.93),
+	}
+	plans, _, err := g.Plan(t.Context(), trials, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plans) != 2 || plans[0].Key != Key(a) || plans[0].Seed != 1+search.RetrySeed || plans[1].Seed != 2+search.RetrySeed {
+		t.Fatalf("planned %+v; want one retry of each of a's diverged seeds", plans)
+	}
+	trials = append(trials, run(9, a, 1+search.RetrySeed, -1), run(10, a, 2+search.RetrySeed, -1))
+	best := g.Best(trials)
+	if best == nil || best.Key != Key(b) {
+		t.Fatalf("best = %+v; want %s, measured over its 3 seeds, not %s's one run of 0.95", best, Key(b), Key(a))
+	}
+}

@@ -66,8 +66,9 @@ func (h Halving) Validate() error {
 // Top is the top rung.
 func (h Halving) Top() int { return h.Rungs - 1 }
 
-// RetrySeed is added to a seed index for the one retry of a diverged grid
-// point; the retry stands in for the run it repeats.
+// RetrySeed is added to a seed index for the one retry of a failed run
+// (a diverged grid point, a finalist's failed seed); the retry stands in
+// for the run it repeats.
 const RetrySeed = 1000
 
 // diverged reports whether a failed trial failed because its loss diverged.
@@ -75,7 +76,12 @@ func diverged(t store.Trial) bool {
 	return t.State == store.TrialFailed && strings.Contains(t.Error, "diverged")
 }
 
-// effective returns the trials that count: a diverged run's retry (seed
+// rejectedBeforeTraining is the prefix of the reason of a trial failed
+// without training (over the memory budget or the reward's bound): it
+// would fail again, so it is not retried.
+const rejectedBeforeTraining = "rejected before training"
+
+// effective returns the trials that count: a failed run's retry (seed
 // RetrySeed+s) stands in for the run (seed s) once planned.
 func effective(trials []store.Trial) []store.Trial {
 	type id struct {
@@ -99,6 +105,28 @@ func effective(trials []store.Trial) []store.Trial {
 		out = append(out, t)
 	}
 	return out
+}
+
+// retries plans the one retry, with a derived seed and outside the
+// budget, of every finalist seed that failed (a seed above 0 at the top
+// rung: only finalists have them), and with retryDiverged of every run
+// that diverged at any rung.
+func (h Halving) retries(trials []store.Trial, retryDiverged bool) []store.Plan {
+	planned := map[[3]any]bool{}
+	for _, t := range trials {
+		planned[[3]any{t.Key, t.Rung, t.Seed}] = true
+	}
+	var plans []store.Plan
+	for _, t := range trials {
+		if t.State != store.TrialFailed || t.Seed >= RetrySeed || strings.HasPrefix(t.Error, rejectedBeforeTraining) {
+			continue
+		}
+		finalistSeed := t.Rung == h.Top() && t.Seed > 0
+		if (finalistSeed || retryDiverged && diverged(t)) && !planned[[3]any{t.Key, t.Rung, t.Seed + RetrySeed}] {
+			plans = append(plans, promote(t, t.Rung, t.Seed+RetrySeed))
+		}
+	}
+	return plans
 }
 
 func finished(t store.Trial) bool {
@@ -125,19 +153,11 @@ func promote(t store.Trial, rung, seed int) store.Plan {
 // can take no more candidates (its budget of candidates is planned) and
 // every trial below the top is finished, the finalists' seeds. pinned
 // candidates (the grid's base point) climb every rung and are finalists
-// whatever their rank. retry plans one retry of each diverged run with a
-// derived seed. open says whether rung 0 may still grow.
-func (h Halving) Next(trials []store.Trial, open bool, pinned func(key string) bool, retry bool) []store.Plan {
-	var plans []store.Plan
-	if retry {
-		for _, t := range trials {
-			if t.Seed < RetrySeed && diverged(t) && !slices.ContainsFunc(trials, func(u store.Trial) bool {
-				return u.Key == t.Key && u.Rung == t.Rung && u.Seed == t.Seed+RetrySeed
-			}) {
-				plans = append(plans, promote(t, t.Rung, t.Seed+RetrySeed))
-			}
-		}
-	}
+// whatever their rank. A finalist's seed that fails is tried once more
+// with a derived seed, and with retryDiverged so is every run that
+// diverged. open says whether rung 0 may still grow.
+func (h Halving) Next(trials []store.Trial, open bool, pinned func(key string) bool, retryDiverged bool) []store.Plan {
+	plans := h.retries(trials, retryDiverged)
 	eff := effective(trials)
 	at := func(rung, seed int) map[string]store.Trial {
 		m := map[string]store.Trial{}

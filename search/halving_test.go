@@ -2,6 +2,7 @@ package search
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -209,6 +210,65 @@ func TestHalvingSmallStudiesEndWithAWinner(t *testing.T) {
 	}
 	if !slices.Contains(finalists, "c00") || !slices.Contains(finalists, "c05") {
 		t.Errorf("grid of 6 points: finalists %v; want the base c00 and the best point c05", finalists)
+	}
+}
+
+// TestFailedFinalistSeeds: a finalist's seed that fails gets one more
+// attempt with a derived seed, outside the budget, in a search (no
+// retry of diverged runs below the top) as in a grid; a finalist still
+// short of seeds then ranks after every finalist that has them all, and
+// says how many it misses. A has 0.95 on seed 0 and its two other seeds
+// diverged, twice; B has 0.94, 0.93 and 0.93: B wins, though A's one run
+// and A's mean over its complete runs (0.95) beat B's mean (0.9333).
+func TestFailedFinalistSeeds(t *testing.T) {
+	h := Halving{Rungs: 2, Eta: 3, TopSeeds: 3, Finalists: 2}
+	done := func(n int, key string, rung, seed int, acc float64) store.Trial {
+		return store.Trial{Number: n, Key: key, Rung: rung, Seed: seed, State: store.TrialComplete, Accuracy: acc, Reward: acc}
+	}
+	diverged := func(n int, key string, seed int) store.Trial {
+		return store.Trial{Number: n, Key: key, Rung: 1, Seed: seed, State: store.TrialFailed, Error: "diverged: loss is NaN"}
+	}
+	trials := []store.Trial{
+		done(0, "A", 0, 0, 0.90), done(1, "B", 0, 0, 0.89), done(2, "C", 0, 0, 0.50),
+		done(3, "A", 1, 0, 0.95), done(4, "B", 1, 0, 0.94),
+		diverged(5, "A", 1), diverged(6, "A", 2), done(7, "B", 1, 1, 0.93), done(8, "B", 1, 2, 0.93),
+		// C is not a finalist: its failed run below the top is not retried in a search.
+		{Number: 9, Key: "C", Rung: 0, Seed: 1, State: store.TrialFailed, Error: "diverged"},
+	}
+	plans := h.Next(trials, false, noPins, false)
+	var retried []string
+	for _, p := range plans {
+		retried = append(retried, fmt.Sprintf("%s/%d/%d", p.Key, p.Rung, p.Seed))
+	}
+	if want := []string{"A/1/1001", "A/1/1002"}; !slices.Equal(retried, want) {
+		t.Fatalf("planned %v; want one retry of each of A's failed seeds, %v", retried, want)
+	}
+	// The retries diverge too: nothing more is tried.
+	trials = append(trials, diverged(10, "A", 1001), diverged(11, "A", 1002))
+	if plans := h.Next(trials, false, noPins, false); len(plans) != 0 {
+		t.Fatalf("planned %+v after the retries failed; want nothing: one retry per seed", plans)
+	}
+	best := Best(trials, h)
+	if best == nil || best.Key != "B" || best.Seeds != 3 || best.MissingSeeds != 0 {
+		t.Fatalf("best = %+v; want B, with its 3 seeds", best)
+	}
+	st := Standings(trials, h)
+	if len(st) != 2 || st[1].Key != "A" || !st[1].Finalist || st[1].Seeds != 1 || st[1].MissingSeeds != 2 || st[1].Accuracy != 0.95 {
+		t.Fatalf("standings %+v; want A second, a finalist with 1 seed and 2 missing", st)
+	}
+	// A retry that completes stands in for the failed seed: A is whole
+	// again and its mean, 0.94, beats B's.
+	trials[len(trials)-2] = done(10, "A", 1, 1001, 0.93)
+	trials[len(trials)-1] = done(11, "A", 1, 1002, 0.94)
+	if best := Best(trials, h); best == nil || best.Key != "A" || best.Seeds != 3 || math.Abs(best.Accuracy-0.94) > 1e-12 {
+		t.Fatalf("best = %+v; want A with 3 seeds, mean 0.94", best)
+	}
+	// A run rejected before training (over the memory budget) would be
+	// rejected again: it is not retried.
+	rejected := []store.Trial{done(0, "A", 0, 0, 0.9), done(1, "A", 1, 0, 0.9),
+		{Number: 2, Key: "A", Rung: 1, Seed: 1, State: store.TrialFailed, Error: "rejected before training: it needs about 9 GiB"}}
+	if plans := h.Next(rejected, false, noPins, true); len(plans) != 0 && plans[0].Seed >= RetrySeed {
+		t.Fatalf("planned %+v; want no retry of a run rejected before training", plans)
 	}
 }
 

@@ -24,7 +24,11 @@ type Standing struct {
 	RewardStd    float64     `json:"reward_std"`    // standard deviation of the reward
 	TestAccuracy float64     `json:"test_accuracy"` // mean test accuracy, reported only
 	Finalist     bool        `json:"finalist"`      // chosen for the finalists' seeds (every top-rung candidate when one seed is asked)
-	Runs         []int       `json:"runs"`          // trial numbers of the runs, by seed
+	// MissingSeeds counts a finalist's seeds that have no complete run
+	// (failed twice, or not trained yet): such a finalist ranks after
+	// every finalist with all its seeds. 0 for other candidates.
+	MissingSeeds int   `json:"missing_seeds"`
+	Runs         []int `json:"runs"` // trial numbers of the runs, by seed
 }
 
 // StdErr is the standard error of the mean accuracy (0 for one run).
@@ -36,7 +40,10 @@ func (s Standing) StdErr() float64 {
 }
 
 // Standings returns every candidate with a complete run at the top rung of
-// h, finalists first, then by mean reward (ties: the older candidate).
+// h: finalists first, those with every seed complete before those missing
+// some, then by mean reward (ties: the older candidate). No single lucky
+// run decides: a finalist whose other seeds failed does not outrank one
+// measured over all its seeds.
 func Standings(trials []store.Trial, h Halving) []Standing {
 	top := h.Top()
 	eff := effective(trials)
@@ -73,14 +80,14 @@ func Standings(trials []store.Trial, h Halving) []Standing {
 		s.Reward, s.RewardStd = MeanStd(rew[k])
 		s.TestAccuracy, _ = MeanStd(test[k])
 		s.Finalist = h.TopSeeds < 2 || extra[k]
+		if s.Finalist {
+			s.MissingSeeds = max(0, h.TopSeeds-s.Seeds)
+		}
 		out = append(out, *s)
 	}
 	slices.SortStableFunc(out, func(a, b Standing) int {
-		if a.Finalist != b.Finalist {
-			if a.Finalist {
-				return -1
-			}
-			return 1
+		if c := Outranks(a, b); c != 0 {
+			return c
 		}
 		if c := cmp.Compare(b.Reward, a.Reward); c != 0 {
 			return c
@@ -90,10 +97,31 @@ func Standings(trials []store.Trial, h Halving) []Standing {
 	return out
 }
 
+// Outranks orders two standings by what comes before their means: a
+// finalist before a candidate that is not one, then a finalist with every
+// seed complete before one missing some. It returns -1 when a comes
+// first, 1 when b does, 0 when their means must decide.
+func Outranks(a, b Standing) int {
+	if a.Finalist != b.Finalist {
+		if a.Finalist {
+			return -1
+		}
+		return 1
+	}
+	missing := func(s Standing) int {
+		if s.MissingSeeds > 0 {
+			return 1
+		}
+		return 0
+	}
+	return cmp.Compare(missing(a), missing(b))
+}
+
 // Best returns the standing with the best mean reward among the finalists
 // (candidates whose extra seeds are planned, whether or not they have
-// finished; among all top-rung candidates before any is planned), or nil
-// when no candidate has finished at the top rung.
+// finished; among all top-rung candidates before any is planned), those
+// with every seed complete first, or nil when no candidate has finished
+// at the top rung.
 func Best(trials []store.Trial, h Halving) *Standing {
 	s := Standings(trials, h)
 	if len(s) == 0 {
