@@ -7,7 +7,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/effnas/effnas/grid"
 	"github.com/effnas/effnas/store"
 )
 
@@ -21,7 +20,12 @@ type listJSON struct {
 
 type listStudyJSON struct {
 	studyJSON
-	BestReward *float64 `json:"best_reward"` // null without a complete trial
+	// The best candidate as show names it (for a grid, the winning point
+	// with grid.Best's tie-break): its mean reward over its top-rung
+	// runs, its first top-rung run and its key; null without one.
+	BestReward *float64 `json:"best_reward"`
+	BestTrial  *int     `json:"best_trial"`
+	BestKey    string   `json:"best_key,omitempty"`
 }
 
 func runList(ctx context.Context, env *Env, args []string) error {
@@ -51,15 +55,9 @@ func runList(ctx context.Context, env *Env, args []string) error {
 			c.Add(t.State, 1)
 		}
 		out.Studies[i] = listStudyJSON{studyJSON: toStudyJSON(st, c, false)}
-		if _, standings := best(st, trials); len(standings) > 0 && st.Kind != store.KindProxy {
-			for _, s := range standings {
-				if st.Kind == store.KindGrid && s.Trial.Grid != nil && grid.Scaling(s.Trial) == grid.Base {
-					continue
-				}
-				r := s.Reward
-				out.Studies[i].BestReward = &r
-				break
-			}
+		if b, _ := best(st, trials); b != nil {
+			r, n := b.Reward, b.Trial.Number
+			out.Studies[i].BestReward, out.Studies[i].BestTrial, out.Studies[i].BestKey = &r, &n, b.Key
 		}
 	}
 	if *asJSON {
@@ -72,14 +70,17 @@ func runList(ctx context.Context, env *Env, args []string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "id\tkind\tstatus\ttrials\tcomplete\tfailed\tbest reward\tcreated\tname")
+	fmt.Fprintln(tw, "id\tkind\tstatus\ttrials\tcomplete\tfailed\tbest reward\tbest\tcreated\tname")
 	for _, st := range out.Studies {
-		br := "-"
+		br, bt := "-", "-"
 		if st.BestReward != nil {
-			br = fmt.Sprintf("%.4f", *st.BestReward)
+			br, bt = fmt.Sprintf("%.4f", *st.BestReward), fmt.Sprintf("trial %d", *st.BestTrial)
+			if st.Kind == store.KindGrid {
+				bt = st.BestKey
+			}
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\n", st.ID, st.Kind, st.Status, st.Trials,
-			st.Counts.Complete, st.Counts.Failed, br, st.Created.Format(time.RFC3339), st.Name)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", st.ID, st.Kind, st.Status, st.Trials,
+			st.Counts.Complete, st.Counts.Failed, br, bt, st.Created.Format(time.RFC3339), st.Name)
 	}
 	return tw.Flush()
 }

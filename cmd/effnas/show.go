@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -64,10 +63,29 @@ type trialJSON struct {
 	Choices      json.RawMessage  `json:"choices,omitempty"`
 }
 
+// bestJSON is the best candidate: the fields of its first complete
+// top-rung run, but its accuracy, reward and test accuracy are means over
+// all its complete top-rung runs (Runs), never one lucky run.
+type bestJSON struct {
+	trialJSON
+	Seeds        int     `json:"seeds"`        // complete top-rung runs
+	AccuracyStd  float64 `json:"accuracy_std"` // their standard deviation (n-1)
+	RewardStd    float64 `json:"reward_std"`
+	Runs         []int   `json:"runs"`          // trial numbers of those runs
+	MissingSeeds int     `json:"missing_seeds"` // seeds without a complete run; such a finalist ranks after those with all
+}
+
+func toBestJSON(t store.Trial, s search.Standing) *bestJSON {
+	b := &bestJSON{trialJSON: toTrialJSON(t), Seeds: s.Seeds, AccuracyStd: s.AccuracyStd, RewardStd: s.RewardStd, Runs: s.Runs, MissingSeeds: s.MissingSeeds}
+	acc, rew, test := s.Accuracy, s.Reward, s.TestAccuracy
+	b.Accuracy, b.Reward, b.TestAccuracy = &acc, &rew, &test
+	return b
+}
+
 type showJSON struct {
 	Study     studyJSON         `json:"study"`
 	Trials    []trialJSON       `json:"trials"`
-	Best      *trialJSON        `json:"best"`      // the best candidate's first top-rung run; null if none
+	Best      *bestJSON         `json:"best"`      // the best candidate, its figures means over its top-rung runs; null if none
 	Standings []search.Standing `json:"standings"` // candidates at the top rung with their means over seeds, best first
 	// Panel is a proxy benchmark's report, as bench proxy --json prints
 	// it (its count of runs below twice chance is 0: show loads no data).
@@ -103,34 +121,27 @@ func toTrialJSON(t store.Trial) trialJSON {
 	return j
 }
 
-// best returns the index of the best candidate's first top-rung run (by
-// mean reward over its seeds, finalists first; a grid's base point is not
-// a candidate), or -1, with the study's standings.
-func best(st store.Study, trials []store.Trial) (int, []search.Standing) {
+// best returns the study's best candidate (by mean reward over its seeds
+// at the top rung, finalists with every seed first; for a grid the
+// winning point as grid and export choose it, the base point excluded),
+// nil when there is none or for a proxy benchmark, and the study's
+// standings.
+func best(st store.Study, trials []store.Trial) (*search.Standing, []search.Standing) {
 	standings := search.Standings(trials, search.StudyHalving(st))
-	index := func(s search.Standing) int {
-		return slices.IndexFunc(trials, func(t store.Trial) bool { return t.Number == s.Trial.Number })
-	}
 	switch st.Kind {
 	case store.KindProxy:
-		return -1, standings
+		return nil, standings
 	case store.KindGrid:
-		// The grid's own choice, as grid and export make it (ties go to
-		// the point nearest the constraint's target).
-		if g, err := grid.Open(st); err == nil {
-			if b := g.Best(trials); b != nil {
-				return index(*b), standings
-			}
-			return -1, standings
+		g, err := grid.Open(st)
+		if err != nil {
+			return nil, standings
 		}
+		return g.Best(trials), standings
 	}
-	for _, s := range standings {
-		if st.Kind == store.KindGrid && s.Trial.Grid != nil && grid.Scaling(s.Trial) == grid.Base {
-			continue
-		}
-		return index(s), standings
+	if len(standings) == 0 {
+		return nil, standings
 	}
-	return -1, standings
+	return &standings[0], standings
 }
 
 func runShow(ctx context.Context, env *Env, args []string) error {
@@ -186,8 +197,8 @@ func runShow(ctx context.Context, env *Env, args []string) error {
 			out.Trials[i] = toTrialJSON(t)
 		}
 		b, standings := best(st, trials)
-		if b >= 0 {
-			out.Best = &out.Trials[b]
+		if b != nil {
+			out.Best = toBestJSON(b.Trial, *b)
 		}
 		out.Standings = standings
 		if out.Standings == nil {
@@ -236,6 +247,15 @@ func studyIDs(ctx context.Context, s store.Store, db *dbName) string {
 		ids[i] = strconv.FormatInt(st.ID, 10)
 	}
 	return "its studies are " + strings.Join(ids, ", ") + " (effnas list" + db.Flag() + ")"
+}
+
+// missing says how many of a finalist's seeds have no complete run, or
+// nothing when none is missing.
+func missing(s search.Standing) string {
+	if s.MissingSeeds == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" [%d seeds missing: ranked after the finalists with all]", s.MissingSeeds)
 }
 
 func fmtCount(n int64) string {
@@ -303,22 +323,16 @@ func printShow(w io.Writer, st store.Study, c store.Counts, trials []store.Trial
 		}
 	}
 	fmt.Fprintln(w)
-	b, standings := best(st, trials)
-	if b < 0 {
+	sb, _ := best(st, trials)
+	if sb == nil {
 		if st.Kind != store.KindProxy {
 			fmt.Fprintln(w, "best: none yet (no candidate has finished the top rung)")
 		}
 		return nil
 	}
-	t := trials[b]
-	var sb search.Standing
-	for _, s := range standings {
-		if s.Key == t.Key {
-			sb = s
-		}
-	}
-	fmt.Fprintf(w, "best: trial %d, reward %.4f, accuracy %s, test accuracy %.4f, %s params, %s mult-adds, key %s\n",
-		t.Number, sb.Reward, pm(sb.Accuracy, sb.AccuracyStd, sb.Seeds), sb.TestAccuracy, fmtCount(t.Params), fmtCount(t.FLOPs), t.Key)
+	t := sb.Trial
+	fmt.Fprintf(w, "best: trial %d, reward %.4f, accuracy %s%s, test accuracy %.4f, %s params, %s mult-adds, key %s\n",
+		t.Number, sb.Reward, pm(sb.Accuracy, sb.AccuracyStd, sb.Seeds), missing(*sb), sb.TestAccuracy, fmtCount(t.Params), fmtCount(t.FLOPs), t.Key)
 	if t.Grid != nil {
 		fmt.Fprintf(w, "  alpha %.3g, beta %.3g, gamma %.3g\n", t.Grid.Alpha, t.Grid.Beta, t.Grid.Gamma)
 	}

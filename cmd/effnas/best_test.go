@@ -1,0 +1,191 @@
+package main
+
+import (
+	"encoding/json"
+	"math"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/effnas/effnas/grid"
+	"github.com/effnas/effnas/search"
+	"github.com/effnas/effnas/space"
+	"github.com/effnas/effnas/store"
+	"github.com/effnas/effnas/store/sqlite"
+	"github.com/effnas/effnas/trainer"
+)
+
+// runs is a result to record for a planned trial.
+type runs map[[3]any]store.Result // key, rung, seed
+
+// recordRuns plans the trials of study and records the given results,
+// as a study would have.
+func recordRuns(t *testing.T, s store.Store, study store.Study, plans []store.Plan, results runs) {
+	t.Helper()
+	ctx := t.Context()
+	if _, err := s.PlanTrials(ctx, study.ID, plans, nil); err != nil {
+		t.Fatal(err)
+	}
+	claimed, err := s.ClaimTrials(ctx, study.ID, store.Claim{Worker: "w", Limit: len(plans), Lease: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range claimed {
+		r, ok := results[[3]any{tr.Key, tr.Rung, tr.Seed}]
+		if !ok {
+			t.Fatalf("no result for %s rung %d seed %d", tr.Key, tr.Rung, tr.Seed)
+		}
+		if err := s.FinishTrial(ctx, tr.Lease(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestShowBestIsAMean: show --json's best is the candidate with the best
+// mean over its top-rung seeds, and its accuracy, reward and test
+// accuracy are those means (with their seeds, sds and runs); the run's own
+// entry in trials keeps its single-run values. A scored 0.95 on its first
+// top-rung seed and 0.90, 0.90 on the others (mean 0.9167); B 0.93, 0.93,
+// 0.94 (mean 0.9333, sd 0.0057735): B is best, though A's first run and
+// A's rung-0 run are better. list names the same candidate and mean.
+func TestShowBestIsAMean(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "best.db")
+	s, err := sqlite.Open(ctx, path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	cfg := search.Config{Controller: "random", Trials: 2, Proxy: search.Proxy{TrainSize: 900, Train: trainer.Config{Epochs: 1},
+		Halving: search.Halving{Rungs: 2, Eta: 3, TopSeeds: 3, Finalists: 2}}}
+	study, err := search.Create(ctx, s, "means", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plans []store.Plan
+	res := runs{}
+	add := func(key string, rung, seed int, acc, test float64) {
+		plans = append(plans, store.Plan{Key: key, Rung: rung, Seed: seed, Blocks: []string{"r1_k3_s11_e1_i32_o16_se0.25"}, Params: 1000, FLOPs: 400_000_000})
+		res[[3]any{key, rung, seed}] = store.Result{Accuracy: acc, Reward: acc, TestAccuracy: test, Seconds: 1}
+	}
+	add("A", 0, 0, 0.90, 0.5)
+	add("B", 0, 0, 0.85, 0.5)
+	add("A", 1, 0, 0.95, 0.94)
+	add("B", 1, 0, 0.93, 0.92)
+	add("A", 1, 1, 0.90, 0.90)
+	add("A", 1, 2, 0.90, 0.90)
+	add("B", 1, 1, 0.93, 0.92)
+	add("B", 1, 2, 0.94, 0.95)
+	recordRuns(t, s, study, plans, res)
+
+	out, err := runCmd(t, "show", "--db", path, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Trials []trialJSON `json:"trials"`
+		Best   *struct {
+			Number       int      `json:"number"`
+			Key          string   `json:"key"`
+			Rung         int      `json:"rung"`
+			Blocks       []string `json:"blocks"`
+			FLOPs        int64    `json:"flops"`
+			Params       int64    `json:"params"`
+			Accuracy     float64  `json:"accuracy"`
+			Reward       float64  `json:"reward"`
+			TestAccuracy float64  `json:"test_accuracy"`
+			Seeds        int      `json:"seeds"`
+			AccuracyStd  float64  `json:"accuracy_std"`
+			RewardStd    float64  `json:"reward_std"`
+			Runs         []int    `json:"runs"`
+			MissingSeeds *int     `json:"missing_seeds"`
+		} `json:"best"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	b := got.Best
+	if b == nil || b.Key != "B" {
+		t.Fatalf("best = %+v; want B, the best mean over its seeds", b)
+	}
+	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+	if b.Number != 3 || b.Rung != 1 || len(b.Blocks) != 1 || b.FLOPs != 400_000_000 || b.Params != 1000 {
+		t.Errorf("best = %+v; want B's first top-rung run (trial 3) with its blocks, multiply-adds and parameters", b)
+	}
+	// mean(0.93, 0.93, 0.94) = 0.933333; sd = sqrt(((-1/300)^2*2 + (2/300)^2)/2) = 0.0057735.
+	if !near(b.Accuracy, 0.28/0.3) || !near(b.Reward, 0.28/0.3) || !near(b.TestAccuracy, 0.93) || b.Seeds != 3 ||
+		math.Abs(b.AccuracyStd-0.0057735) > 1e-6 || math.Abs(b.RewardStd-0.0057735) > 1e-6 || b.MissingSeeds == nil || *b.MissingSeeds != 0 {
+		t.Errorf("best = %+v; want accuracy and reward 0.9333 ± 0.0057735 over 3 seeds, test accuracy 0.93, no seed missing", b)
+	}
+	if !slices.Equal(b.Runs, []int{3, 6, 7}) {
+		t.Errorf("best runs %v; want B's top-rung trials 3, 6, 7", b.Runs)
+	}
+	if own := got.Trials[3]; own.Number != 3 || own.Accuracy == nil || *own.Accuracy != 0.93 || *own.TestAccuracy != 0.92 {
+		t.Errorf("trial 3 in trials = %+v; want its own run's accuracy 0.93 and test accuracy 0.92", own)
+	}
+
+	out, err = runCmd(t, "list", "--db", path, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var l listJSON
+	if err := json.Unmarshal([]byte(out), &l); err != nil {
+		t.Fatal(err)
+	}
+	if st := l.Studies[0]; st.BestReward == nil || !near(*st.BestReward, 0.28/0.3) || st.BestTrial == nil || *st.BestTrial != 3 || st.BestKey != "B" {
+		t.Errorf("list = %+v; want B (trial 3) at its mean reward 0.9333", st)
+	}
+}
+
+// TestListNamesTheGridWinner: when two grid points tie on their mean, the
+// grid's winner is the one nearer the constraint's target (grid.Best);
+// list and show name that one, not the first in the standings.
+func TestListNamesTheGridWinner(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "grid.db")
+	s, err := sqlite.Open(ctx, path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	cfg := grid.StudyConfig{Base: space.B0(), Proxy: search.Proxy{TrainSize: 900, Halving: search.Halving{Rungs: 1, TopSeeds: 1}}}.WithDefaults()
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	study, err := s.CreateStudy(ctx, store.Study{Kind: store.KindGrid, Config: raw}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// (1.2, 1.1, 1.15) is 1.9203, 0.0797 from 2; (1, 1.2, 1.2) is 2.0736,
+	// 0.0736 from 2: the second wins the tie, though planned later.
+	far, near := space.Scaling{Alpha: 1.2, Beta: 1.1, Gamma: 1.15}, space.Scaling{Alpha: 1, Beta: 1.2, Gamma: 1.2}
+	var plans []store.Plan
+	res := runs{}
+	for _, p := range []struct {
+		s   space.Scaling
+		acc float64
+	}{{grid.Base, 0.80}, {far, 0.90}, {near, 0.90}} {
+		key := grid.Key(p.s)
+		plans = append(plans, store.Plan{Key: key, Grid: &store.GridPoint{Alpha: p.s.Alpha, Beta: p.s.Beta, Gamma: p.s.Gamma}})
+		res[[3]any{key, 0, 0}] = store.Result{Accuracy: p.acc, Reward: p.acc, Seconds: 1}
+	}
+	recordRuns(t, s, study, plans, res)
+	out, err := runCmd(t, "list", "--db", path, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var l listJSON
+	if err := json.Unmarshal([]byte(out), &l); err != nil {
+		t.Fatal(err)
+	}
+	if st := l.Studies[0]; st.BestKey != grid.Key(near) || st.BestTrial == nil || *st.BestTrial != 2 {
+		t.Errorf("list names %q; want the grid's winner %s, trial 2", st.BestKey, grid.Key(near))
+	}
+	out, err = runCmd(t, "list", "--db", path)
+	if err != nil || !strings.Contains(out, grid.Key(near)) {
+		t.Errorf("list's text (%v) does not name the winner %s:\n%s", err, grid.Key(near), out)
+	}
+}
