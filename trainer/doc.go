@@ -71,7 +71,7 @@
 // Measured on this project's 2-core machine (AMD EPYC with AVX-512, a
 // 233 GFLOP/s FMA peak on 2 threads) with effnas bench train (30 timed
 // steps after 2 warm-up steps, 2 threads) alternating with
-// shared/bench/torch_peer.py (PyTorch 1.13, 2 threads, 30 steps after 3),
+// docs/bench/torch_peer.py (PyTorch 1.13, 2 threads, 30 steps after 3),
 // 5 pairs, B0 with 10 classes; the ratio is the median of the pairs' and
 // its range; peak resident memory from /usr/bin/time -f %M (median):
 //
