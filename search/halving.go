@@ -230,8 +230,8 @@ func (h Halving) Next(trials []store.Trial, open bool, pinned func(key string) b
 }
 
 // finalistSeeds plans the missing seeds of the finalists: the best
-// max(Finalists, ceil(n/Eta)) of the top rung's n finished candidates,
-// plus the pinned ones.
+// max(Finalists, ceil(n/Eta)) of the top rung's n finished candidates
+// that are not pinned, plus the pinned ones.
 func (h Halving) finalistSeeds(top map[string]store.Trial, eff []store.Trial, pinned func(string) bool) []store.Plan {
 	if h.TopSeeds < 2 {
 		return nil
@@ -254,8 +254,15 @@ func (h Halving) finalistSeeds(top map[string]store.Trial, eff []store.Trial, pi
 		}
 	}
 	var plans []store.Plan
-	for i, t := range ranked {
-		if i >= n && !pinned(t.Key) {
+	i := 0
+	for _, t := range ranked {
+		// Pinned candidates are finalists outside the quota, as they
+		// climb outside it.
+		pin := pinned(t.Key)
+		if !pin {
+			i++
+		}
+		if i > n && !pin {
 			continue
 		}
 		for s := 1; s < h.TopSeeds; s++ {

@@ -318,3 +318,24 @@ func TestProxyFidelity(t *testing.T) {
 func trainerConfig(epochs, batch int) trainer.Config {
 	return trainer.Config{Epochs: epochs, Batch: batch}
 }
+
+// TestPinnedFinalistOutsideQuota: the grid's base point is a finalist
+// outside the quota, as it climbs outside it: with 2 finalist places and
+// the base best at the top rung, W and X still get their seeds.
+func TestPinnedFinalistOutsideQuota(t *testing.T) {
+	h := Halving{Rungs: 1, Eta: 3, TopSeeds: 2, Finalists: 2}
+	var trials []store.Trial
+	for i, p := range []struct {
+		key string
+		acc float64
+	}{{"base", 0.935}, {"W", 0.92}, {"X", 0.905}, {"Y", 0.80}} {
+		trials = append(trials, store.Trial{Number: i, Key: p.key, State: store.TrialComplete, Accuracy: p.acc, Reward: p.acc})
+	}
+	var got []string
+	for _, p := range h.Next(trials, false, func(k string) bool { return k == "base" }, true) {
+		got = append(got, fmt.Sprintf("%s/%d", p.Key, p.Seed))
+	}
+	if want := []string{"base/1", "W/1", "X/1"}; !slices.Equal(got, want) {
+		t.Fatalf("finalist seeds %v; want %v: the base outside the 2 places", got, want)
+	}
+}
