@@ -12,14 +12,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/effnas/effnas/grid"
+	"github.com/effnas/effnas/internal/testenv"
 	"github.com/effnas/effnas/search"
 	"github.com/effnas/effnas/space"
 	"github.com/effnas/effnas/store"
@@ -150,44 +148,6 @@ func checkTrials(t *testing.T, st store.Store, study int64, n int) []store.Trial
 		}
 	}
 	return trials
-}
-
-var schemaSeq atomic.Int64
-
-// pgSchema returns a URL of the server at EFFNAS_PG_URL that keeps its
-// tables in a fresh schema, dropped when the test ends, or skips the test
-// when the variable is not set.
-func pgSchema(t *testing.T) string {
-	t.Helper()
-	url := pgURL(t)
-	ctx := t.Context()
-	admin, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatalf("connect to EFFNAS_PG_URL: %v", err)
-	}
-	schema := fmt.Sprintf("effnas_worker_%d_%d", os.Getpid(), schemaSeq.Add(1))
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-		admin.Close(context.Background())
-	})
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
-	return url + sep + "search_path=" + schema
-}
-
-// pgURL returns EFFNAS_PG_URL or skips the test, saying why.
-func pgURL(t *testing.T) string {
-	t.Helper()
-	url := os.Getenv("EFFNAS_PG_URL")
-	if url == "" {
-		t.Skip(`EFFNAS_PG_URL is not set: skipping the multi-process PostgreSQL test (eval "$(store/postgres/pgserver.sh start)" to run it)`)
-	}
-	return url
 }
 
 // proc is a running effnas process whose stderr is kept and scanned.
@@ -328,7 +288,7 @@ func pgTrials(t *testing.T, url string) (store.Study, []store.Trial) {
 // TestWorkersPostgres runs real processes against one PostgreSQL database:
 // a coordinator (effnas search) and effnas worker processes.
 func TestWorkersPostgres(t *testing.T) {
-	pgURL(t) // skips without a server
+	testenv.PostgresURL(t) // skips without a server, or fails in CI
 	bin := buildEffnas(t)
 	// Two epochs of a few hundred images: trials of a second or two.
 	proxy := append([]string{"--epochs", "2", "--threads", "1"}, tiny...)
@@ -343,7 +303,7 @@ func TestWorkersPostgres(t *testing.T) {
 	// exactly once, by more than one process; SIGTERM stops the idle
 	// workers cleanly.
 	t.Run("share", func(t *testing.T) {
-		url := pgSchema(t)
+		url := testenv.PostgresSchema(t, testenv.PostgresURL(t))
 		c := coordinator(t, url)
 		w1 := worker(t, url, "worker 1")
 		w2 := worker(t, url, "worker 2")
@@ -381,7 +341,7 @@ func TestWorkersPostgres(t *testing.T) {
 	// A worker killed with SIGKILL mid-trial: what it finished stays, and
 	// its trial is re-run by another process once its lease lapses.
 	t.Run("sigkill", func(t *testing.T) {
-		url := pgSchema(t)
+		url := testenv.PostgresSchema(t, testenv.PostgresURL(t))
 		c := coordinator(t, url)
 		victim := worker(t, url, "victim", "--lease", "3s")
 		fin := victim.waitFor(finishedLine, 1, 40*time.Second)
