@@ -147,19 +147,12 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		}
 	}
 	ro := []string{"mode=ro", "_busy_timeout=" + strconv.FormatInt(busy.Milliseconds(), 10), "_query_only=1"}
-	if opts.ReadOnly && st.Mode().Perm()&0o222 == 0 {
-		// A file nobody may write (mode 444) with no -wal beside it is
-		// not being written: read it immutable, or SQLite would create a
-		// -wal and -shm beside it (and fail in a read-only directory).
-		if _, err := os.Stat(path + "-wal"); errors.Is(err, fs.ErrNotExist) {
-			ro = append(ro, "immutable=1")
-		}
-	}
-	r, err := sql.Open("sqlite3", dsn(path, ro...))
-	if err != nil {
-		if w != nil {
-			w.Close()
-		}
+	var r *sql.DB
+	if opts.ReadOnly {
+		// A file of mode 444 is read immutable while nobody writes it.
+		r = sql.OpenDB(&readConnector{path: path, params: ro})
+	} else if r, err = sql.Open("sqlite3", dsn(path, ro...)); err != nil {
+		w.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
 	r.SetMaxOpenConns(4)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -254,5 +255,121 @@ func TestNewerSchemaInWAL(t *testing.T) {
 	}
 	if sum(t, path) != before || sum(t, path+"-wal") != beforeWAL {
 		t.Fatal("the refused database or its WAL changed")
+	}
+}
+
+// TestReadOnlySeesLaterWriter: a read-only store of a file of mode 444
+// with no -wal beside it reads it immutable (no locks, no -wal or -shm),
+// which promises SQLite that nobody writes the file. A dashboard keeps
+// its store open for days, and a writer may come anyway: root ignores
+// the mode (as a search run as root does, without the chmod this test
+// needs when it is not root), and anyone may chmod the file and start a
+// search. Whatever the writer did, the store's next read sees it.
+func TestReadOnlySeesLaterWriter(t *testing.T) {
+	chmod := func(t *testing.T, path string, mode os.FileMode) {
+		t.Helper()
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// writeStudy opens a writer, as effnas search would (WAL), and adds a
+	// study named "later"; the caller closes it.
+	writeStudy := func(t *testing.T, path string) *sqlite.Store {
+		t.Helper()
+		w, err := sqlite.Open(t.Context(), path, sqlite.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.CreateStudy(t.Context(), store.Study{Kind: store.KindSearch, Name: "later"}, nil); err != nil {
+			w.Close()
+			t.Fatal(err)
+		}
+		return w
+	}
+	for _, tc := range []struct {
+		name string
+		// write changes the file behind the read-only store, which must
+		// see the change before done is called.
+		write func(t *testing.T, path string) (done func())
+	}{
+		// The writer's commits are in the -wal, the file is as it was:
+		// only the -wal beside it says that it changed.
+		{"a writer open", func(t *testing.T, path string) func() {
+			chmod(t, path, 0o644)
+			w := writeStudy(t, path)
+			chmod(t, path, 0o444)
+			return func() { w.Close() }
+		}},
+		// The writer closed: its commits were copied into the file and
+		// the -wal removed; only the file's size and time say so.
+		{"a writer that finished", func(t *testing.T, path string) func() {
+			chmod(t, path, 0o644)
+			writeStudy(t, path).Close()
+			chmod(t, path, 0o444)
+			return func() {}
+		}},
+		// Another file took its name (a backup restored with cp -p and
+		// mv), of the same size and time: only the inode differs.
+		{"replaced by one of the same size and time", func(t *testing.T, path string) func() {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			other := path + ".restored"
+			if err := os.WriteFile(other, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			rawExec(t, other, "UPDATE studies SET name = 'later'")
+			fi, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chtimes(other, fi.ModTime(), fi.ModTime()); err != nil {
+				t.Fatal(err)
+			}
+			chmod(t, other, 0o444)
+			if ofi, err := os.Stat(other); err != nil || ofi.Size() != fi.Size() {
+				t.Fatalf("the replacement has %v bytes (%v), the file %d; the case needs them equal", ofi.Size(), err, fi.Size())
+			}
+			if err := os.Rename(other, path); err != nil {
+				t.Fatal(err)
+			}
+			return func() {}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			path := filled(t)
+			chmod(t, path, 0o444)
+			ro, err := sqlite.Open(ctx, path, sqlite.Options{ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ro.Close()
+			names := func() []string {
+				t.Helper()
+				all, err := ro.Studies(ctx)
+				if err != nil {
+					t.Fatalf("read-only Studies: %v", err)
+				}
+				var ns []string
+				for _, s := range all {
+					ns = append(ns, s.Name)
+				}
+				return ns
+			}
+			if got := names(); slices.Contains(got, "later") {
+				t.Fatalf("studies before the write: %q", got)
+			}
+			if side, _ := filepath.Glob(path + "-*"); len(side) > 0 {
+				t.Fatalf("reading a file of mode 444 created %v beside it", side)
+			}
+			done := tc.write(t, path)
+			got := names()
+			done()
+			if !slices.Contains(got, "later") {
+				t.Errorf("studies after the write, as the read-only store sees them: %q; want one named later", got)
+			}
+		})
 	}
 }
