@@ -18,7 +18,9 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/jackc/pgx/v5"
 
+	"github.com/effnas/effnas/cmd/effnas/dashboard"
 	"github.com/effnas/effnas/internal/testenv"
 	"github.com/effnas/effnas/search"
 	"github.com/effnas/effnas/store"
@@ -39,7 +41,12 @@ type dashStudy struct {
 
 func newDashStudy(t *testing.T, st store.Store) *dashStudy {
 	t.Helper()
-	study, err := search.Create(t.Context(), st, "shown", search.Config{Controller: "evolution", Trials: 12, Seed: 3,
+	return newDashStudyNamed(t, st, "shown")
+}
+
+func newDashStudyNamed(t *testing.T, st store.Store, name string) *dashStudy {
+	t.Helper()
+	study, err := search.Create(t.Context(), st, name, search.Config{Controller: "evolution", Trials: 12, Seed: 3,
 		Proxy: search.Proxy{TrainSize: 1800, Halving: search.Halving{Rungs: 2, Eta: 3, TopSeeds: 2, Finalists: 2}}})
 	if err != nil {
 		t.Fatal(err)
@@ -407,6 +414,204 @@ func TestDashboardPostgres(t *testing.T) {
 		}
 	}
 	if strings.Contains(stderr.String(), pw) {
+		t.Errorf("effnas dashboard printed the password:\n%s", stderr)
+	}
+}
+
+// readOnlyRoleURL returns a schema of the test server holding two search
+// studies with finished trials, written by the superuser, as the
+// superuser's URL and as that of the role that may only read
+// (EFFNAS_PG_RO_URL). As a read-only deployment grants, the role may
+// read every table and create nothing: without CREATE on the schema, a
+// migration's first statement (CREATE TABLE IF NOT EXISTS, even of a
+// table that exists) is refused, so a command that migrates fails.
+func readOnlyRoleURL(t *testing.T) (admin, ro string, studies []*dashStudy) {
+	t.Helper()
+	admin = testenv.PostgresSchema(t, testenv.PostgresURL(t))
+	ro = testenv.PostgresReadOnlyURL(t)
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := u.Query().Get("search_path")
+	sep := "?"
+	if strings.Contains(ro, "?") {
+		sep = "&"
+	}
+	ro += sep + "search_path=" + schema
+	conn, err := pgx.Connect(t.Context(), admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(t.Context(), "REVOKE CREATE ON SCHEMA "+schema+" FROM PUBLIC"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := postgres.Open(t.Context(), admin, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, n := range []struct {
+		name   string
+		trials int
+	}{{"first", 16}, {"second", 7}} {
+		d := newDashStudyNamed(t, st, n.name)
+		for range n.trials {
+			d.next()
+		}
+		studies = append(studies, d)
+	}
+	return admin, ro, studies
+}
+
+// TestDashboardReadOnlyRole serves, through effnas dashboard, studies a
+// superuser wrote to PostgreSQL, connected as a role that may only read:
+// every page and /api/ endpoint answers, the studies, counts and trials
+// are those in the database, the best candidate is effnas show's, and
+// nothing was written. A dashboard that migrated on opening, or wrote
+// anything, would be refused by the server and fail here.
+func TestDashboardReadOnlyRole(t *testing.T) {
+	admin, ro, studies := readOnlyRoleURL(t)
+	st, err := postgres.Open(t.Context(), admin, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	// snapshot is every study and trial as the superuser reads them.
+	snapshot := func() string {
+		t.Helper()
+		all, err := st.Studies(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(all)
+		for _, s := range all {
+			trials, err := st.Trials(t.Context(), s.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tb, _ := json.Marshal(trials)
+			b = append(b, tb...)
+		}
+		return string(b)
+	}
+	before := snapshot()
+	u, err := url.Parse(ro)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roPW, _ := u.User.Password()
+
+	base, stderr := startDashboard(t, "--db", ro, "--addr", "127.0.0.1:0")
+	getJSON := func(p string, v any) {
+		t.Helper()
+		code, body := httpGet(t, base+p)
+		if code != 200 {
+			t.Fatalf("GET %s as the read-only role: %d\n%.300s", p, code, body)
+		}
+		if err := json.Unmarshal([]byte(body), v); err != nil {
+			t.Fatalf("GET %s: %v\n%.300s", p, err, body)
+		}
+	}
+
+	var sums []dashboard.Summary
+	getJSON("/api/studies", &sums)
+	if len(sums) != len(studies) {
+		t.Fatalf("/api/studies lists %d studies, want %d", len(sums), len(studies))
+	}
+	byID := map[int64]dashboard.Summary{}
+	for _, s := range sums {
+		byID[s.ID] = s
+	}
+	var ids []string
+	for _, d := range studies {
+		id := strconv.FormatInt(d.study.ID, 10)
+		ids = append(ids, id)
+		c, err := st.CountTrials(t.Context(), d.study.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s, ok := byID[d.study.ID]; !ok || s.Name != d.study.Name || s.Progress.Counts != c {
+			t.Errorf("/api/studies has study %d as %q with counts %+v; the database has %q, %+v", d.study.ID, s.Name, s.Progress.Counts, d.study.Name, c)
+		}
+
+		want, err := st.Trials(t.Context(), d.study.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got dashboard.TrialsJSON
+		getJSON("/api/studies/"+id+"/trials", &got)
+		if got.Total != len(want) || len(got.Trials) != len(want) {
+			t.Errorf("study %s: /trials has %d of %d trials, the database %d", id, len(got.Trials), got.Total, len(want))
+		}
+		byNumber := map[int]dashboard.Trial{}
+		for _, tr := range got.Trials {
+			byNumber[tr.Number] = tr
+		}
+		for _, w := range want {
+			g, ok := byNumber[w.Number]
+			wantAcc := "null"
+			if w.State == store.TrialComplete {
+				wantAcc = strconv.FormatFloat(w.Accuracy, 'g', -1, 64)
+			}
+			gotAcc := "null"
+			if g.Accuracy != nil {
+				gotAcc = strconv.FormatFloat(*g.Accuracy, 'g', -1, 64)
+			}
+			if !ok || g.State != w.State || g.Key != w.Key || g.Rung != w.Rung || g.Seed != w.Seed || gotAcc != wantAcc {
+				t.Errorf("study %s trial %d: served %s, rung %d, seed %d, accuracy %s, key %q; the database has %s, rung %d, seed %d, accuracy %s, key %q",
+					id, w.Number, g.State, g.Rung, g.Seed, gotAcc, g.Key, w.State, w.Rung, w.Seed, wantAcc, w.Key)
+			}
+		}
+
+		var sj dashboard.StudyJSON
+		getJSON("/api/studies/"+id, &sj)
+		show := showOf(t, admin, d.study.ID)
+		switch {
+		case show.Best == nil || len(show.Standings) == 0:
+			if sj.Best != nil {
+				t.Errorf("study %s: the dashboard's best is trial %d, effnas show has none", id, sj.Best.Trial)
+			}
+		case sj.Best == nil:
+			t.Errorf("study %s: the dashboard has no best, effnas show has trial %d", id, show.Best.Number)
+		case sj.Best.Trial != show.Best.Number || sj.Best.Seeds != show.Standings[0].Seeds || sj.Best.Accuracy != show.Standings[0].Accuracy:
+			t.Errorf("study %s: best trial %d, %d seeds, accuracy %v; effnas show: trial %d, %d seeds, accuracy %v",
+				id, sj.Best.Trial, sj.Best.Seeds, sj.Best.Accuracy, show.Best.Number, show.Standings[0].Seeds, show.Standings[0].Accuracy)
+		}
+		if d == studies[0] && sj.Best == nil {
+			t.Errorf("study %s: no best candidate after %d trials; the test needs one", id, 16)
+		}
+
+		// The page shows the same numbers.
+		code, page := httpGet(t, base+"/studies/"+id)
+		if code != 200 || !strings.Contains(page, d.study.Name) {
+			t.Errorf("GET /studies/%s: %d, name %q shown: %v", id, code, d.study.Name, strings.Contains(page, d.study.Name))
+		}
+		if sj.Best != nil && !strings.Contains(page, fmt.Sprintf("%.4f", sj.Best.Accuracy)) {
+			t.Errorf("GET /studies/%s does not show the best accuracy %.4f", id, sj.Best.Accuracy)
+		}
+		for _, fig := range []string{"best", "pareto", "parallel", "rungs", "b0"} {
+			var v map[string]any
+			getJSON("/api/studies/"+id+"/"+fig, &v)
+		}
+	}
+	for _, p := range []string{"/", "/compare?id=" + ids[0] + "&id=" + ids[1], "/api/compare?id=" + ids[0] + "," + ids[1], "/api/version"} {
+		code, body := httpGet(t, base+p)
+		if code != 200 {
+			t.Errorf("GET %s as the read-only role: %d\n%.300s", p, code, body)
+		}
+		if p == "/" && (!strings.Contains(body, "first") || !strings.Contains(body, "second")) {
+			t.Errorf("GET /: the studies' names are not listed")
+		}
+		if strings.Contains(body, roPW) {
+			t.Errorf("GET %s shows the role's password", p)
+		}
+	}
+	if after := snapshot(); after != before {
+		t.Error("the database changed while the dashboard served it")
+	}
+	if strings.Contains(stderr.String(), roPW) {
 		t.Errorf("effnas dashboard printed the password:\n%s", stderr)
 	}
 }
