@@ -53,6 +53,10 @@ func (c StudyConfig) Validate() error {
 // Base is the point (1, 1, 1): B0 itself.
 var Base = space.Scaling{Alpha: 1, Beta: 1, Gamma: 1}
 
+// IsBase reports whether a trial's key is the base point's: it climbs
+// every rung and is a finalist whatever its rank, as the reference.
+func IsBase(key string) bool { return key == Key(Base) }
+
 // Scalings returns the points the study trains: the base (1, 1, 1) first,
 // as the reference every point is compared with, then the compound grid or
 // the single-dimension series (without the base, should a wide tolerance
@@ -197,7 +201,7 @@ func (g *Grid) Fidelity(t store.Trial) search.Fidelity { return g.cfg.Proxy.Fide
 // at any rung, is tried once more with a derived seed, which does not
 // count as a point.
 func (g *Grid) Plan(_ context.Context, trials []store.Trial, n int) ([]store.Plan, []byte, error) {
-	plans := g.cfg.Proxy.Halving.Next(trials, false, func(key string) bool { return key == Key(Base) }, true)
+	plans := g.cfg.Proxy.Halving.Next(trials, false, IsBase, true)
 	return plans[:min(n, len(plans))], nil, nil
 }
 
@@ -229,26 +233,29 @@ func Scaling(t store.Trial) space.Scaling {
 func (g *Grid) Best(trials []store.Trial) *search.Standing {
 	var best *search.Standing
 	for _, st := range search.Standings(trials, g.cfg.Proxy.Halving) {
-		s := Scaling(st.Trial)
-		if s == Base {
+		if Scaling(st.Trial) == Base || best != nil && g.Rank(st, *best) >= 0 {
 			continue
-		}
-		if best != nil {
-			c := search.Outranks(st, *best)
-			if c == 0 {
-				c = cmp.Compare(best.Accuracy, st.Accuracy)
-			}
-			if c == 0 {
-				c = cmp.Compare(math.Abs(s.Constraint()-g.cfg.Grid.Target), math.Abs(Scaling(best.Trial).Constraint()-g.cfg.Grid.Target))
-			}
-			if c >= 0 {
-				continue
-			}
 		}
 		b := st
 		best = &b
 	}
 	return best
+}
+
+// Rank orders two points' standings as Best chooses between them, the
+// better first: search.Outranks, then the higher mean accuracy, then the
+// one nearer the constraint's target, then search.Rank.
+func (g *Grid) Rank(a, b search.Standing) int {
+	if c := search.Outranks(a, b); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(b.Accuracy, a.Accuracy); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(math.Abs(Scaling(a.Trial).Constraint()-g.cfg.Grid.Target), math.Abs(Scaling(b.Trial).Constraint()-g.cfg.Grid.Target)); c != 0 {
+		return c
+	}
+	return search.Rank(a, b)
 }
 
 // Tied returns the finalists (the base point included) that cannot be told

@@ -85,16 +85,21 @@ func Standings(trials []store.Trial, h Halving) []Standing {
 		}
 		out = append(out, *s)
 	}
-	slices.SortStableFunc(out, func(a, b Standing) int {
-		if c := Outranks(a, b); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(b.Reward, a.Reward); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.Trial.Number, b.Trial.Number)
-	})
+	slices.SortStableFunc(out, Rank)
 	return out
+}
+
+// Rank orders standings as Standings does, best first: Outranks, then the
+// higher mean reward, then the older candidate (its first complete
+// top-rung run).
+func Rank(a, b Standing) int {
+	if c := Outranks(a, b); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(b.Reward, a.Reward); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Trial.Number, b.Trial.Number)
 }
 
 // Outranks orders two standings by what comes before their means: a
@@ -147,19 +152,22 @@ func Pareto(trials []store.Trial, h Halving) []Standing {
 	return front
 }
 
-// StudyHalving returns the successive-halving settings stored in a search
-// or grid study's config (its "proxy" field); a study written before
-// effnas had rungs trained every candidate once: one rung, one seed.
-func StudyHalving(st store.Study) Halving {
+// StudyProxy returns the proxy settings stored in a search, grid or proxy
+// benchmark study's config (its "proxy" field); settings a study was
+// stored without keep what they did then (LegacyProxy).
+func StudyProxy(st store.Study) Proxy {
 	var cfg struct {
-		Proxy struct {
-			Halving Halving `json:"halving"`
-		} `json:"proxy"`
+		Proxy Proxy `json:"proxy"`
 	}
-	cfg.Proxy.Halving = LegacyHalving
+	cfg.Proxy = LegacyProxy()
 	_ = json.Unmarshal(st.Config, &cfg) // a config that does not decode is refused where the study is opened
-	return cfg.Proxy.Halving.WithDefaults()
+	return cfg.Proxy.WithDefaults()
 }
+
+// StudyHalving returns the successive-halving settings stored in a search
+// or grid study's config; a study written before effnas had rungs trained
+// every candidate once: one rung, one seed.
+func StudyHalving(st store.Study) Halving { return StudyProxy(st).Halving }
 
 // LegacyHalving is what a study stored without halving settings did.
 var LegacyHalving = Halving{Rungs: 1, Eta: DefaultEta, TopSeeds: 1, Finalists: 1}

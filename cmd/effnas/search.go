@@ -192,6 +192,7 @@ type foundJSON struct {
 	Reward       float64  `json:"reward"` // mean over the seeds
 	TestAccuracy float64  `json:"test_accuracy"`
 	Finalist     bool     `json:"finalist"`
+	MissingSeeds int      `json:"missing_seeds"` // seeds without a complete run (ranked after the finalists with all)
 }
 
 type paretoJSON struct {
@@ -215,8 +216,11 @@ type searchReport struct {
 	Best      *foundJSON        `json:"best"`
 	Finalists []search.Standing `json:"finalists"`
 	Pareto    []paretoJSON      `json:"pareto"`
-	Summary   search.Summary    `json:"-"`
-	proxy     search.Proxy
+	// RungAgreement: how each rung below the top ranked the candidates
+	// that reached the top, against their top-rung means.
+	RungAgreement []search.RungAgreement `json:"rung_agreement"`
+	Summary       search.Summary         `json:"-"`
+	proxy         search.Proxy
 }
 
 // rungJSON is one rung's progress: its fidelity and its candidates.
@@ -271,6 +275,7 @@ func newSearchReport(src *search.Searcher, study store.Study, sum search.Summary
 			Trial: b.Trial.Number, Key: b.Key, Blocks: space.FormatBlocks(full.Blocks), Timm: space.FormatTimmBlocks(full.Blocks),
 			Stem: full.Stem, Head: full.Head, Params: full.Params(), FLOPs: full.FLOPs(), Seeds: b.Seeds,
 			Accuracy: b.Accuracy, AccuracyStd: b.AccuracyStd, Reward: b.Reward, TestAccuracy: b.TestAccuracy, Finalist: b.Finalist,
+			MissingSeeds: b.MissingSeeds,
 		}
 	}
 	for _, s := range standings {
@@ -278,6 +283,7 @@ func newSearchReport(src *search.Searcher, study store.Study, sum search.Summary
 			rep.Finalists = append(rep.Finalists, s)
 		}
 	}
+	rep.RungAgreement = search.Agreement(trials, p.Halving, nil)
 	for _, s := range search.Pareto(trials, p.Halving) {
 		rep.Pareto = append(rep.Pareto, paretoJSON{Trial: s.Trial.Number, Seeds: s.Seeds, Accuracy: s.Accuracy, AccuracyStd: s.AccuracyStd,
 			FLOPs: s.Trial.FLOPs, Params: s.Trial.Params, Key: s.Key})
@@ -302,8 +308,8 @@ func (r *searchReport) print(w io.Writer, db *dbName) {
 	if len(r.Finalists) > 0 {
 		fmt.Fprintln(w, "\nfinalists (mean over seeds at the top rung):")
 		for _, f := range r.Finalists {
-			fmt.Fprintf(w, "  trial %-4d accuracy %s, reward %.4f, test accuracy %.4f, %s multiply-adds\n",
-				f.Trial.Number, pm(f.Accuracy, f.AccuracyStd, f.Seeds), f.Reward, f.TestAccuracy, fmtCount(f.Trial.FLOPs))
+			fmt.Fprintf(w, "  trial %-4d accuracy %s, reward %.4f, test accuracy %.4f, %s multiply-adds%s\n",
+				f.Trial.Number, pm(f.Accuracy, f.AccuracyStd, f.Seeds), f.Reward, f.TestAccuracy, fmtCount(f.Trial.FLOPs), missing(f))
 		}
 	}
 	if r.Best == nil {
@@ -314,8 +320,8 @@ func (r *searchReport) print(w io.Writer, db *dbName) {
 		if !b.Finalist {
 			what = "best so far (not yet a finalist)"
 		}
-		fmt.Fprintf(w, "\n%s (trial %d): proxy validation accuracy %s, reward %.4f, test accuracy %.4f\n",
-			what, b.Trial, pm(b.Accuracy, b.AccuracyStd, b.Seeds), b.Reward, b.TestAccuracy)
+		fmt.Fprintf(w, "\n%s (trial %d): proxy validation accuracy %s, reward %.4f, test accuracy %.4f%s\n",
+			what, b.Trial, pm(b.Accuracy, b.AccuracyStd, b.Seeds), b.Reward, b.TestAccuracy, missing(search.Standing{MissingSeeds: b.MissingSeeds}))
 		fmt.Fprintf(w, "  %s parameters, %s multiply-adds at 224x224 with 1000 classes; stem %d, head %d\n",
 			export.Commas(b.Params), export.Commas(b.FLOPs), b.Stem, b.Head)
 		fmt.Fprintln(w, "  blocks (TF):")
@@ -330,6 +336,7 @@ func (r *searchReport) print(w io.Writer, db *dbName) {
 			fmt.Fprintf(w, "  trial %-4d accuracy %s  %9s multiply-adds\n", p.Trial, pm(p.Accuracy, p.AccuracyStd, p.Seeds), fmtCount(p.FLOPs))
 		}
 	}
+	printAgreement(w, r.RungAgreement, r.proxy)
 	fmt.Fprintln(w)
 	if !r.Complete {
 		fmt.Fprintf(w, "resume:  effnas resume%s --study %d\n", db.Flag(), r.Study)

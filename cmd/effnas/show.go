@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -87,6 +88,10 @@ type showJSON struct {
 	Trials    []trialJSON       `json:"trials"`
 	Best      *bestJSON         `json:"best"`      // the best candidate, its figures means over its top-rung runs; null if none
 	Standings []search.Standing `json:"standings"` // candidates at the top rung with their means over seeds, best first
+	// RungAgreement says, for each rung below the top (rung 0 first),
+	// how well it ranked the candidates that reached the top against
+	// their top-rung means; [] with one rung and for proxy benchmarks.
+	RungAgreement []search.RungAgreement `json:"rung_agreement"`
 	// Panel is a proxy benchmark's report, as bench proxy --json prints
 	// it (its count of runs below twice chance is 0: show loads no data).
 	Panel *search.PanelReport `json:"panel,omitempty"`
@@ -204,6 +209,7 @@ func runShow(ctx context.Context, env *Env, args []string) error {
 		if out.Standings == nil {
 			out.Standings = []search.Standing{}
 		}
+		out.RungAgreement = rungAgreement(st, trials)
 		if out.Panel, err = panelReport(st, trials); err != nil {
 			return err
 		}
@@ -247,6 +253,38 @@ func studyIDs(ctx context.Context, s store.Store, db *dbName) string {
 		ids[i] = strconv.FormatInt(st.ID, 10)
 	}
 	return "its studies are " + strings.Join(ids, ", ") + " (effnas list" + db.Flag() + ")"
+}
+
+// rungAgreement is a search or grid study's agreement between its rungs
+// (search.Agreement; the grid's base point is pinned); [] for a proxy
+// benchmark, whose report has its own per-rung figures.
+func rungAgreement(st store.Study, trials []store.Trial) []search.RungAgreement {
+	var pinned func(string) bool
+	switch st.Kind {
+	case store.KindProxy:
+		return []search.RungAgreement{}
+	case store.KindGrid:
+		pinned = grid.IsBase
+	}
+	return search.Agreement(trials, search.StudyHalving(st), pinned)
+}
+
+// printAgreement writes a study's rung agreement for people (nothing with
+// one rung).
+func printAgreement(w io.Writer, ags []search.RungAgreement, p search.Proxy) {
+	if len(ags) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nhow the rungs agreed with the top rung (measured on the candidates that reached the top only:")
+	fmt.Fprintln(w, "those a rung dropped were never trained longer, so what it threw away cannot be measured):")
+	for _, a := range ags {
+		f := p.Fidelity(a.Rung)
+		fmt.Fprintf(w, "  rung %d (%d images x %d epochs): Kendall tau-b %.2f with the top-rung means, over %d candidates", a.Rung, f.TrainSize, f.Epochs, a.Tau, a.Candidates)
+		if a.FinalistsInTopThird != nil && a.Finalists > 0 {
+			fmt.Fprintf(w, "; %d of the %d finalists (%.0f%%) were in its top third", int(math.Round(*a.FinalistsInTopThird*float64(a.Finalists))), a.Finalists, 100**a.FinalistsInTopThird)
+		}
+		fmt.Fprintln(w)
+	}
 }
 
 // missing says how many of a finalist's seeds have no complete run, or
@@ -339,5 +377,6 @@ func printShow(w io.Writer, st store.Study, c store.Counts, trials []store.Trial
 	for _, bl := range t.Blocks {
 		fmt.Fprintf(w, "  %s\n", bl)
 	}
+	printAgreement(w, rungAgreement(st, trials), search.StudyProxy(st))
 	return nil
 }

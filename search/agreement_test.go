@@ -1,0 +1,72 @@
+package search
+
+import (
+	"math"
+	"testing"
+
+	"github.com/effnas/effnas/store"
+)
+
+// TestAgreement checks the rungs' agreement with the top rung against a
+// hand calculation. Ten candidates at rung 0; a, c, d climb to the top
+// (b to rung 1 only); c and d are the finalists, with two seeds each.
+//
+//	     rung 0  rung 1  top seeds    top mean
+//	a    0.90    0.91    0.92         0.92
+//	c    0.70    0.95    0.96, 0.96   0.96
+//	d    0.60    0.70    0.97, 0.93   0.95
+//
+// Rung 0 vs the top means: (a,c) and (a,d) discordant, (c,d) concordant:
+// tau = (1 - 2) / 3 = -1/3. (Against the top's seed-0 runs, d's 0.97,
+// (c,d) would be discordant too: tau -1.) Rung 1: (a,c) concordant,
+// (a,d) discordant, (c,d) concordant: tau = 1/3. Rung 0 ranks c third and
+// d fourth of ten: floor(10/3) = 3, so c is in its top third and d is
+// not: half the finalists.
+func TestAgreement(t *testing.T) {
+	h := Halving{Rungs: 3, Eta: 3, TopSeeds: 2, Finalists: 2}
+	var trials []store.Trial
+	run := func(key string, rung, seed int, acc float64) {
+		trials = append(trials, store.Trial{Number: len(trials), Key: key, Rung: rung, Seed: seed, State: store.TrialComplete, Accuracy: acc, Reward: acc})
+	}
+	for i, key := range []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"} {
+		run(key, 0, 0, 0.9-0.1*float64(i)+0.001)
+	}
+	trials[2].Accuracy, trials[2].Reward = 0.70, 0.70 // c
+	trials[3].Accuracy, trials[3].Reward = 0.60, 0.60 // d
+	// a's first rung-0 run diverged; its retry (a derived seed) stands in.
+	trials[0].State, trials[0].Accuracy, trials[0].Reward, trials[0].Error = store.TrialFailed, 0, 0, "diverged: loss is NaN"
+	run("a", 0, RetrySeed, 0.901)
+	run("a", 1, 0, 0.91)
+	run("b", 1, 0, 0.85)
+	run("c", 1, 0, 0.95)
+	run("d", 1, 0, 0.70)
+	run("a", 2, 0, 0.92)
+	run("c", 2, 0, 0.96)
+	run("d", 2, 0, 0.97)
+	run("c", 2, 1, 0.96)
+	run("d", 2, 1, 0.93)
+	got := Agreement(trials, h, nil)
+	if len(got) != 2 {
+		t.Fatalf("%d rungs; want rungs 0 and 1: %+v", len(got), got)
+	}
+	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-12 }
+	if g := got[0]; g.Rung != 0 || g.Candidates != 3 || !near(g.Tau, -1.0/3) || g.FinalistsInTopThird == nil || *g.FinalistsInTopThird != 0.5 || g.Finalists != 2 {
+		t.Errorf("rung 0: %+v (share %v); want 3 candidates, tau -1/3, half of 2 finalists in its top third", g, g.FinalistsInTopThird)
+	}
+	if g := got[1]; g.Rung != 1 || g.Candidates != 3 || !near(g.Tau, 1.0/3) || g.FinalistsInTopThird != nil {
+		t.Errorf("rung 1: %+v; want 3 candidates, tau 1/3, no finalist share", g)
+	}
+	// The grid's base point is a finalist whatever its rank: not counted.
+	got = Agreement(trials, h, func(k string) bool { return k == "d" })
+	if g := got[0]; *g.FinalistsInTopThird != 1 || g.Finalists != 1 {
+		t.Errorf("with d pinned: share %v of %d finalists; want 1 of 1 (c)", *g.FinalistsInTopThird, g.Finalists)
+	}
+	// One rung: nothing below the top, an empty list (not null).
+	if got := Agreement(trials, Halving{Rungs: 1, Eta: 3, TopSeeds: 1}, nil); got == nil || len(got) != 0 {
+		t.Errorf("one rung: %#v; want an empty list", got)
+	}
+	// Nobody at the top yet: every rung's tau is 0 over 0 candidates.
+	if got := Agreement(trials[:11], h, nil); got[0].Candidates != 0 || got[0].Tau != 0 || *got[0].FinalistsInTopThird != 0 {
+		t.Errorf("no top rung yet: %+v; want 0 candidates, tau 0, share 0", got[0])
+	}
+}
