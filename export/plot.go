@@ -244,59 +244,102 @@ func png(p *plot.Plot) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
+// rungColors tell a proxy benchmark's rungs apart, rung 0 first (the
+// Okabe-Ito colours the other plots use); the top rung is always blue.
+var rungColors = []color.RGBA{
+	{R: 230, G: 159, B: 0, A: 255},   // orange
+	{R: 0, G: 158, B: 115, A: 255},   // bluish green
+	{R: 204, G: 121, B: 167, A: 255}, // reddish purple
+	{R: 86, G: 180, B: 233, A: 255},  // sky blue
+	{R: 240, G: 228, B: 66, A: 255},  // yellow
+	{R: 213, G: 94, B: 0, A: 255},    // vermilion
+	{R: 100, G: 100, B: 100, A: 255}, // dark grey
+}
+
 // PanelPlot draws a proxy benchmark: each architecture's mean proxy
 // validation accuracy against its mean reference test accuracy, with one
 // standard deviation over seeds as error bars, B0 ringed. Points on a
-// rising line are a proxy that ranks like the reference.
+// rising line are a proxy that ranks like the reference. With several
+// rungs, each rung's means are drawn in a colour of its own, the top
+// rung's with error bars, and the legend gives each rung's Kendall tau.
 func PanelPlot(r *search.PanelReport) ([]byte, error) {
 	// A dataset's path is named by its last element, so that the title fits.
 	data := strings.TrimRight(r.Dataset, "/")
 	if i := strings.LastIndexAny(data, "/:"); i >= 0 {
 		data = data[i+1:]
 	}
-	p := newPlot(fmt.Sprintf("Proxy %s vs reference %s on %s", r.Proxy, r.Reference, data))
+	title := fmt.Sprintf("Proxy %s vs reference %s on %s", r.Proxy, r.Reference, data)
+	if len(r.Rungs) > 1 {
+		title = fmt.Sprintf("%d proxy rungs vs reference %s on %s", len(r.Rungs), r.Reference, data)
+	}
+	p := newPlot(title)
 	p.X.Label.Text = fmt.Sprintf("proxy validation accuracy (mean of %d seeds)", r.Seeds)
 	p.Y.Label.Text = fmt.Sprintf("reference test accuracy (mean of %d seeds)", r.RefSeeds)
 	p.X.Tick.Marker = plainTicks{}
-	var pts, b0 plotter.XYs
-	var xerr plotter.XErrors
-	var yerr plotter.YErrors
-	for _, a := range r.Archs {
-		if len(a.Proxy) == 0 || len(a.Ref) == 0 {
+	top := len(r.Rungs) - 1
+	drawn := 0
+	for k := 0; k <= top; k++ {
+		var pts plotter.XYs
+		var xerr plotter.XErrors
+		var yerr plotter.YErrors
+		for _, a := range r.Archs {
+			if k >= len(a.Rungs) || a.Rungs[k].Runs == 0 || len(a.Ref) == 0 {
+				continue
+			}
+			pts = append(pts, plotter.XY{X: a.Rungs[k].Mean, Y: a.Reference})
+			xerr = append(xerr, struct{ Low, High float64 }{a.Rungs[k].Std, a.Rungs[k].Std})
+			yerr = append(yerr, struct{ Low, High float64 }{a.ReferenceStd, a.ReferenceStd})
+		}
+		if len(pts) == 0 {
 			continue
 		}
-		xy := plotter.XY{X: a.ProxyMean, Y: a.Reference}
-		pts = append(pts, xy)
-		xerr = append(xerr, struct{ Low, High float64 }{a.ProxyStd, a.ProxyStd})
-		yerr = append(yerr, struct{ Low, High float64 }{a.ReferenceStd, a.ReferenceStd})
-		if a.B0 {
-			b0 = append(b0, xy)
+		drawn += len(pts)
+		col := blue
+		if k < top {
+			col = rungColors[k%len(rungColors)]
+		}
+		s, err := scatter(pts, draw.CircleGlyph{}, col, 3)
+		if err != nil {
+			return nil, fmt.Errorf("proxy plot: %w", err)
+		}
+		if k == top {
+			xe, err := plotter.NewXErrorBars(struct {
+				plotter.XYer
+				plotter.XErrorer
+			}{pts, xerr})
+			if err != nil {
+				return nil, fmt.Errorf("proxy plot: %w", err)
+			}
+			ye, err := plotter.NewYErrorBars(struct {
+				plotter.XYer
+				plotter.YErrorer
+			}{pts, yerr})
+			if err != nil {
+				return nil, fmt.Errorf("proxy plot: %w", err)
+			}
+			xe.Color, ye.Color = grey, grey
+			p.Add(xe, ye)
+		}
+		p.Add(s)
+		g := r.Rungs[k]
+		switch {
+		case top == 0:
+			p.legend(fmt.Sprintf("architectures (%d), ±1 sd", len(pts)), s)
+		case k == top:
+			p.legend(fmt.Sprintf("top rung, %d x %d (±1 sd): tau %.2f", g.TrainSize, g.Epochs, g.TauReference), s)
+		default:
+			p.legend(fmt.Sprintf("rung %d, %d x %d: tau %.2f", k, g.TrainSize, g.Epochs, g.TauReference), s)
 		}
 	}
-	if len(pts) == 0 {
+	if drawn == 0 {
 		return nil, nil
 	}
-	s, err := scatter(pts, draw.CircleGlyph{}, blue, 3)
-	if err != nil {
-		return nil, fmt.Errorf("proxy plot: %w", err)
+	var b0 plotter.XYs
+	for _, a := range r.Archs {
+		if a.B0 && len(a.Proxy) > 0 && len(a.Ref) > 0 {
+			b0 = append(b0, plotter.XY{X: a.ProxyMean, Y: a.Reference})
+		}
 	}
-	xe, err := plotter.NewXErrorBars(struct {
-		plotter.XYer
-		plotter.XErrorer
-	}{pts, xerr})
-	if err != nil {
-		return nil, fmt.Errorf("proxy plot: %w", err)
-	}
-	ye, err := plotter.NewYErrorBars(struct {
-		plotter.XYer
-		plotter.YErrorer
-	}{pts, yerr})
-	if err != nil {
-		return nil, fmt.Errorf("proxy plot: %w", err)
-	}
-	xe.Color, ye.Color = grey, grey
-	p.Add(xe, ye, s)
-	p.legend(fmt.Sprintf("architectures (%d), ±1 sd", len(pts)), s)
 	if len(b0) > 0 {
 		ring, err := scatter(b0, draw.RingGlyph{}, black, 7)
 		if err != nil {
@@ -305,7 +348,11 @@ func PanelPlot(r *search.PanelReport) ([]byte, error) {
 		p.Add(ring)
 		p.legend("B0", ring)
 	}
-	p.legend(fmt.Sprintf("Kendall tau %.2f (reference seeds %.2f)", r.TauReference, r.TauReferenceSeeds))
+	if top == 0 {
+		p.legend(fmt.Sprintf("Kendall tau %.2f (reference seeds %.2f)", r.TauReference, r.TauReferenceSeeds))
+	} else {
+		p.legend(fmt.Sprintf("reference seeds agree to tau %.2f", r.TauReferenceSeeds))
+	}
 	frame(p)
 	return png(p.Plot)
 }

@@ -70,3 +70,49 @@ func TestAgreement(t *testing.T) {
 		t.Errorf("no top rung yet: %+v; want 0 candidates, tau 0, share 0", got[0])
 	}
 }
+
+// TestPanelRungs: a proxy benchmark of 3 rungs plans every architecture
+// under every seed at each rung of search's schedule (--train-size and
+// --epochs the top's), and the reference above them, and trains each at
+// its rung's fidelity.
+func TestPanelRungs(t *testing.T) {
+	st, _ := openStore(t)
+	px := tinyConfig(1, "random").Proxy
+	px.TrainSize, px.Train.Epochs, px.Train.Batch = 900, 2, 32
+	px.Halving = Halving{Rungs: 3, Eta: 3}
+	study, err := CreatePanel(t.Context(), st, "", PanelConfig{Proxy: px, Panel: 2, Seeds: 2, RefSeeds: 3, Reference: Fidelity{TrainSize: 2000, Epochs: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := OpenPanel(study)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trials, err := st.Trials(t.Context(), study.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Config().RefRung() != 3 || p.Expected() != 3*(2*3+3) || len(trials) != p.Expected() {
+		t.Fatalf("reference rung %d, expected %d, planned %d; want rung 3, 27 and 27", p.Config().RefRung(), p.Expected(), len(trials))
+	}
+	want := []Fidelity{{200, 1}, {600, 1}, {900, 2}, {2000, 2}} // 1800/9 and 1800/3 images, epochs cut first
+	seeds := map[int]map[int]int{}
+	for _, tr := range trials {
+		if got := p.Fidelity(tr); got != want[tr.Rung] {
+			t.Errorf("trial %d at rung %d trains %+v; want %+v", tr.Number, tr.Rung, got, want[tr.Rung])
+		}
+		if seeds[tr.Rung] == nil {
+			seeds[tr.Rung] = map[int]int{}
+		}
+		seeds[tr.Rung][tr.Seed]++
+	}
+	for rung, n := range map[int]int{0: 2, 1: 2, 2: 2, 3: 3} {
+		if len(seeds[rung]) != n || seeds[rung][0] != 3 {
+			t.Errorf("rung %d: seeds %v; want %d seeds of the 3 architectures", rung, seeds[rung], n)
+		}
+	}
+	// Fewer than 2 seeds on either side is refused.
+	if _, err := CreatePanel(t.Context(), st, "", PanelConfig{Proxy: px, Panel: 2, Seeds: 1, RefSeeds: 2, Reference: Fidelity{TrainSize: 2000, Epochs: 2}}); err == nil {
+		t.Error("a benchmark of 1 seed was created")
+	}
+}

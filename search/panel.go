@@ -26,8 +26,13 @@ const (
 // random members of the space, plus B0, is trained at the proxy under
 // several seeds and at a longer reference recipe under a few; the seeds'
 // spread says how noisy the proxy is, and the rank correlation of its
-// means with the reference says how well it ranks. Stored as a study of
-// kind proxy, so it runs, stops and resumes like any study.
+// means with the reference says how well it ranks. With several rungs
+// (Proxy.Halving.Rungs, Eta), every architecture is trained under every
+// seed at every rung of that successive-halving schedule, as a search
+// would train a candidate that climbs: the fidelity curve. The proxy's
+// rungs are trials at rungs 0 to Rungs-1, the reference at rung Rungs.
+// Stored as a study of kind proxy, so it runs, stops and resumes like any
+// study.
 type PanelConfig struct {
 	Proxy     Proxy           `json:"proxy"`     // the proxy: data, width, resolution, recipe, train size and epochs
 	Panel     int             `json:"panel"`     // random members of the space, besides B0; default 12
@@ -52,11 +57,15 @@ func (c PanelConfig) WithDefaults() PanelConfig {
 		c.Space = space.DefaultSpace().JSON()
 	}
 	c.Proxy.Train.Seed = c.Seed
-	// One fidelity: the proxy is rung 0, the reference rung 1.
-	c.Proxy.Halving = Halving{Rungs: 1, Eta: DefaultEta, TopSeeds: 1, Finalists: 1}
+	// One fidelity unless asked: the proxy is rung 0, the reference rung 1.
+	h := c.Proxy.Halving
+	c.Proxy.Halving = Halving{Rungs: cmp.Or(h.Rungs, 1), Eta: cmp.Or(h.Eta, DefaultEta), TopSeeds: 1, Finalists: 1}
 	c.Proxy = c.Proxy.WithDefaults()
 	return c
 }
+
+// RefRung is the rung of the reference runs: the one above the proxy's.
+func (c PanelConfig) RefRung() int { return c.Proxy.Halving.Rungs }
 
 // Validate reports the first setting that cannot run. Call it after
 // WithDefaults.
@@ -72,20 +81,27 @@ func (c PanelConfig) Validate() error {
 		return fmt.Errorf("reference epochs %d: must be at least 1", c.Reference.Epochs)
 	case c.Proxy.TrainSize < 1:
 		return fmt.Errorf("proxy train size %d: want a number of images", c.Proxy.TrainSize)
-	case c.Reference.TrainSize < c.Proxy.TrainSize || c.Reference.Images() <= c.Proxy.Fidelity(0).Images():
+	}
+	if err := c.Proxy.Validate(); err != nil {
+		return err
+	}
+	top := c.Proxy.Fidelity(c.Proxy.Halving.Top())
+	if c.Reference.TrainSize < top.TrainSize || c.Reference.Images() <= top.Images() {
 		return fmt.Errorf("reference %d images x %d epochs is no larger than the proxy's %d x %d; the reference must train longer (--ref-train-size, --ref-epochs)",
-			c.Reference.TrainSize, c.Reference.Epochs, c.Proxy.TrainSize, c.Proxy.Train.Epochs)
+			c.Reference.TrainSize, c.Reference.Epochs, top.TrainSize, top.Epochs)
 	}
 	if _, err := space.ParseSpace(c.Space); err != nil {
 		return fmt.Errorf("search space: %w", err)
 	}
-	p := c.Proxy
-	p.TrainSize = c.Reference.TrainSize
-	if err := p.Validate(); err != nil {
+	// The data is loaded at the reference's size; the proxy's rungs
+	// train on its first images.
+	data := c.Proxy.data(c.Proxy.Res)
+	data.TrainSize = c.Reference.TrainSize
+	if err := data.Validate(); err != nil {
 		return err
 	}
-	if c.Reference.TrainSize < p.Train.Batch {
-		return fmt.Errorf("reference train size %d: fewer than one batch of %d", c.Reference.TrainSize, p.Train.Batch)
+	if c.Reference.TrainSize < c.Proxy.Train.Batch {
+		return fmt.Errorf("reference train size %d: fewer than one batch of %d", c.Reference.TrainSize, c.Proxy.Train.Batch)
 	}
 	return nil
 }
@@ -115,12 +131,20 @@ func (c PanelConfig) Members(sp *space.Space) ([]space.Candidate, error) {
 }
 
 // CreatePanel validates cfg and writes a proxy benchmark study with every
-// run planned: rung 0 is the proxy (seeds 0..Seeds-1), rung 1 the
-// reference (seeds 0..RefSeeds-1).
+// run planned: rungs 0 to Rungs-1 are the proxy's (seeds 0..Seeds-1 at
+// each), rung Rungs the reference (seeds 0..RefSeeds-1). A new benchmark
+// needs at least 2 seeds on each side: a spread, and an agreement between
+// seeds, need two.
 func CreatePanel(ctx context.Context, st store.Store, name string, cfg PanelConfig) (store.Study, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return store.Study{}, err
+	}
+	switch {
+	case cfg.Seeds < 2:
+		return store.Study{}, fmt.Errorf("seeds %d: a proxy benchmark needs at least 2 seeds per architecture (their spread is the proxy's noise)", cfg.Seeds)
+	case cfg.RefSeeds < 2:
+		return store.Study{}, fmt.Errorf("reference seeds %d: a proxy benchmark needs at least 2 (how far the reference agrees with itself is the ceiling of any proxy)", cfg.RefSeeds)
 	}
 	sp, err := space.ParseSpace(cfg.Space)
 	if err != nil {
@@ -132,8 +156,12 @@ func CreatePanel(ctx context.Context, st store.Store, name string, cfg PanelConf
 		return store.Study{}, err
 	}
 	var plans []store.Plan
-	for _, rung := range []struct{ rung, seeds int }{{0, cfg.Seeds}, {1, cfg.RefSeeds}} {
-		for seed := range rung.seeds {
+	for rung := range cfg.RefRung() + 1 {
+		seeds := cfg.Seeds
+		if rung == cfg.RefRung() {
+			seeds = cfg.RefSeeds
+		}
+		for seed := range seeds {
 			for _, c := range members {
 				full, err := sp.Decode(c)
 				if err != nil {
@@ -143,7 +171,7 @@ func CreatePanel(ctx context.Context, st store.Store, name string, cfg PanelConf
 				if err != nil {
 					return store.Study{}, err
 				}
-				plans = append(plans, store.Plan{Key: sp.Key(c), Rung: rung.rung, Seed: seed, Choices: choices,
+				plans = append(plans, store.Plan{Key: sp.Key(c), Rung: rung, Seed: seed, Choices: choices,
 					Blocks: space.FormatBlocks(full.Blocks), Params: full.Params(), FLOPs: full.FLOPs()})
 			}
 		}
@@ -159,7 +187,7 @@ func CreatePanel(ctx context.Context, st store.Store, name string, cfg PanelConf
 		return store.Study{}, err
 	}
 	for i, pl := range plans {
-		if t, ok := runs[refRun{pl.Key, pl.Seed}]; ok && pl.Rung == 1 {
+		if t, ok := runs[refRun{pl.Key, pl.Seed}]; ok && pl.Rung == cfg.RefRung() {
 			plans[i].Copied = &store.Result{Accuracy: t.Accuracy, Reward: t.Reward, TestAccuracy: t.TestAccuracy, Seconds: t.Seconds}
 			plans[i].Source = fmt.Sprintf("copied from study %d trial %d", from, t.Number)
 		}
@@ -180,7 +208,8 @@ type refRun struct {
 // reusableReference finds the newest earlier proxy benchmark in st whose
 // reference runs are the ones cfg would train (same data and split, same
 // width and resolution, same recipe, panel seed, space and reference),
-// and returns its complete reference runs by candidate and seed.
+// and returns its complete reference runs by candidate and seed. The
+// proxy's own settings (its images, epochs and rungs) may differ.
 func reusableReference(ctx context.Context, st store.Store, cfg PanelConfig, spaceHash string) (int64, map[refRun]store.Trial, error) {
 	studies, err := st.Studies(ctx)
 	if err != nil {
@@ -193,6 +222,12 @@ func reusableReference(ctx context.Context, st store.Store, cfg PanelConfig, spa
 		return a.Dataset == b.Dataset && a.Width == b.Width && a.Res == b.Res && a.ValSize == b.ValSize && a.TestSize == b.TestSize &&
 			a.Train == b.Train && a.SeedScheme == b.SeedScheme && o.Reference == cfg.Reference && o.Seed == cfg.Seed
 	}
+	// Under the independent seed scheme the reference's seeds hash its
+	// rung: runs at another rung than this benchmark's reference are not
+	// the ones it would train.
+	sameRung := func(o PanelConfig) bool {
+		return cfg.Proxy.SeedScheme != SeedsIndependent || o.RefRung() == cfg.RefRung()
+	}
 	for i := len(studies) - 1; i >= 0; i-- {
 		s := studies[i]
 		// The space is compared by its hash: PostgreSQL keeps the config
@@ -201,7 +236,7 @@ func reusableReference(ctx context.Context, st store.Store, cfg PanelConfig, spa
 			continue
 		}
 		old, err := OpenPanel(s)
-		if err != nil || !same(old.cfg) {
+		if err != nil || !same(old.cfg) || !sameRung(old.cfg) {
 			continue
 		}
 		trials, err := st.Trials(ctx, s.ID)
@@ -210,7 +245,7 @@ func reusableReference(ctx context.Context, st store.Store, cfg PanelConfig, spa
 		}
 		runs := map[refRun]store.Trial{}
 		for _, t := range trials {
-			if t.Rung == 1 && t.State == store.TrialComplete {
+			if t.Rung == old.cfg.RefRung() && t.State == store.TrialComplete {
 				runs[refRun{t.Key, t.Seed}] = t
 			}
 		}
@@ -254,7 +289,7 @@ func OpenPanel(study store.Study) (*Panel, error) {
 func (p *Panel) Config() PanelConfig { return p.cfg }
 
 // Expected implements Source.
-func (p *Panel) Expected() int { return p.n * (p.cfg.Seeds + p.cfg.RefSeeds) }
+func (p *Panel) Expected() int { return p.n * (p.cfg.Seeds*p.cfg.Proxy.Halving.Rungs + p.cfg.RefSeeds) }
 
 // Plan implements Source: everything is planned when the study is created.
 func (p *Panel) Plan(context.Context, []store.Trial, int) ([]store.Plan, []byte, error) {
@@ -274,10 +309,10 @@ func (p *Panel) Arch(t store.Trial) (space.Arch, error) {
 	return p.cfg.Proxy.Arch(full), nil
 }
 
-// Fidelity implements Source: rung 0 is the proxy, rung 1 the reference.
+// Fidelity implements Source: the proxy's rungs, then the reference.
 func (p *Panel) Fidelity(t store.Trial) Fidelity {
-	if t.Rung == 0 {
-		return p.cfg.Proxy.Fidelity(0)
+	if t.Rung < p.cfg.RefRung() {
+		return p.cfg.Proxy.Fidelity(t.Rung)
 	}
 	return p.cfg.Reference
 }
@@ -294,33 +329,65 @@ func (p *Panel) Proxy() Proxy {
 }
 
 // PanelArch is one architecture of a proxy benchmark report. Accuracies
-// are fractions; standard deviations are over seeds (n-1).
+// are fractions; standard deviations are over seeds (n-1). Proxy, its
+// mean and sd are at the top rung; Rungs has every rung's.
 type PanelArch struct {
-	Key          string    `json:"key"`
-	B0           bool      `json:"b0"`
-	FLOPs        int64     `json:"flops"` // full-size multiply-adds
-	Proxy        []float64 `json:"proxy"` // validation accuracy at the proxy, by seed
-	ProxyMean    float64   `json:"proxy_mean"`
-	ProxyStd     float64   `json:"proxy_std"`
-	Ref          []float64 `json:"reference_runs"` // test accuracy at the reference, by seed
-	Reference    float64   `json:"reference"`      // their mean
-	ReferenceStd float64   `json:"reference_std"`
-	Failed       int       `json:"failed"` // runs that failed (diverged...), left out
+	Key          string         `json:"key"`
+	B0           bool           `json:"b0"`
+	FLOPs        int64          `json:"flops"` // full-size multiply-adds
+	Proxy        []float64      `json:"proxy"` // validation accuracy at the proxy's top rung, by seed
+	ProxyMean    float64        `json:"proxy_mean"`
+	ProxyStd     float64        `json:"proxy_std"`
+	Rungs        []PanelArchRun `json:"rungs"`          // the proxy at each rung, rung 0 first
+	Ref          []float64      `json:"reference_runs"` // test accuracy at the reference, by seed
+	Reference    float64        `json:"reference"`      // their mean
+	ReferenceStd float64        `json:"reference_std"`
+	Failed       int            `json:"failed"` // runs that failed (diverged...), left out
+}
+
+// PanelArchRun is one architecture's validation accuracy at one rung.
+type PanelArchRun struct {
+	Rung int     `json:"rung"`
+	Runs int     `json:"runs"` // complete runs (seeds)
+	Mean float64 `json:"mean"` // 0 without runs
+	Std  float64 `json:"std"`
+}
+
+// PanelRung is how one rung of the proxy's schedule ranks the panel: its
+// noise, its agreement with itself and with the reference.
+type PanelRung struct {
+	Rung      int `json:"rung"`
+	TrainSize int `json:"train_size"`
+	Epochs    int `json:"epochs"`
+	// Archs counts the architectures with every run at this rung and at
+	// the reference: the ones the figures are over.
+	Archs             int     `json:"archs"`
+	SeedStd           float64 `json:"seed_std"`
+	TauSeeds          float64 `json:"tau_seeds"`
+	SpearmanSeeds     float64 `json:"spearman_seeds"`
+	TauReference      float64 `json:"tau_reference"`
+	SpearmanReference float64 `json:"spearman_reference"`
+	BelowChance       int     `json:"below_twice_chance"`
 }
 
 // PanelReport is what effnas bench proxy prints: how noisy the proxy is
-// and how well it ranks architectures against the reference.
+// and how well it ranks architectures against the reference. The
+// top-level figures describe the proxy's top rung; Rungs has every rung's.
 type PanelReport struct {
-	Study     int64  `json:"study"`
-	Complete  bool   `json:"complete"`
-	Dataset   string `json:"dataset"`
-	Proxy     string `json:"proxy"`     // "6000 images x 2 epochs"
-	Reference string `json:"reference"` // "30000 images x 3 epochs"
-	Seeds     int    `json:"seeds"`
-	RefSeeds  int    `json:"ref_seeds"`
+	Study     int64   `json:"study"`
+	Complete  bool    `json:"complete"`
+	Dataset   string  `json:"dataset"`
+	Proxy     string  `json:"proxy"`     // the top rung: "6000 images x 2 epochs"
+	Reference string  `json:"reference"` // "30000 images x 3 epochs"
+	Seeds     int     `json:"seeds"`
+	RefSeeds  int     `json:"ref_seeds"`
+	Eta       float64 `json:"eta"`
 	// ReferenceFrom is the earlier benchmark whose reference runs this
 	// one reused; 0 when it trained its own.
 	ReferenceFrom int64 `json:"reference_from,omitempty"`
+	// Rungs is the fidelity curve: every rung of the proxy's schedule,
+	// rung 0 first (one entry with one rung).
+	Rungs []PanelRung `json:"rungs"`
 	// SeedStd is the mean over the architectures of the proxy's standard
 	// deviation over seeds; ReferenceStd the same at the reference.
 	SeedStd      float64 `json:"seed_std"`
@@ -344,45 +411,61 @@ type PanelReport struct {
 	NoiseMean float64     `json:"noise_mean"`
 	Verdict   string      `json:"verdict"`
 	Archs     []PanelArch `json:"archs"`
-	// BelowChance counts proxy runs under twice chance (2/classes).
+	// BelowChance counts the top rung's proxy runs under twice chance
+	// (2/classes).
 	BelowChance int `json:"below_twice_chance"`
 	Diverged    int `json:"diverged"`
 }
 
-// Report analyses a proxy benchmark's trials. Architectures without every
-// run complete are left out of the correlations.
+// Report analyses a proxy benchmark's trials. At each rung, architectures
+// without every run complete there and at the reference are left out of
+// that rung's figures.
 func (p *Panel) Report(study store.Study, trials []store.Trial, classes int) *PanelReport {
-	r := &PanelReport{Study: study.ID, Dataset: p.cfg.Proxy.Dataset, Seeds: p.cfg.Seeds, RefSeeds: p.cfg.RefSeeds, ReferenceFrom: p.cfg.ReferenceFrom,
-		Proxy:     fmt.Sprintf("%d images x %d epochs", p.cfg.Proxy.TrainSize, p.cfg.Proxy.Train.Epochs),
-		Reference: fmt.Sprintf("%d images x %d epochs", p.cfg.Reference.TrainSize, p.cfg.Reference.Epochs), Archs: []PanelArch{}}
-	byKey := map[string]*PanelArch{}
-	var order []string
-	proxy := map[string][]float64{} // by seed, NaN where missing
-	ref := map[string][]float64{}
-	done := true
+	cfg := p.cfg
+	nr := cfg.RefRung()
+	top := cfg.Proxy.Fidelity(nr - 1)
+	r := &PanelReport{Study: study.ID, Dataset: cfg.Proxy.Dataset, Seeds: cfg.Seeds, RefSeeds: cfg.RefSeeds, ReferenceFrom: cfg.ReferenceFrom,
+		Eta:       cfg.Proxy.Halving.Eta,
+		Proxy:     fmt.Sprintf("%d images x %d epochs", top.TrainSize, top.Epochs),
+		Reference: fmt.Sprintf("%d images x %d epochs", cfg.Reference.TrainSize, cfg.Reference.Epochs), Archs: []PanelArch{}, Rungs: []PanelRung{}}
 	b0 := ""
 	if c, err := p.space.Encode(space.B0()); err == nil {
 		b0 = p.space.Key(c)
 	}
-	for _, t := range trials {
+	// acc[key][rung][seed]: validation accuracy at the proxy's rungs,
+	// test accuracy at the reference; NaN where missing.
+	acc := map[string][][]float64{}
+	byKey := map[string]*PanelArch{}
+	var order []string
+	done := true
+	below := make([]int, nr)
+	for _, t := range effective(trials) {
 		a, ok := byKey[t.Key]
 		if !ok {
 			a = &PanelArch{Key: t.Key, FLOPs: t.FLOPs, B0: t.Key == b0}
 			byKey[t.Key] = a
 			order = append(order, t.Key)
-			proxy[t.Key] = nanSlice(p.cfg.Seeds)
-			ref[t.Key] = nanSlice(p.cfg.RefSeeds)
+			acc[t.Key] = make([][]float64, nr+1)
+			for k := range nr + 1 {
+				n := cfg.Seeds
+				if k == nr {
+					n = cfg.RefSeeds
+				}
+				acc[t.Key][k] = nanSlice(n)
+			}
 		}
 		switch t.State {
 		case store.TrialComplete:
-			if t.Rung == 0 && t.Seed < p.cfg.Seeds {
-				proxy[t.Key][t.Seed] = t.Accuracy
-				if classes > 0 && t.Accuracy < 2/float64(classes) {
-					r.BelowChance++
-				}
-			} else if t.Rung == 1 && t.Seed < p.cfg.RefSeeds {
-				ref[t.Key][t.Seed] = t.TestAccuracy
+			if t.Rung > nr || t.Seed >= len(acc[t.Key][t.Rung]) {
+				continue
 			}
+			v := t.Accuracy
+			if t.Rung == nr {
+				v = t.TestAccuracy
+			} else if classes > 0 && t.Accuracy < 2/float64(classes) {
+				below[t.Rung]++
+			}
+			acc[t.Key][t.Rung][t.Seed] = v
 		case store.TrialFailed:
 			a.Failed++
 			if diverged(t) {
@@ -393,39 +476,59 @@ func (p *Panel) Report(study store.Study, trials []store.Trial, classes int) *Pa
 		}
 	}
 	r.Complete = done
-	var full []string // architectures with every run complete
-	var sds, rsds []float64
 	for _, k := range order {
 		a := byKey[k]
-		a.Proxy, a.Ref = finite(proxy[k]), finite(ref[k])
+		for rung := range nr {
+			runs := finite(acc[k][rung])
+			m, sd := MeanStd(runs)
+			a.Rungs = append(a.Rungs, PanelArchRun{Rung: rung, Runs: len(runs), Mean: m, Std: sd})
+		}
+		a.Proxy, a.Ref = finite(acc[k][nr-1]), finite(acc[k][nr])
 		a.ProxyMean, a.ProxyStd = MeanStd(a.Proxy)
 		a.Reference, a.ReferenceStd = MeanStd(a.Ref)
 		r.Archs = append(r.Archs, *a)
-		if len(a.Proxy) == p.cfg.Seeds && len(a.Ref) == p.cfg.RefSeeds {
-			full = append(full, k)
-			sds = append(sds, a.ProxyStd)
-			rsds = append(rsds, a.ReferenceStd)
-		}
 	}
-	r.SeedStd, _ = MeanStd(sds)
-	r.ReferenceStd, _ = MeanStd(rsds)
-	col := func(m map[string][]float64, seed int) []float64 {
-		out := make([]float64, len(full))
-		for i, k := range full {
-			out[i] = m[k][seed]
+	col := func(keys []string, rung, seed int) []float64 {
+		out := make([]float64, len(keys))
+		for i, k := range keys {
+			out[i] = acc[k][rung][seed]
 		}
 		return out
 	}
-	r.TauSeeds, r.SpearmanSeeds = pairwise(p.cfg.Seeds, func(s int) []float64 { return col(proxy, s) })
-	r.TauReferenceSeeds, r.SpearmanReferenceSeeds = pairwise(p.cfg.RefSeeds, func(s int) []float64 { return col(ref, s) })
-	pm, rm := make([]float64, len(full)), make([]float64, len(full))
-	for i, k := range full {
-		pm[i], rm[i] = byKey[k].ProxyMean, byKey[k].Reference
+	for rung := range nr {
+		var full []string // every run at this rung and at the reference
+		var sds, rsds []float64
+		for _, k := range order {
+			if a := byKey[k]; a.Rungs[rung].Runs == cfg.Seeds && len(a.Ref) == cfg.RefSeeds {
+				full = append(full, k)
+				sds = append(sds, a.Rungs[rung].Std)
+				rsds = append(rsds, a.ReferenceStd)
+			}
+		}
+		f := cfg.Proxy.Fidelity(rung)
+		pr := PanelRung{Rung: rung, TrainSize: f.TrainSize, Epochs: f.Epochs, Archs: len(full), BelowChance: below[rung]}
+		pr.SeedStd, _ = MeanStd(sds)
+		pr.TauSeeds, pr.SpearmanSeeds = pairwise(cfg.Seeds, func(s int) []float64 { return col(full, rung, s) })
+		pm, rm := make([]float64, len(full)), make([]float64, len(full))
+		for i, k := range full {
+			pm[i], rm[i] = byKey[k].Rungs[rung].Mean, byKey[k].Reference
+		}
+		pr.TauReference, pr.SpearmanReference = KendallTauB(pm, rm), Spearman(pm, rm)
+		r.Rungs = append(r.Rungs, pr)
+		if rung == nr-1 {
+			// The reference's own figures, over the architectures the
+			// top rung's are: its spread and how far its seeds agree,
+			// the ceiling of any proxy.
+			r.ReferenceStd, _ = MeanStd(rsds)
+			r.TauReferenceSeeds, r.SpearmanReferenceSeeds = pairwise(cfg.RefSeeds, func(s int) []float64 { return col(full, nr, s) })
+		}
 	}
-	r.TauReference, r.SpearmanReference = KendallTauB(pm, rm), Spearman(pm, rm)
+	t := r.Rungs[nr-1]
+	r.SeedStd, r.TauSeeds, r.SpearmanSeeds, r.TauReference, r.SpearmanReference, r.BelowChance =
+		t.SeedStd, t.TauSeeds, t.SpearmanSeeds, t.TauReference, t.SpearmanReference, t.BelowChance
 	r.Noise = 2 * math.Sqrt2 * r.SeedStd
-	r.NoiseMean = 2 * math.Sqrt(2/float64(p.cfg.Seeds)) * r.SeedStd
-	r.Verdict = r.verdict(len(full))
+	r.NoiseMean = 2 * math.Sqrt(2/float64(cfg.Seeds)) * r.SeedStd
+	r.Verdict = r.verdict(t.Archs)
 	return r
 }
 

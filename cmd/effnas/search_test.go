@@ -462,7 +462,13 @@ func testBenchProxy(t *testing.T, dir, db string) {
 	}{
 		{[]string{"--panel", "0"}, "--panel 0"},
 		{[]string{"--seeds", "0"}, "--seeds 0"},
+		{[]string{"--seeds", "1"}, "--seeds 1: must be 2 to 100"},
 		{[]string{"--ref-seeds", "0"}, "--ref-seeds 0"},
+		{[]string{"--ref-seeds", "1"}, "--ref-seeds 1: must be 2 to 100"},
+		{[]string{"--rungs", "0"}, "--rungs 0: must be 1"},
+		{[]string{"--rungs", "9"}, "--rungs 9: must be 1"},
+		{[]string{"--eta", "1.5"}, "--eta 1.5: must be 2 to 100"},
+		{[]string{"--rungs", "3", "--eta", "3", "--train-size", "256", "--epochs", "1", "--batch", "64"}, "fewer than one batch"},
 		{[]string{"--ref-train-size", "1000", "--train-size", "4000"}, "no larger than the proxy"},
 		{[]string{"--ref-train-size", "4000", "--ref-epochs", "1", "--train-size", "4000", "--epochs", "1"}, "no larger than the proxy"},
 	} {

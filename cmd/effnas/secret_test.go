@@ -54,7 +54,7 @@ func everyCommand(t *testing.T, db string) map[string]string {
 	cmds := map[string][]string{
 		"search":      append([]string{"search", "--db", db, "--trials", "1", "--rungs", "1", "--top-seeds", "1"}, small...),
 		"grid":        append([]string{"grid", "--db", db, "--step", "0.2", "--rungs", "1", "--top-seeds", "1"}, small...),
-		"bench proxy": append([]string{"bench", "proxy", "--db", db, "--panel", "1", "--seeds", "1", "--ref-seeds", "1", "--ref-train-size", "192", "--ref-epochs", "1", "--png", "-"}, small...),
+		"bench proxy": append([]string{"bench", "proxy", "--db", db, "--panel", "1", "--seeds", "2", "--ref-seeds", "2", "--ref-train-size", "192", "--ref-epochs", "1", "--png", "-"}, small...),
 		"list":        {"list", "--db", db},
 		"show":        {"show", "--db", db},
 		"show json":   {"show", "--db", db, "--json"},
