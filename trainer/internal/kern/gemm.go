@@ -123,10 +123,35 @@ func gemmBlock(i0, i1, j0, j1, k int, a []float32, ars, aks int, b []float32, ld
 	}
 }
 
+// panels is a free list of the buffers gemmPacked copies panels of B
+// into, one per GEMM running at once. A buffer on the stack would move to
+// the heap (the assembly micro-kernels take its address) and make every
+// call allocate 32 KiB: a training step's GEMMs left megabytes of garbage,
+// which the garbage collector lets grow as large as the live heap before
+// it collects them. (A sync.Pool would do, but under the race detector it
+// drops buffers at random.)
+var panels = make(chan *[kc * tileW]float32, 64)
+
+func getPanel() *[kc * tileW]float32 {
+	select {
+	case buf := <-panels:
+		return buf
+	default:
+		return new([kc * tileW]float32)
+	}
+}
+
+func putPanel(buf *[kc * tileW]float32) {
+	select {
+	case panels <- buf:
+	default: // 64 are kept: let it go
+	}
+}
+
 // gemmPacked is gemmBlock with each kc x w panel of B copied to
 // contiguous memory before the row tiles th rows high go over it.
 func gemmPacked(i0, i1, j0, j1, k, th int, a []float32, ars, aks int, b []float32, ldb int, c []float32, ldc int, acc bool) {
-	var buf [kc * tileW]float32
+	buf := getPanel()
 	for p0 := 0; p0 < k; p0 += kc {
 		kk := min(kc, k-p0)
 		ac := acc || p0 > 0
@@ -142,6 +167,7 @@ func gemmPacked(i0, i1, j0, j1, k, th int, a []float32, ars, aks int, b []float3
 			j += w
 		}
 	}
+	putPanel(buf)
 }
 
 // microGo computes the r x w tile C (+)= A*B over k, A(i, p) at
