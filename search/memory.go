@@ -105,7 +105,7 @@ func estimate(src Source, p store.Plan, channels, classes int) (mem int64) {
 		return 0
 	}
 	arch.InChannels, arch.Classes = channels, classes
-	return trainer.EstimateMemory(arch, src.Proxy().Train.Batch)
+	return trainer.EstimateMemory(arch, trainer.Config{Batch: src.Proxy().Train.Batch})
 }
 
 // FormatBytes writes a byte count for people: "1.5 GiB", "300 MiB".

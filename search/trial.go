@@ -179,7 +179,7 @@ func (r *runner) trainSafely(ctx context.Context, t store.Trial) (res trainer.Re
 	}
 	p := r.src.Proxy()
 	cfg := p.Train
-	if need := trainer.EstimateMemory(arch, cfg.Batch); need > p.MaxMemory && p.MaxMemory > 0 {
+	if need := trainer.EstimateMemory(arch, trainer.Config{Batch: cfg.Batch}); need > p.MaxMemory && p.MaxMemory > 0 {
 		return res, errors.New(tooBig(need, p.MaxMemory, cfg.Batch))
 	} else if need > r.opts.MaxMemory {
 		return res, fmt.Errorf("%w: it needs about %s of memory to train, and this worker gives one training %s", errTooBig, FormatBytes(need), FormatBytes(r.opts.MaxMemory))

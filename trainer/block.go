@@ -127,7 +127,7 @@ func newBlock(rt *runtime, n, h int, blk space.Block, in, stride int, survival f
 		perIn = max(perIn, hwO*l.cv.width())
 	}
 	l.chunkIn, l.chunkOut = chunkImages(perIn), chunkImages(perOut)
-	ci, co := min(l.chunkIn, n), min(l.chunkOut, n)
+	ci, co := min(l.chunkIn, rt.perThread(n)), min(l.chunkOut, rt.perThread(n))
 	if l.expand {
 		if !l.keepZ1 {
 			rt.needLocalBuf(lE, ci*hwI*l.mid)

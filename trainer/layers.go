@@ -27,8 +27,9 @@ func newStem(rt *runtime, n, h, cin, cout, act int) *stemLayer {
 	l.bn = newBN(rows, cout, act).threads(rt.threads)
 	hw := l.cv.ho * l.cv.wo
 	l.chunk = chunkImages(hw * max(cout, l.cv.width()))
-	rt.needLocalBuf(lCols, min(l.chunk, n)*hw*l.cv.width())
-	rt.needLocalBuf(lA, min(l.chunk, n)*hw*cout)
+	nc := min(l.chunk, rt.perThread(n))
+	rt.needLocalBuf(lCols, nc*hw*l.cv.width())
+	rt.needLocalBuf(lA, nc*hw*cout)
 	rt.needShared(sGradOut, rows*cout)
 	return l
 }
@@ -123,7 +124,7 @@ func newHead(rt *runtime, n, hw, cin, cout, act int) *headLayer {
 	l := &headLayer{n: n, hw: hw, cin: cin, cout: cout}
 	l.bn = newBN(n*hw, cout, act).threads(rt.threads)
 	l.chunk = chunkImages(hw * cout)
-	rt.needLocalBuf(lA, min(l.chunk, n)*hw*cout)
+	rt.needLocalBuf(lA, min(l.chunk, rt.perThread(n))*hw*cout)
 	rt.needShared(sGradOut, n*hw*cout)
 	rt.needShared(sWT1, cin*cout)
 	return l

@@ -98,6 +98,13 @@ func chunkImages(perImage int) int {
 	return max(1, chunkBytes/(4*max(perImage, 1)))
 }
 
+// perThread is the most images of n that parImages gives one thread: a
+// thread's scratch need not hold more.
+func (rt *runtime) perThread(n int) int {
+	t := max(rt.threads, 1)
+	return (n + t - 1) / t
+}
+
 // parImages splits images [0, n) over the threads and calls fn on chunks
 // of at most per images: fn(t, n0, n1) runs on thread t, which handles its
 // chunks in order.

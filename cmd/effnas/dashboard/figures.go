@@ -16,16 +16,16 @@ import (
 // same value, so a script reads exactly what the page shows.
 
 // BestCurve is the best reward as a study went on: every complete run,
-// and the best candidate's mean reward at the top rung after each
-// top-rung result (the candidate effnas would report had it stopped
-// then).
+// and after each top-rung result the mean reward of the candidate effnas
+// would have reported had it stopped then, chosen as it chooses the study's
+// best (search.Best, a grid's Best): the curve ends on Summary.Best.
 type BestCurve struct {
 	Study   int64        `json:"study"`
 	Name    string       `json:"name"`
 	Start   time.Time    `json:"start"` // the study's creation; times are seconds after it
 	TopRung int          `json:"top_rung"`
 	Runs    []RunPoint   `json:"runs"`
-	Best    []CurvePoint `json:"best"` // only where the best changed
+	Best    []CurvePoint `json:"best"` // only where the best (its first run) or its mean changed
 	End     float64      `json:"end"`  // seconds after the start of the last finished run
 }
 
@@ -47,47 +47,86 @@ type CurvePoint struct {
 func (v *study) bestCurve() BestCurve {
 	c := BestCurve{Study: v.ID, Name: v.Name, Start: v.Created, TopRung: v.halving.Top(), Runs: []RunPoint{}, Best: []CurvePoint{}}
 	done := make([]store.Trial, 0, len(v.trials))
+	var extra []store.Trial // top-rung runs beyond a candidate's first seed: they make it a finalist when planned
 	for _, t := range v.trials {
 		if t.State == store.TrialComplete {
 			done = append(done, t)
 		}
+		if t.Rung == c.TopRung && t.Seed%search.RetrySeed > 0 {
+			extra = append(extra, t)
+		}
 	}
 	slices.SortStableFunc(done, func(a, b store.Trial) int { return a.Updated.Compare(b.Updated) })
-	type mean struct {
-		sum   float64
-		n     int
-		first int
+	slices.SortStableFunc(extra, func(a, b store.Trial) int { return a.Created.Compare(b.Created) })
+	rank := v.rank()
+	// The top rung's standings as they stood after each result, kept up
+	// to date one result at a time and ranked as the study's best is
+	// (computing Standings again at every result costs too much on a big
+	// study). The best is looked for among all candidates only when the
+	// best's own mean or the finalists change; otherwise the candidate
+	// that changed either beats it or not.
+	type sums struct{ acc, reward float64 }
+	standing, total := map[string]*search.Standing{}, map[string]*sums{}
+	finalist := map[string]bool{}
+	mark := func(s *search.Standing) {
+		s.Finalist = v.halving.TopSeeds < 2 || finalist[s.Key]
+		s.MissingSeeds = 0
+		if s.Finalist {
+			s.MissingSeeds = max(0, v.halving.TopSeeds-s.Seeds)
+		}
 	}
-	means := map[string]*mean{}
-	var order []string // keys in order of their first top-rung result: ties go to the older
-	bestKey, best := "", math.Inf(-1)
+	var best *search.Standing
+	rescan := func() {
+		best = nil
+		for _, s := range standing {
+			if !v.isBase(s.Trial) && (best == nil || rank(*s, *best) < 0) {
+				best = s
+			}
+		}
+	}
+	lastTrial, lastReward := -1, math.NaN()
 	for _, t := range done {
 		sec := t.Updated.Sub(v.Created).Seconds()
 		c.End = max(c.End, sec)
 		c.Runs = append(c.Runs, RunPoint{Trial: t.Number, Rung: t.Rung, Seconds: sec, Reward: t.Reward})
-		if t.Rung != c.TopRung || v.Kind == store.KindProxy || v.isBase(t) {
+		if t.Rung != c.TopRung || rank == nil {
 			continue
 		}
-		m, ok := means[t.Key]
-		if !ok {
-			m = &mean{first: t.Number}
-			means[t.Key] = m
-			order = append(order, t.Key)
-		}
-		m.sum += t.Reward
-		m.n++
-		k, b := bestKey, best
-		if t.Key == bestKey || m.sum/float64(m.n) > best {
-			k, b = "", math.Inf(-1)
-			for _, key := range order {
-				if r := means[key].sum / float64(means[key].n); r > b {
-					k, b = key, r
+		scan := false
+		for len(extra) > 0 && !extra[0].Created.After(t.Updated) {
+			k := extra[0].Key
+			extra = extra[1:]
+			if !finalist[k] {
+				finalist[k] = true
+				if s := standing[k]; s != nil {
+					mark(s)
+					scan = true
 				}
 			}
 		}
-		if k != bestKey || b != best {
-			bestKey, best = k, b
-			c.Best = append(c.Best, CurvePoint{Seconds: sec, Reward: b, Trial: means[k].first})
+		s, ok := standing[t.Key]
+		if !ok {
+			s = &search.Standing{Key: t.Key, Trial: t}
+			standing[t.Key], total[t.Key] = s, &sums{}
+		}
+		if t.Number < s.Trial.Number {
+			s.Trial = t
+		}
+		sum := total[t.Key]
+		sum.acc += t.Accuracy
+		sum.reward += t.Reward
+		s.Seeds++
+		s.Accuracy, s.Reward = sum.acc/float64(s.Seeds), sum.reward/float64(s.Seeds)
+		mark(s)
+		switch {
+		case scan || s == best:
+			rescan()
+		case !v.isBase(s.Trial) && (best == nil || rank(*s, *best) < 0):
+			best = s
+		}
+		if best != nil && (best.Trial.Number != lastTrial || best.Reward != lastReward) {
+			lastTrial, lastReward = best.Trial.Number, best.Reward
+			c.Best = append(c.Best, CurvePoint{Seconds: sec, Reward: best.Reward, Trial: best.Trial.Number})
 		}
 	}
 	return c

@@ -57,6 +57,7 @@ var funcs = template.FuncMap{
 	},
 	"pct":   func(f float64) string { return strconv.FormatFloat(f, 'f', 0, 64) + "%" },
 	"f2":    func(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) },
+	"share": func(p *float64) string { return strconv.FormatFloat(100**p, 'f', 0, 64) + "%" },
 	"f3":    func(f float64) string { return strconv.FormatFloat(f, 'f', 3, 64) },
 	"px":    func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
 	"label": studyLabel,
@@ -75,6 +76,7 @@ var funcs = template.FuncMap{
 	"flops": fmtFLOPsTick,
 	"half":  func(i int) int { return i / 2 },
 	"inc":   func(i int) int { return i + 1 },
+	"dec":   func(i int) int { return i - 1 },
 	"deref": func(p *float64) string {
 		if p == nil {
 			return ""
@@ -161,9 +163,10 @@ func (s *Server) apiStudies(w http.ResponseWriter, r *http.Request) error {
 // studyPageData is what every study page has.
 type studyPageData struct {
 	pageData
-	S     Summary
-	Rungs string // the fidelities, in words
-	Table table
+	S         Summary
+	Rungs     string // the fidelities, in words
+	Table     table
+	Agreement []Agreement // how the rungs below the top agreed with it
 }
 
 type searchPage struct {
@@ -214,7 +217,7 @@ func (s *Server) studyPage(w http.ResponseWriter, r *http.Request) error {
 	}
 	base := studyPageData{
 		pageData: s.pageData(fmt.Sprintf("%s %s", v.Kind, studyLabel(v.ID, v.Name)), ver, versionURL(id)),
-		S:        v.summary(), Rungs: describeRungs(v.src.Proxy()), Table: v.table(q),
+		S:        v.summary(), Rungs: describeRungs(v.src.Proxy()), Table: v.table(q), Agreement: v.agreement(),
 	}
 	switch {
 	case v.searcher() != nil:
@@ -284,12 +287,15 @@ func describeRungs(p search.Proxy) string {
 // StudyJSON is a study with its configuration and standings.
 type StudyJSON struct {
 	Summary
-	Seed        uint64              `json:"seed"`
-	SpaceHash   string              `json:"space_hash"`
-	MaxAttempts int                 `json:"max_attempts"`
-	Config      any                 `json:"config"`
-	Standings   []Standing          `json:"standings"` // candidates at the top rung, best first
-	Report      *search.PanelReport `json:"report,omitempty"`
+	Seed        uint64     `json:"seed"`
+	SpaceHash   string     `json:"space_hash"`
+	MaxAttempts int        `json:"max_attempts"`
+	Config      any        `json:"config"`
+	Standings   []Standing `json:"standings"` // candidates at the top rung, best first
+	// RungAgreement: how each rung below the top ranked the candidates
+	// that reached the top, against their top-rung means, rung 0 first.
+	RungAgreement []Agreement         `json:"rung_agreement"`
+	Report        *search.PanelReport `json:"report,omitempty"`
 }
 
 func (s *Server) apiStudy(w http.ResponseWriter, r *http.Request) error {
@@ -302,7 +308,7 @@ func (s *Server) apiStudy(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out := StudyJSON{Summary: v.summary(), Seed: v.Seed, SpaceHash: v.SpaceHash, MaxAttempts: v.MaxAttempts,
-		Config: v.Config, Standings: v.standingRows(len(v.trials))}
+		Config: v.Config, Standings: v.standingRows(len(v.trials)), RungAgreement: v.agreement()}
 	switch {
 	case v.searcher() != nil:
 		out.Config = v.searcher().Config()

@@ -38,7 +38,7 @@ func studies(t testing.TB) (path string, ids map[string]int64) {
 	x, xs := f.searchStudy("<script>alert('x')</script>", 9, search.Halving{Rungs: 1})
 	f.step(x, xs, 4, 0)
 	ids["script"] = x.ID
-	p, err := search.CreatePanel(f.ctx, f.st, "proxy bench", search.PanelConfig{Panel: 3, Seeds: 2, RefSeeds: 1,
+	p, err := search.CreatePanel(f.ctx, f.st, "proxy bench", search.PanelConfig{Panel: 3, Seeds: 2, RefSeeds: 2,
 		Proxy: search.Proxy{TrainSize: 600}, Reference: search.Fidelity{TrainSize: 1200, Epochs: 2}})
 	f.must(err)
 	ps, err := search.OpenPanel(p)

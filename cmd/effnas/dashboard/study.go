@@ -172,6 +172,44 @@ func (v *study) best() *Best {
 	return bestOf(*s)
 }
 
+// Agreement is how one rung below the top ranked the candidates that
+// reached the top (search.RungAgreement), with the rung's fidelity.
+type Agreement struct {
+	search.RungAgreement
+	TrainSize int `json:"train_size"`
+	Epochs    int `json:"epochs"`
+}
+
+// agreement returns the study's rung agreement, rung 0 first; empty with
+// one rung and for proxy benchmarks.
+func (v *study) agreement() []Agreement {
+	out := []Agreement{}
+	if v.panel() != nil {
+		return out
+	}
+	var pinned func(string) bool
+	if v.grid() != nil {
+		pinned = grid.IsBase
+	}
+	for _, a := range search.AgreementOf(v.trials, v.standings(), v.halving, pinned) {
+		f := v.src.Proxy().Fidelity(a.Rung)
+		out = append(out, Agreement{RungAgreement: a, TrainSize: f.TrainSize, Epochs: f.Epochs})
+	}
+	return out
+}
+
+// rank orders two top-rung standings as the study's best is chosen
+// (search.Rank; a grid's Rank); nil for a proxy benchmark.
+func (v *study) rank() func(a, b search.Standing) int {
+	switch {
+	case v.searcher() != nil:
+		return search.Rank
+	case v.grid() != nil:
+		return v.grid().Rank
+	}
+	return nil
+}
+
 func (v *study) summary() Summary {
 	return Summary{ID: v.ID, Name: v.Name, Kind: v.Kind, Status: v.Status, What: v.what(), Created: v.Created, Updated: v.updated,
 		Progress: v.progress(), Best: v.best()}
