@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/effnas/effnas/space"
 	"github.com/effnas/effnas/store"
 	"github.com/effnas/effnas/trainer"
 )
@@ -61,23 +62,29 @@ func MemoryBudget(workers int) int64 {
 }
 
 // annotate sets each plan's estimated training memory, so that workers
-// claim only the trials they can train.
+// claim only the trials they can train: for the data's channels and
+// classes and this runner's threads, as trainSafely checks it.
 func (r *runner) annotate(ctx context.Context, plans []store.Plan) {
 	channels, classes := 3, 10
 	if d, err := r.dataset(ctx, r.src.Proxy().Res); err == nil {
 		channels, classes = d.Channels, d.Classes
 	}
-	Annotate(r.src, plans, channels, classes)
+	annotate(r.src, plans, channels, classes, r.opts.Threads)
 }
 
 // Annotate sets each plan's Memory: the estimated memory to train it as
-// src would, for data of the given channels and classes. A plan over the
-// study's memory budget (Proxy.MaxMemory) is marked rejected: it is
-// recorded as failed, with the reason, and never trained.
+// src would, for data of the given channels and classes, with the proxy's
+// threads (Proxy.Train.Threads, default 1). A plan over the study's memory
+// budget (Proxy.MaxMemory) is marked rejected: it is recorded as failed,
+// with the reason, and never trained.
 func Annotate(src Source, plans []store.Plan, channels, classes int) {
+	annotate(src, plans, channels, classes, src.Proxy().Train.Threads)
+}
+
+func annotate(src Source, plans []store.Plan, channels, classes, threads int) {
 	budget := src.Proxy().MaxMemory
 	for i := range plans {
-		m := estimate(src, plans[i], channels, classes)
+		m := estimate(src, plans[i], channels, classes, threads)
 		plans[i].Memory = m
 		if budget > 0 && m > budget {
 			plans[i].Rejected = tooBig(m, budget, src.Proxy().Train.Batch)
@@ -93,7 +100,7 @@ func tooBig(need, budget int64, batch int) string {
 
 // estimate returns a plan's memory, or 0 when its network cannot be built
 // (it then fails when trained, saying why, even if building it panics).
-func estimate(src Source, p store.Plan, channels, classes int) (mem int64) {
+func estimate(src Source, p store.Plan, channels, classes, threads int) (mem int64) {
 	defer func() {
 		if recover() != nil {
 			mem = 0
@@ -104,8 +111,18 @@ func estimate(src Source, p store.Plan, channels, classes int) (mem int64) {
 	if err != nil {
 		return 0
 	}
+	return trainingMemory(src, arch, channels, classes, threads)
+}
+
+// trainingMemory is the memory training arch takes as src trains it, on
+// data of the given channels and classes with threads kernel goroutines:
+// what a plan is annotated with, and what a trial is checked against
+// before it trains.
+func trainingMemory(src Source, arch space.Arch, channels, classes, threads int) int64 {
 	arch.InChannels, arch.Classes = channels, classes
-	return trainer.EstimateMemory(arch, trainer.Config{Batch: src.Proxy().Train.Batch})
+	cfg := src.Proxy().Train
+	cfg.Threads = threads
+	return trainer.EstimateMemory(arch, cfg)
 }
 
 // FormatBytes writes a byte count for people: "1.5 GiB", "300 MiB".

@@ -177,16 +177,18 @@ func (r *runner) trainSafely(ctx context.Context, t store.Trial) (res trainer.Re
 	if err != nil {
 		return res, err
 	}
-	p := r.src.Proxy()
-	cfg := p.Train
-	if need := trainer.EstimateMemory(arch, trainer.Config{Batch: cfg.Batch}); need > p.MaxMemory && p.MaxMemory > 0 {
-		return res, errors.New(tooBig(need, p.MaxMemory, cfg.Batch))
-	} else if need > r.opts.MaxMemory {
-		return res, fmt.Errorf("%w: it needs about %s of memory to train, and this worker gives one training %s", errTooBig, FormatBytes(need), FormatBytes(r.opts.MaxMemory))
-	}
 	data, err := r.dataset(ctx, arch.Resolution)
 	if err != nil {
 		return res, err
+	}
+	// Estimated as it was planned (runner.annotate): for the data's
+	// channels and classes and this runner's threads.
+	p := r.src.Proxy()
+	cfg := p.Train
+	if need := trainingMemory(r.src, arch, data.Channels, data.Classes, r.opts.Threads); need > p.MaxMemory && p.MaxMemory > 0 {
+		return res, errors.New(tooBig(need, p.MaxMemory, cfg.Batch))
+	} else if need > r.opts.MaxMemory {
+		return res, fmt.Errorf("%w: it needs about %s of memory to train, and this worker gives one training %s", errTooBig, FormatBytes(need), FormatBytes(r.opts.MaxMemory))
 	}
 	arch.InChannels, arch.Classes = data.Channels, data.Classes
 	f := r.src.Fidelity(t)
