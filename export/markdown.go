@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/effnas/effnas/grid"
+	"github.com/effnas/effnas/search"
 	"github.com/effnas/effnas/space"
 )
 
@@ -154,6 +155,24 @@ func (r *Report) Markdown(searchPNG, gridPNG string) []byte {
 		fmt.Fprintf(w, "\nScaling %s alone (study %d):\n\n| # | alpha | beta | gamma | accuracy | multiply-adds |\n|---:|---:|---:|---:|---:|---:|\n", s.Dimension, s.Study)
 		for _, p := range s.Points {
 			fmt.Fprintf(w, "| %d | %g | %g | %g | %.4f | %s |\n", p.Number, p.Alpha, p.Beta, p.Gamma, p.Accuracy, fmtCount(p.FLOPs))
+		}
+	}
+
+	if len(r.SearchAgreement)+len(r.GridAgreement) > 0 {
+		fmt.Fprintf(w, "\n## How the rungs agreed\n\n")
+		fmt.Fprintf(w, "Successive halving trains only the best of each rung longer. For each rung below the top: the Kendall tau-b between a candidate's accuracy there (seed 0) and its mean over its top-rung runs, over the candidates that reached the top, and the share of the finalists that rung 0 ranked in its own top third. This is measured on the promoted candidates only: those a rung dropped were never trained longer, so what it threw away cannot be measured here (`effnas bench proxy --rungs` measures a whole panel at every rung).\n\n")
+		fmt.Fprintf(w, "| study | rung | trains on | candidates | Kendall tau-b | finalists in rung 0's top third |\n|---|---:|---|---:|---:|---:|\n")
+		for _, part := range []struct {
+			name string
+			ags  []search.RungAgreement
+		}{{"search", r.SearchAgreement}, {"grid", r.GridAgreement}} {
+			for _, a := range part.ags {
+				share := ""
+				if a.FinalistsInTopThird != nil && a.Finalists > 0 {
+					share = fmt.Sprintf("%.0f%% of %d", 100**a.FinalistsInTopThird, a.Finalists)
+				}
+				fmt.Fprintf(w, "| %s | %d | %d images × %d epochs | %d | %.2f | %s |\n", part.name, a.Rung, a.TrainSize, a.Epochs, a.Candidates, a.Tau, share)
+			}
 		}
 	}
 

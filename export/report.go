@@ -53,7 +53,12 @@ type Report struct {
 	TopTrials    []Trial       `json:"top_trials"`   // the best candidates by mean reward at the top rung, finalists first
 	GridPoints   []Point       `json:"grid_points"`  // the compound grid's points that finished rung 0
 	Series       []Series      `json:"series"`       // single-dimension scaling studies of the same base (Figure 3)
-	Notes        []string      `json:"notes"`        // how the studies were chosen, and what is missing
+	// SearchAgreement and GridAgreement say how each rung below the top
+	// of the search and of the grid ranked the candidates that reached
+	// the top, against their top-rung means ([] with one rung or none).
+	SearchAgreement []search.RungAgreement `json:"search_rung_agreement"`
+	GridAgreement   []search.RungAgreement `json:"grid_rung_agreement"`
+	Notes           []string               `json:"notes"` // how the studies were chosen, and what is missing
 
 	// Arch is the full-size B0.
 	Arch space.Arch `json:"-"`
@@ -385,8 +390,10 @@ func (b *builder) searchPart(ctx context.Context, r *Report, top int) error {
 	if err != nil {
 		return fmt.Errorf("trials of search study %d: %w", b.search.ID, err)
 	}
-	h := search.StudyHalving(*b.search)
+	p := search.StudyProxy(*b.search)
+	h := p.Halving
 	standings := search.Standings(trials, h)
+	r.SearchAgreement = search.AgreementOf(trials, standings, p, nil)
 	for _, s := range standings {
 		r.SearchTrials = append(r.SearchTrials, toTrial(s))
 	}
@@ -457,6 +464,7 @@ func (b *builder) gridPart(ctx context.Context, r *Report) error {
 		}
 		b.gridTrials = trials
 		r.GridPoints = points(trials, b.gridCfg.Proxy.Halving)
+		r.GridAgreement = search.Agreement(trials, b.gridCfg.Proxy, grid.IsBase)
 		if b.search == nil {
 			for _, s := range search.Standings(trials, b.gridCfg.Proxy.Halving) {
 				if grid.Scaling(s.Trial) == grid.Base {

@@ -12,7 +12,9 @@ import (
 // halving never trains the others at the top, so it cannot say how many
 // good candidates a rung threw away, only how it ranked those it kept.
 type RungAgreement struct {
-	Rung int `json:"rung"`
+	Rung      int `json:"rung"`
+	TrainSize int `json:"train_size"` // the rung's fidelity
+	Epochs    int `json:"epochs"`
 	// Candidates have a complete seed-0 run at this rung and a complete
 	// run at the top rung.
 	Candidates int `json:"candidates"`
@@ -31,20 +33,22 @@ type RungAgreement struct {
 	Finalists           int      `json:"finalists,omitempty"` // on rung 0: the finalists counted
 }
 
-// Agreement returns the agreement of every rung below the top of h with
-// the top rung, rung 0 first; empty with one rung. pinned says which
-// candidates are finalists whatever their rank (nil: none).
-func Agreement(trials []store.Trial, h Halving, pinned func(key string) bool) []RungAgreement {
-	if h.Top() < 1 {
+// Agreement returns the agreement of every rung below the top of the
+// proxy's schedule with the top rung, rung 0 first; empty with one rung.
+// pinned says which candidates are finalists whatever their rank (nil:
+// none).
+func Agreement(trials []store.Trial, p Proxy, pinned func(key string) bool) []RungAgreement {
+	if p.Halving.Top() < 1 {
 		return []RungAgreement{}
 	}
-	return AgreementOf(trials, Standings(trials, h), h, pinned)
+	return AgreementOf(trials, Standings(trials, p.Halving), p, pinned)
 }
 
 // AgreementOf is Agreement for a caller that has the study's standings
-// (Standings(trials, h)) already.
-func AgreementOf(trials []store.Trial, standings []Standing, h Halving, pinned func(key string) bool) []RungAgreement {
+// (Standings(trials, p.Halving)) already.
+func AgreementOf(trials []store.Trial, standings []Standing, p Proxy, pinned func(key string) bool) []RungAgreement {
 	out := []RungAgreement{}
+	h := p.Halving
 	if h.Top() < 1 {
 		return out
 	}
@@ -61,7 +65,8 @@ func AgreementOf(trials []store.Trial, standings []Standing, h Halving, pinned f
 				mean = append(mean, s.Accuracy)
 			}
 		}
-		out = append(out, RungAgreement{Rung: k, Candidates: len(at), Tau: KendallTauB(at, mean)})
+		f := p.Fidelity(k)
+		out = append(out, RungAgreement{Rung: k, TrainSize: f.TrainSize, Epochs: f.Epochs, Candidates: len(at), Tau: KendallTauB(at, mean)})
 	}
 	share, n := finalistsInTopThird(eff, standings, pinned)
 	out[0].FinalistsInTopThird, out[0].Finalists = &share, n

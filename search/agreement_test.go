@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/effnas/effnas/store"
+	"github.com/effnas/effnas/trainer"
 )
 
 // TestAgreement checks the rungs' agreement with the top rung against a
@@ -24,6 +25,7 @@ import (
 // not: half the finalists.
 func TestAgreement(t *testing.T) {
 	h := Halving{Rungs: 3, Eta: 3, TopSeeds: 2, Finalists: 2}
+	px := Proxy{TrainSize: 900, Train: trainer.Config{Epochs: 1}, Halving: h}
 	var trials []store.Trial
 	run := func(key string, rung, seed int, acc float64) {
 		trials = append(trials, store.Trial{Number: len(trials), Key: key, Rung: rung, Seed: seed, State: store.TrialComplete, Accuracy: acc, Reward: acc})
@@ -45,11 +47,14 @@ func TestAgreement(t *testing.T) {
 	run("d", 2, 0, 0.97)
 	run("c", 2, 1, 0.96)
 	run("d", 2, 1, 0.93)
-	got := Agreement(trials, h, nil)
+	got := Agreement(trials, px, nil)
 	if len(got) != 2 {
 		t.Fatalf("%d rungs; want rungs 0 and 1: %+v", len(got), got)
 	}
 	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-12 }
+	if g := got[0]; g.TrainSize != 100 || g.Epochs != 1 || got[1].TrainSize != 300 {
+		t.Errorf("fidelities %+v; want 100 x 1 and 300 x 1 below the top's 900 x 1", got)
+	}
 	if g := got[0]; g.Rung != 0 || g.Candidates != 3 || !near(g.Tau, -1.0/3) || g.FinalistsInTopThird == nil || *g.FinalistsInTopThird != 0.5 || g.Finalists != 2 {
 		t.Errorf("rung 0: %+v (share %v); want 3 candidates, tau -1/3, half of 2 finalists in its top third", g, g.FinalistsInTopThird)
 	}
@@ -57,16 +62,16 @@ func TestAgreement(t *testing.T) {
 		t.Errorf("rung 1: %+v; want 3 candidates, tau 1/3, no finalist share", g)
 	}
 	// The grid's base point is a finalist whatever its rank: not counted.
-	got = Agreement(trials, h, func(k string) bool { return k == "d" })
+	got = Agreement(trials, px, func(k string) bool { return k == "d" })
 	if g := got[0]; *g.FinalistsInTopThird != 1 || g.Finalists != 1 {
 		t.Errorf("with d pinned: share %v of %d finalists; want 1 of 1 (c)", *g.FinalistsInTopThird, g.Finalists)
 	}
 	// One rung: nothing below the top, an empty list (not null).
-	if got := Agreement(trials, Halving{Rungs: 1, Eta: 3, TopSeeds: 1}, nil); got == nil || len(got) != 0 {
+	if got := Agreement(trials, Proxy{Halving: Halving{Rungs: 1, Eta: 3, TopSeeds: 1}}, nil); got == nil || len(got) != 0 {
 		t.Errorf("one rung: %#v; want an empty list", got)
 	}
 	// Nobody at the top yet: every rung's tau is 0 over 0 candidates.
-	if got := Agreement(trials[:11], h, nil); got[0].Candidates != 0 || got[0].Tau != 0 || *got[0].FinalistsInTopThird != 0 {
+	if got := Agreement(trials[:11], px, nil); got[0].Candidates != 0 || got[0].Tau != 0 || *got[0].FinalistsInTopThird != 0 {
 		t.Errorf("no top rung yet: %+v; want 0 candidates, tau 0, share 0", got[0])
 	}
 }

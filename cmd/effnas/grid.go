@@ -232,14 +232,13 @@ type gridReport struct {
 	// RungAgreement: how each rung below the top ranked the points that
 	// reached the top, against their top-rung means.
 	RungAgreement []search.RungAgreement `json:"rung_agreement"`
-	proxy         search.Proxy
 }
 
 func newGridReport(g *grid.Grid, study store.Study, sum search.Summary, trials []store.Trial) *gridReport {
 	cfg := g.Config()
 	rep := &gridReport{Study: study.ID, Status: "stopped", Dimension: cfg.Dimension, Phi: cfg.Grid.Phi, Counts: sum.Counts, Seconds: sum.Seconds,
-		Rungs: rungsOf(cfg.Proxy, trials), Points: []gridPointJSON{}, proxy: cfg.Proxy,
-		RungAgreement: search.Agreement(trials, cfg.Proxy.Halving, grid.IsBase)}
+		Rungs: rungsOf(cfg.Proxy, trials), Points: []gridPointJSON{},
+		RungAgreement: search.Agreement(trials, cfg.Proxy, grid.IsBase)}
 	if sum.Complete {
 		rep.Status = "complete"
 	}
@@ -330,7 +329,7 @@ func (r *gridReport) print(w io.Writer, db *dbName) {
 			fmt.Fprintln(w, "no other finalist's mean ± 2 standard errors overlaps it")
 		}
 	}
-	printAgreement(w, r.RungAgreement, r.proxy)
+	printAgreement(w, r.RungAgreement)
 	if len(r.Family) > 0 {
 		fmt.Fprintln(w, "\nfamily by the raw rule (full size, 1000 classes):")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)

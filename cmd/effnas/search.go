@@ -220,7 +220,6 @@ type searchReport struct {
 	// that reached the top, against their top-rung means.
 	RungAgreement []search.RungAgreement `json:"rung_agreement"`
 	Summary       search.Summary         `json:"-"`
-	proxy         search.Proxy
 }
 
 // rungJSON is one rung's progress: its fidelity and its candidates.
@@ -259,7 +258,7 @@ func rungsOf(p search.Proxy, trials []store.Trial) []rungJSON {
 func newSearchReport(src *search.Searcher, study store.Study, sum search.Summary, trials []store.Trial) (*searchReport, error) {
 	p := src.Config().Proxy
 	rep := &searchReport{Study: study.ID, Complete: sum.Complete, Counts: sum.Counts, Trained: sum.Trained, Seconds: sum.Seconds, Summary: sum,
-		Rungs: rungsOf(p, trials), Finalists: []search.Standing{}, Pareto: []paretoJSON{}, proxy: p}
+		Rungs: rungsOf(p, trials), Finalists: []search.Standing{}, Pareto: []paretoJSON{}}
 	rep.Status = "stopped"
 	if sum.Complete {
 		rep.Status = "complete"
@@ -283,7 +282,7 @@ func newSearchReport(src *search.Searcher, study store.Study, sum search.Summary
 			rep.Finalists = append(rep.Finalists, s)
 		}
 	}
-	rep.RungAgreement = search.Agreement(trials, p.Halving, nil)
+	rep.RungAgreement = search.Agreement(trials, p, nil)
 	for _, s := range search.Pareto(trials, p.Halving) {
 		rep.Pareto = append(rep.Pareto, paretoJSON{Trial: s.Trial.Number, Seeds: s.Seeds, Accuracy: s.Accuracy, AccuracyStd: s.AccuracyStd,
 			FLOPs: s.Trial.FLOPs, Params: s.Trial.Params, Key: s.Key})
@@ -336,7 +335,7 @@ func (r *searchReport) print(w io.Writer, db *dbName) {
 			fmt.Fprintf(w, "  trial %-4d accuracy %s  %9s multiply-adds\n", p.Trial, pm(p.Accuracy, p.AccuracyStd, p.Seeds), fmtCount(p.FLOPs))
 		}
 	}
-	printAgreement(w, r.RungAgreement, r.proxy)
+	printAgreement(w, r.RungAgreement)
 	fmt.Fprintln(w)
 	if !r.Complete {
 		fmt.Fprintf(w, "resume:  effnas resume%s --study %d\n", db.Flag(), r.Study)

@@ -266,20 +266,19 @@ func rungAgreement(st store.Study, trials []store.Trial) []search.RungAgreement 
 	case store.KindGrid:
 		pinned = grid.IsBase
 	}
-	return search.Agreement(trials, search.StudyHalving(st), pinned)
+	return search.Agreement(trials, search.StudyProxy(st), pinned)
 }
 
 // printAgreement writes a study's rung agreement for people (nothing with
 // one rung).
-func printAgreement(w io.Writer, ags []search.RungAgreement, p search.Proxy) {
+func printAgreement(w io.Writer, ags []search.RungAgreement) {
 	if len(ags) == 0 {
 		return
 	}
 	fmt.Fprintln(w, "\nhow the rungs agreed with the top rung (measured on the candidates that reached the top only:")
 	fmt.Fprintln(w, "those a rung dropped were never trained longer, so what it threw away cannot be measured):")
 	for _, a := range ags {
-		f := p.Fidelity(a.Rung)
-		fmt.Fprintf(w, "  rung %d (%d images x %d epochs): Kendall tau-b %.2f with the top-rung means, over %d candidates", a.Rung, f.TrainSize, f.Epochs, a.Tau, a.Candidates)
+		fmt.Fprintf(w, "  rung %d (%d images x %d epochs): Kendall tau-b %.2f with the top-rung means, over %d candidates", a.Rung, a.TrainSize, a.Epochs, a.Tau, a.Candidates)
 		if a.FinalistsInTopThird != nil && a.Finalists > 0 {
 			fmt.Fprintf(w, "; %d of the %d finalists (%.0f%%) were in its top third", int(math.Round(*a.FinalistsInTopThird*float64(a.Finalists))), a.Finalists, 100**a.FinalistsInTopThird)
 		}
@@ -377,6 +376,6 @@ func printShow(w io.Writer, st store.Study, c store.Counts, trials []store.Trial
 	for _, bl := range t.Blocks {
 		fmt.Fprintf(w, "  %s\n", bl)
 	}
-	printAgreement(w, rungAgreement(st, trials), search.StudyProxy(st))
+	printAgreement(w, rungAgreement(st, trials))
 	return nil
 }

@@ -176,11 +176,11 @@ func TestAgreementShown(t *testing.T) {
 	f.run(one, osrc, 0)
 	trials, err := f.st.Trials(f.ctx, s.ID)
 	f.must(err)
-	want := search.Agreement(trials, halving, nil)
+	want := search.Agreement(trials, src.Config().Proxy, nil)
 	srv := serve(t, f.path)
 	_, _, body := get(t, srv.URL+"/api/studies/1")
 	var got struct {
-		RungAgreement []Agreement `json:"rung_agreement"`
+		RungAgreement []search.RungAgreement `json:"rung_agreement"`
 	}
 	if err := json.Unmarshal([]byte(body), &got); err != nil {
 		t.Fatal(err)

@@ -166,7 +166,7 @@ type studyPageData struct {
 	S         Summary
 	Rungs     string // the fidelities, in words
 	Table     table
-	Agreement []Agreement // how the rungs below the top agreed with it
+	Agreement []search.RungAgreement // how the rungs below the top agreed with it
 }
 
 type searchPage struct {
@@ -294,8 +294,8 @@ type StudyJSON struct {
 	Standings   []Standing `json:"standings"` // candidates at the top rung, best first
 	// RungAgreement: how each rung below the top ranked the candidates
 	// that reached the top, against their top-rung means, rung 0 first.
-	RungAgreement []Agreement         `json:"rung_agreement"`
-	Report        *search.PanelReport `json:"report,omitempty"`
+	RungAgreement []search.RungAgreement `json:"rung_agreement"`
+	Report        *search.PanelReport    `json:"report,omitempty"`
 }
 
 func (s *Server) apiStudy(w http.ResponseWriter, r *http.Request) error {

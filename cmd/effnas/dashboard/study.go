@@ -172,30 +172,17 @@ func (v *study) best() *Best {
 	return bestOf(*s)
 }
 
-// Agreement is how one rung below the top ranked the candidates that
-// reached the top (search.RungAgreement), with the rung's fidelity.
-type Agreement struct {
-	search.RungAgreement
-	TrainSize int `json:"train_size"`
-	Epochs    int `json:"epochs"`
-}
-
 // agreement returns the study's rung agreement, rung 0 first; empty with
 // one rung and for proxy benchmarks.
-func (v *study) agreement() []Agreement {
-	out := []Agreement{}
+func (v *study) agreement() []search.RungAgreement {
 	if v.panel() != nil {
-		return out
+		return []search.RungAgreement{}
 	}
 	var pinned func(string) bool
 	if v.grid() != nil {
 		pinned = grid.IsBase
 	}
-	for _, a := range search.AgreementOf(v.trials, v.standings(), v.halving, pinned) {
-		f := v.src.Proxy().Fidelity(a.Rung)
-		out = append(out, Agreement{RungAgreement: a, TrainSize: f.TrainSize, Epochs: f.Epochs})
-	}
-	return out
+	return search.AgreementOf(v.trials, v.standings(), v.src.Proxy(), pinned)
 }
 
 // rank orders two top-rung standings as the study's best is chosen
