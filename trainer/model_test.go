@@ -1,8 +1,10 @@
 package trainer
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -28,9 +30,30 @@ func tinyArch(t testing.TB) space.Arch {
 
 // TestNetworkGradient checks the whole graph's parameter gradients against
 // central differences, on each kernel path.
+//
+// The loss (about 1.1) is computed in float32, so a central difference with
+// step 1e-2 carries a rounding error of about 2^-24 * 1.1 / 1e-2 = 7e-6
+// (up to 1e-5 seen), and its truncation error stays under 0.5% of the
+// gradient. A coordinate passes when the analytic gradient is within
+// netTol (1% plus 2e-5) of the numerical one. Coordinates whose numerical
+// gradient is below netFloor (4e-4) are not counted as checked: there a
+// zero gradient, or one 10% off, would pass too. Of each parameter, up to
+// 8 random coordinates are tried until 2 above the floor are checked; the
+// only parameter without one is zeroGradParams's. (Before, a zero gradient
+// passed at 23 of the 134 coordinates checked.)
 func TestNetworkGradient(t *testing.T) {
 	forEachISA(t, testNetworkGradient)
 }
+
+var (
+	netTol   = gradTol{rel: 1e-2, abs: 2e-5}
+	netFloor = 4e-4
+)
+
+// zeroGradParams are the parameters of tinyArch whose gradient is exactly
+// zero: the beta of a block that ends without a skip, whose output only
+// feeds the next block's expansion batch norm, which subtracts its mean.
+var zeroGradParams = []string{"blocks.1.0.project.bn.beta"}
 
 func testNetworkGradient(t *testing.T) {
 	arch := tinyArch(t)
@@ -70,26 +93,43 @@ func testNetworkGradient(t *testing.T) {
 			grads[i] = append([]float32(nil), p.grad...)
 		}
 		const eps = 1e-2
-		checked := 0
+		var pts []gradPoint
+		var silent []string // parameters without a coordinate above the floor
 		for i, p := range s.net.params {
-			for _, j := range r.Perm(len(p.data))[:min(2, len(p.data))] {
+			checked := 0
+			for _, j := range r.Perm(len(p.data))[:min(8, len(p.data))] {
 				old := p.data[j]
 				p.data[j] = old + eps
 				up := loss()
 				p.data[j] = old - eps
 				down := loss()
 				p.data[j] = old
-				num := (up - down) / (2 * eps)
-				got := float64(grads[i][j])
-				if math.Abs(num-got) > 3e-2*max(0.05, math.Abs(num)) {
-					t.Errorf("threads %d: %s[%d]: analytic gradient %.5g, numerical %.5g", threads, p.name, j, got, num)
+				pt := gradPoint{name: fmt.Sprintf("%s[%d]", p.name, j), num: (up - down) / (2 * eps), got: float64(grads[i][j])}
+				if math.Abs(pt.num) < netFloor {
+					// Too small to tell, but a gradient here should be as small.
+					if !netTol.ok(pt.got, pt.num) {
+						t.Errorf("threads %d: %s: analytic gradient %.5g, numerical %.5g", threads, pt.name, pt.got, pt.num)
+					}
+					continue
 				}
-				checked++
+				pts = append(pts, pt)
+				if checked++; checked == 2 {
+					break
+				}
+			}
+			if checked == 0 {
+				silent = append(silent, p.name)
 			}
 		}
-		if checked < 80 {
-			t.Fatalf("checked only %d coordinates", checked)
+		if !slices.Equal(silent, zeroGradParams) {
+			t.Errorf("threads %d: parameters without a gradient above %g: %q; want %q", threads, netFloor, silent, zeroGradParams)
 		}
+		// 2 coordinates of each parameter but blocks.0.0.se.reduce.b, one of
+		// whose 2 has a gradient below the floor.
+		if want := 2*(len(s.net.params)-len(zeroGradParams)) - 1; len(pts) < want {
+			t.Errorf("threads %d: checked %d coordinates; want %d", threads, len(pts), want)
+		}
+		checkGradPoints(t, fmt.Sprintf("threads %d", threads), netTol, pts)
 	}
 }
 
