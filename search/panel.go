@@ -222,12 +222,6 @@ func reusableReference(ctx context.Context, st store.Store, cfg PanelConfig, spa
 		return a.Dataset == b.Dataset && a.Width == b.Width && a.Res == b.Res && a.ValSize == b.ValSize && a.TestSize == b.TestSize &&
 			a.Train == b.Train && a.SeedScheme == b.SeedScheme && o.Reference == cfg.Reference && o.Seed == cfg.Seed
 	}
-	// Under the independent seed scheme the reference's seeds hash its
-	// rung: runs at another rung than this benchmark's reference are not
-	// the ones it would train.
-	sameRung := func(o PanelConfig) bool {
-		return cfg.Proxy.SeedScheme != SeedsIndependent || o.RefRung() == cfg.RefRung()
-	}
 	for i := len(studies) - 1; i >= 0; i-- {
 		s := studies[i]
 		// The space is compared by its hash: PostgreSQL keeps the config
@@ -236,7 +230,7 @@ func reusableReference(ctx context.Context, st store.Store, cfg PanelConfig, spa
 			continue
 		}
 		old, err := OpenPanel(s)
-		if err != nil || !same(old.cfg) || !sameRung(old.cfg) {
+		if err != nil || !same(old.cfg) {
 			continue
 		}
 		trials, err := st.Trials(ctx, s.ID)
@@ -315,6 +309,21 @@ func (p *Panel) Fidelity(t store.Trial) Fidelity {
 		return p.cfg.Proxy.Fidelity(t.Rung)
 	}
 	return p.cfg.Reference
+}
+
+// refSeedRung is the rung the reference runs' training seeds are derived
+// from, whatever rung they are stored at (one above the proxy's top): so
+// benchmarks of the same reference and different schedules train the
+// same reference runs, and reuse them.
+const refSeedRung = -1
+
+// SeedRung tells the runner the rung a trial's training seed is derived
+// from: the proxy's rungs their own, the reference refSeedRung.
+func (p *Panel) SeedRung(t store.Trial) int {
+	if t.Rung >= p.cfg.RefRung() {
+		return refSeedRung
+	}
+	return t.Rung
 }
 
 // Reward implements Source: accuracy alone.

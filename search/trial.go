@@ -197,8 +197,18 @@ func (r *runner) trainSafely(ctx context.Context, t store.Trial) (res trainer.Re
 	}
 	cfg.Epochs = f.Epochs
 	cfg.Threads = r.opts.Threads
-	cfg.Seed = p.TrainSeed(r.study.Seed, t.Key, t.Rung, t.Seed)
+	cfg.Seed = p.TrainSeed(r.study.Seed, t.Key, seedRung(r.src, t), t.Seed)
 	return trainer.Train(ctx, arch, data, cfg, nil)
+}
+
+// seedRung is the rung a trial's training seed is derived from: its own,
+// unless its source says otherwise (a proxy benchmark's reference, whose
+// rung depends on how many proxy rungs the benchmark has).
+func seedRung(src Source, t store.Trial) int {
+	if s, ok := src.(interface{ SeedRung(store.Trial) int }); ok {
+		return s.SeedRung(t)
+	}
+	return t.Rung
 }
 
 // subset returns data with only the first n training images; the

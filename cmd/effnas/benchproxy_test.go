@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -20,12 +21,17 @@ func TestBenchProxyRungs(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "p.db")
 	png := filepath.Join(dir, "proxy.png")
-	out, err := runCmd(t, "bench", "proxy", "--db", db, "--panel", "2", "--seeds", "2", "--ref-seeds", "2", "--ref-train-size", "384", "--ref-epochs", "1",
-		"--rungs", "2", "--eta", "2", "--train-size", "128", "--epochs", "2", "--val-size", "96", "--test-size", "64", "--proxy-width", "0.25", "--proxy-res", "16",
-		"--batch", "32", "--workers", "2", "--png", png, "--json")
-	if err != nil {
-		t.Fatalf("bench proxy: %v\n%s", err, out)
+	bench := func(db string, rungs string, png string) string {
+		t.Helper()
+		out, err := runCmd(t, "bench", "proxy", "--db", db, "--panel", "2", "--seeds", "2", "--ref-seeds", "2", "--ref-train-size", "384", "--ref-epochs", "1",
+			"--rungs", rungs, "--eta", "2", "--train-size", "128", "--epochs", "2", "--val-size", "96", "--test-size", "64", "--proxy-width", "0.25", "--proxy-res", "16",
+			"--batch", "32", "--workers", "2", "--png", png, "--json")
+		if err != nil {
+			t.Fatalf("bench proxy --rungs %s: %v\n%s", rungs, err, out)
+		}
+		return out
 	}
+	out := bench(db, "2", png)
 	type rung struct {
 		Rung              int     `json:"rung"`
 		TrainSize         int     `json:"train_size"`
@@ -83,6 +89,33 @@ func TestBenchProxyRungs(t *testing.T) {
 	if fi, err := os.Stat(png); err != nil || fi.Size() < 1000 {
 		t.Errorf("plot %s: %v", png, err)
 	}
+	// The reference is trained alike whatever the proxy's schedule: a
+	// one-rung benchmark in another database trains the same reference
+	// runs, and one in this database reuses them.
+	type refs struct {
+		ReferenceFrom int64 `json:"reference_from"`
+		Archs         []struct {
+			Ref []float64 `json:"reference_runs"`
+		} `json:"archs"`
+	}
+	var two, alone, again refs
+	for _, r := range []struct {
+		out string
+		to  *refs
+	}{{out, &two}, {bench(filepath.Join(dir, "other.db"), "1", "-"), &alone}, {bench(db, "1", "-"), &again}} {
+		if err := json.Unmarshal([]byte(r.out), r.to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if again.ReferenceFrom != 1 || alone.ReferenceFrom != 0 {
+		t.Errorf("reference_from %d and %d; want the one-rung benchmark to reuse study 1's reference, the other to train its own", again.ReferenceFrom, alone.ReferenceFrom)
+	}
+	for i := range two.Archs {
+		if !slices.Equal(two.Archs[i].Ref, alone.Archs[i].Ref) || !slices.Equal(two.Archs[i].Ref, again.Archs[i].Ref) {
+			t.Errorf("arch %d: reference runs %v with 2 rungs, %v trained apart with 1, %v reused; want them alike", i, two.Archs[i].Ref, alone.Archs[i].Ref, again.Archs[i].Ref)
+		}
+	}
+
 	text, err := runCmd(t, "show", "--db", db, "--study", "1")
 	if err != nil || !strings.Contains(text, "the fidelity curve") || !strings.Contains(text, "rung 0 val") || !strings.Contains(text, "128 images x 1 epochs") {
 		t.Errorf("show of a benchmark with rungs: %v; want its fidelity curve and each rung's column\n%s", err, text)
