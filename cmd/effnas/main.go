@@ -9,13 +9,25 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sort"
 	"syscall"
 
 	"golang.org/x/term"
+
+	"github.com/effnas/effnas/search"
 )
 
 func main() {
+	// Go's garbage collector lets the heap grow to twice what is live
+	// before it collects, and a training's steps leave garbage: over a
+	// long training a process could hold about twice what the memory
+	// budget (search.MemoryBudget) counts. A soft limit near the memory
+	// this process may use makes the collector work harder there instead
+	// of letting the kernel kill the sweep. GOMEMLIMIT, when set, wins.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(int64(softMemoryLimit * float64(search.MachineMemory())))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	env := &Env{
 		Stdout:   os.Stdout,
@@ -38,6 +50,10 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// softMemoryLimit is the share of the memory this process may use at
+// which the garbage collector starts to work harder.
+const softMemoryLimit = 0.9
 
 // Env is what a subcommand may touch of the outside world; tests inject it.
 type Env struct {
