@@ -18,7 +18,6 @@ import (
 
 	"github.com/effnas/effnas/internal/testenv"
 	"github.com/effnas/effnas/search"
-	"github.com/effnas/effnas/store"
 	"github.com/effnas/effnas/store/sqlite"
 )
 
@@ -59,34 +58,46 @@ func screenshotDir(t testing.TB) string {
 	if dir == "" {
 		return t.TempDir()
 	}
-	if !filepath.IsAbs(dir) {
-		root, err := filepath.Abs("../../..") // cmd/effnas/dashboard -> the module
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-			t.Fatalf("EFFNAS_SCREENSHOTS=%s: the module root %s has no go.mod: %v", dir, root, err)
-		}
-		dir = filepath.Join(root, dir)
-	}
+	dir = fromModule(t, "EFFNAS_SCREENSHOTS", dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	return dir
 }
 
+// fromModule returns path as the environment variable name gives it,
+// taken from the module's root when it is relative (go test runs in the
+// package's directory, where nobody means it).
+func fromModule(t testing.TB, name, path string) string {
+	t.Helper()
+	if filepath.IsAbs(path) {
+		return path
+	}
+	root, err := filepath.Abs("../../..") // cmd/effnas/dashboard -> the module
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
+		t.Fatalf("%s=%s: the module root %s has no go.mod: %v", name, path, root, err)
+	}
+	return filepath.Join(root, path)
+}
+
 // screenshot saves the page as a PNG, from the top down to the bottom of
-// the element upTo (the whole page when upTo is "" or missing), plus a
-// margin.
+// the element upTo (the whole page when upTo is ""), plus a margin. A
+// missing upTo fails the test: the picture would not be the one meant.
 func screenshot(t testing.TB, ctx context.Context, dir, name, upTo string) {
 	t.Helper()
 	size, err := chromedp.Run(ctx, chromedp.Evaluate[[2]float64](`(() => {
   const el = `+strconv.Quote(upTo)+` && document.querySelector(`+strconv.Quote(upTo)+`);
   const h = document.documentElement.scrollHeight;
-  return [document.documentElement.scrollWidth, el ? Math.min(h, el.getBoundingClientRect().bottom + window.scrollY + 14) : h];
+  return [document.documentElement.scrollWidth, el ? Math.min(h, el.getBoundingClientRect().bottom + window.scrollY + 14) : (`+strconv.Quote(upTo)+` ? -1 : h)];
 })()`))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if size[1] < 0 {
+		t.Fatalf("screenshot %s: the page has no %s to end the picture at", name, upTo)
 	}
 	png, err := chromedp.Run(ctx, chromedp.Action[[]byte](func(ctx context.Context, tg *chromedp.Target) ([]byte, error) {
 		yes := true
@@ -340,55 +351,5 @@ func TestBrowserLoadBigStudy(t *testing.T) {
 			t.Errorf("%s load: load event after %v, want under %v", what, load, limit)
 		}
 		noErrors(t, ctx, "big study")
-	}
-}
-
-// TestScreenshots saves a PNG of each page of a small database: the
-// studies, a search under successive halving, a compound grid with the
-// single-dimension series beside it, and a comparison of two searches.
-// They go to a temporary directory; to refresh the README's images run
-//
-//	EFFNAS_SCREENSHOTS=docs/img go test ./cmd/effnas/dashboard -run TestScreenshots
-func TestScreenshots(t *testing.T) {
-	f := newFixture(t)
-	h := search.Halving{Rungs: 3, Eta: 3, TopSeeds: 3, Finalists: 3}
-	s, src := f.searchStudy("evolution b0", 60, h)
-	for f.step(s, src, 3, 17) > 0 {
-		time.Sleep(40 * time.Millisecond) // spread the results in time, as training would
-	}
-	f.must(f.st.SetStudyStatus(f.ctx, s.ID, store.StudyComplete))
-	g, gs := f.gridStudy("grid", s, src, "", search.Halving{Rungs: 2, Eta: 3, TopSeeds: 3, Finalists: 3})
-	f.run(g, gs, 0)
-	for _, dim := range []string{"width", "depth", "resolution"} {
-		d, ds := f.gridStudy(dim, s, src, dim, search.Halving{Rungs: 1})
-		f.run(d, ds, 0)
-	}
-	r, rsrc := f.searchWith("random", "random b0", 40, search.Halving{Rungs: 2, Eta: 3, TopSeeds: 2, Finalists: 2})
-	for range 14 {
-		f.step(r, rsrc, 3, 0)
-		time.Sleep(40 * time.Millisecond)
-	}
-	f.claimOne(r, rsrc) // one trial running
-
-	st, err := sqlite.Open(t.Context(), f.path, sqlite.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	srv := httptest.NewServer(New(st, Options{Label: "effnas.db"}))
-	defer srv.Close()
-	ctx := browser(t)
-	catchErrors(t, ctx)
-	dir := screenshotDir(t)
-	id := func(x store.Study) string { return strconv.FormatInt(x.ID, 10) }
-	for _, p := range []struct{ name, path, upTo string }{
-		{"dashboard-studies.png", "/", ""},
-		{"dashboard-search.png", "/studies/" + id(s), "#b0"},
-		{"dashboard-grid.png", "/studies/" + id(g), "#points"},
-		{"dashboard-compare.png", "/compare?id=" + id(s) + "&id=" + id(r), ""},
-	} {
-		open(t, ctx, srv.URL+p.path)
-		noErrors(t, ctx, p.path)
-		screenshot(t, ctx, dir, p.name, p.upTo)
 	}
 }
