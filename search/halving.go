@@ -18,6 +18,10 @@ const (
 	DefaultFinalists = 3
 )
 
+// DefaultHalving is search's schedule: three rungs, the best third climb,
+// at least three finalists under three seeds each.
+var DefaultHalving = Halving{Rungs: DefaultRungs, Eta: DefaultEta, TopSeeds: DefaultTopSeeds, Finalists: DefaultFinalists}
+
 // Halving is asynchronous successive halving (ASHA, Li et al. 2020) with a
 // finalist stage. Every candidate is first trained at the lowest fidelity,
 // rung 0. As soon as a candidate ranks in the best 1/Eta of the trials
@@ -37,6 +41,10 @@ type Halving struct {
 	Eta       float64 `json:"eta"`       // the best 1/Eta of a rung climb; default 3
 	TopSeeds  int     `json:"top_seeds"` // seeds each finalist is trained under at the top rung; default 3
 	Finalists int     `json:"finalists"` // the fewest finalists; default 3
+	// MaxFinalists bounds the finalists (pinned candidates aside): the
+	// best 1/Eta of a top rung that every candidate reaches (one rung)
+	// can be many; default 0, no bound.
+	MaxFinalists int `json:"max_finalists"`
 }
 
 // WithDefaults returns h with zero fields set to their defaults.
@@ -59,6 +67,8 @@ func (h Halving) Validate() error {
 		return fmt.Errorf("top seeds %d: must be 1 to 100 seeds per finalist", h.TopSeeds)
 	case h.Finalists < 1 || h.Finalists > 1000:
 		return fmt.Errorf("finalists %d: must be 1 to 1000", h.Finalists)
+	case h.MaxFinalists != 0 && (h.MaxFinalists < h.Finalists || h.MaxFinalists > 1000):
+		return fmt.Errorf("max finalists %d: must be 0 (no bound) or %d (the fewest finalists) to 1000", h.MaxFinalists, h.Finalists)
 	}
 	return nil
 }
@@ -229,9 +239,20 @@ func (h Halving) Next(trials []store.Trial, open bool, pinned func(key string) b
 	return append(plans, h.finalistSeeds(rungs[h.Top()], eff, pinned)...)
 }
 
-// finalistSeeds plans the missing seeds of the finalists: the best
-// max(Finalists, ceil(n/Eta)) of the top rung's n finished candidates
-// that are not pinned, plus the pinned ones.
+// finalists is how many of the top rung's n finished candidates are
+// finalists, pinned ones aside: the best 1/Eta, at least Finalists and at
+// most MaxFinalists (when set).
+func (h Halving) finalists(n int) int {
+	f := max(h.Finalists, int(math.Ceil(float64(n)/h.Eta)))
+	if h.MaxFinalists > 0 {
+		f = min(f, h.MaxFinalists)
+	}
+	return f
+}
+
+// finalistSeeds plans the missing seeds of the finalists (Halving.finalists
+// of the top rung's finished candidates that are not pinned, the best
+// first), plus the pinned ones.
 func (h Halving) finalistSeeds(top map[string]store.Trial, eff []store.Trial, pinned func(string) bool) []store.Plan {
 	if h.TopSeeds < 2 {
 		return nil
@@ -246,7 +267,7 @@ func (h Halving) finalistSeeds(top map[string]store.Trial, eff []store.Trial, pi
 		}
 	}
 	slices.SortFunc(ranked, better)
-	n := max(h.Finalists, int(math.Ceil(float64(len(done))/h.Eta)))
+	n := h.finalists(len(done))
 	planned := map[[2]any]bool{}
 	for _, t := range eff {
 		if t.Rung == h.Top() {
@@ -285,7 +306,7 @@ func (h Halving) Expected(n int) int {
 		}
 	}
 	if h.TopSeeds > 1 {
-		f := min(k, max(h.Finalists, int(math.Ceil(float64(k)/h.Eta))))
+		f := min(k, h.finalists(k))
 		total += f * (h.TopSeeds - 1)
 	}
 	return total

@@ -339,3 +339,32 @@ func TestPinnedFinalistOutsideQuota(t *testing.T) {
 		t.Fatalf("finalist seeds %v; want %v: the base outside the 2 places", got, want)
 	}
 }
+
+// TestMaxFinalists: with one rung every candidate is at the top, and the
+// best third of many is a lot of seeds: MaxFinalists bounds them (the
+// pinned base aside), and Expected counts the bound.
+func TestMaxFinalists(t *testing.T) {
+	h := Halving{Rungs: 1, Eta: 3, TopSeeds: 3, Finalists: 3, MaxFinalists: 9}
+	q := func(k string) float64 { return float64(k[1]-'0')/10 + float64(k[2]-'0')/100 }
+	trials := simulate(t, h, 40, q, func(k string) bool { return k == "c00" }, true, nil)
+	var finalists []string
+	for _, s := range Standings(trials, h) {
+		if s.Finalist {
+			finalists = append(finalists, s.Key)
+		}
+	}
+	want := []string{"c39", "c38", "c37", "c36", "c35", "c34", "c33", "c32", "c31", "c00"}
+	if !slices.Equal(finalists, want) {
+		t.Errorf("finalists %v; want the best 9 and the pinned base: %v", finalists, want)
+	}
+	if got := h.Expected(40); got != 40+9*2 {
+		t.Errorf("Expected(40) = %d; want 40 + 9 finalists x 2 more seeds", got)
+	}
+	h.MaxFinalists = 0
+	if got := h.Expected(40); got != 40+14*2 {
+		t.Errorf("no bound: Expected(40) = %d; want 40 + ceil(40/3) x 2", got)
+	}
+	if err := (Halving{Rungs: 1, Eta: 3, TopSeeds: 3, Finalists: 3, MaxFinalists: 2}).Validate(); err == nil {
+		t.Error("a bound below the fewest finalists was accepted")
+	}
+}

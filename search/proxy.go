@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math"
+	"strings"
 
 	"github.com/effnas/effnas/space"
 	"github.com/effnas/effnas/trainer"
@@ -136,6 +137,33 @@ func (p Proxy) data(res int) dataset.Options {
 // p.Width (depth unchanged) at the proxy resolution.
 func (p Proxy) Arch(full space.Arch) space.Arch {
 	return full.Scale(p.Width, 1, p.Res)
+}
+
+// Schedule says in words how candidates climb: "rungs of 1333x1, 4000x1,
+// 6000x2 images x epochs (eta 3), finalists under 3 seeds"; "one rung of
+// 6000x2 images x epochs, the best third (at most 9) under 3 seeds".
+func (p Proxy) Schedule() string {
+	h := p.Halving
+	parts := make([]string, h.Rungs)
+	for k := range h.Rungs {
+		f := p.Fidelity(k)
+		parts[k] = fmt.Sprintf("%dx%d", f.TrainSize, f.Epochs)
+	}
+	s := "one rung of " + parts[0] + " images x epochs"
+	if h.Rungs > 1 {
+		s = fmt.Sprintf("rungs of %s images x epochs (eta %g)", strings.Join(parts, ", "), h.Eta)
+	}
+	if h.TopSeeds > 1 {
+		which := fmt.Sprintf("the best 1/%g", h.Eta)
+		if h.Eta == 3 {
+			which = "the best third"
+		}
+		if h.MaxFinalists > 0 {
+			which += fmt.Sprintf(" (at most %d)", h.MaxFinalists)
+		}
+		s += fmt.Sprintf(", finalists (%s of the top rung) under %d seeds", which, h.TopSeeds)
+	}
+	return s
 }
 
 // Fidelity is how much one trial trains.

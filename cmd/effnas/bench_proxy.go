@@ -32,7 +32,7 @@ func runBenchProxy(ctx context.Context, env *Env, args []string) error {
 		db       = dbFlag(fs, "effnas.db", "SQLite file (created if missing) or postgres:// URL that keeps the benchmark as a study")
 	)
 	var pf proxyFlags
-	pf.register(fs, false)
+	pf.register(fs, nil)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -80,7 +80,7 @@ func runBenchProxy(ctx context.Context, env *Env, args []string) error {
 	if !*asJSON {
 		proxy := fmt.Sprintf("proxy %d images x %d epochs", cfg.Proxy.TrainSize, cfg.Proxy.Train.Epochs)
 		if cfg.Proxy.Halving.Rungs > 1 {
-			proxy = "proxy " + describeRungs(cfg.Proxy)
+			proxy = "proxy " + cfg.Proxy.Schedule()
 		}
 		fmt.Fprintf(env.Stderr, "proxy benchmark study %d in %s: %d architectures on %s at %dx%d, width %v; %s, under %d seeds, reference %d x %d under %d seeds\n",
 			study.ID, db, cfg.Panel+1, cfg.Proxy.Dataset, cfg.Proxy.Res, cfg.Proxy.Res, cfg.Proxy.Width,

@@ -189,3 +189,46 @@ func TestListNamesTheGridWinner(t *testing.T) {
 		t.Errorf("list's text (%v) does not name the winner %s:\n%s", err, grid.Key(near), out)
 	}
 }
+
+// TestGridIsFlatByDefault: effnas grid with no halving flags trains every
+// point once at the top fidelity and the best third, at most 9, under 3
+// seeds (search keeps its three rungs); the flags still choose a schedule.
+func TestGridIsFlatByDefault(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "g.db")
+	small := []string{"--train-size", "128", "--val-size", "64", "--test-size", "32", "--proxy-width", "0.25", "--proxy-res", "16", "--batch", "32",
+		"--blocks", "r1_k3_s11_e1_i32_o16_se0.25 r1_k3_s22_e6_i16_o24_se0.25", "--step", "0.4", "--json"}
+	halving := func() search.Halving {
+		t.Helper()
+		out, err := runCmd(t, "show", "--db", db, "--json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sh struct {
+			Study struct {
+				Config struct {
+					Proxy search.Proxy `json:"proxy"`
+				} `json:"config"`
+			} `json:"study"`
+			RungAgreement []search.RungAgreement `json:"rung_agreement"`
+		}
+		if err := json.Unmarshal([]byte(out), &sh); err != nil {
+			t.Fatal(err)
+		}
+		if sh.RungAgreement == nil || len(sh.RungAgreement) != sh.Study.Config.Proxy.Halving.Rungs-1 {
+			t.Errorf("rung_agreement %v; want one entry per rung below the top", sh.RungAgreement)
+		}
+		return sh.Study.Config.Proxy.Halving
+	}
+	if out, err := runCmd(t, append([]string{"grid", "--db", db}, small...)...); err != nil {
+		t.Fatalf("grid: %v\n%s", err, out)
+	}
+	if h := halving(); h != grid.DefaultHalving || h.Rungs != 1 || h.MaxFinalists != 9 || h.TopSeeds != 3 {
+		t.Errorf("the default grid's halving %+v; want one rung, finalists under 3 seeds, at most 9", h)
+	}
+	if out, err := runCmd(t, append([]string{"grid", "--db", db, "--rungs", "2", "--max-finalists", "0"}, small...)...); err != nil {
+		t.Fatalf("grid --rungs 2: %v\n%s", err, out)
+	}
+	if h := halving(); h.Rungs != 2 || h.MaxFinalists != 0 {
+		t.Errorf("grid --rungs 2 --max-finalists 0: halving %+v", h)
+	}
+}

@@ -38,7 +38,7 @@ func runGrid(ctx context.Context, env *Env, args []string) error {
 		db        = dbFlag(fs, "effnas.db", "database of the search study (SQLite file or postgres:// URL); the grid study is added to it")
 	)
 	var pf proxyFlags
-	pf.register(fs, true)
+	pf.register(fs, &grid.DefaultHalving)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -129,7 +129,7 @@ func runGrid(ctx context.Context, env *Env, args []string) error {
 			src = fmt.Sprintf("trial %d of search study %d", cfg.FromTrial, cfg.From)
 		}
 		fmt.Fprintf(env.Stderr, "grid study %d in %s: %s at phi %v, base from %s, proxy %s at %dx%d, width %v; %s\n",
-			study.ID, db, what, cfg.Grid.Phi, src, cfg.Proxy.Dataset, cfg.Proxy.Res, cfg.Proxy.Res, cfg.Proxy.Width, describeRungs(cfg.Proxy))
+			study.ID, db, what, cfg.Grid.Phi, src, cfg.Proxy.Dataset, cfg.Proxy.Res, cfg.Proxy.Res, cfg.Proxy.Width, cfg.Proxy.Schedule())
 	}
 	return runGridStudy(ctx, env, st, db, study, pf.options(), *asJSON)
 }

@@ -71,13 +71,15 @@ func trialList(s shown) string {
 // an uninterrupted run with the same seed; on SQLite and PostgreSQL.
 func TestHalvingKillResumeDeterministic(t *testing.T) {
 	bin := buildEffnas(t)
-	dbs := map[string]func() string{
-		"sqlite":   func() string { return filepath.Join(t.TempDir(), "h.db") },
-		"postgres": func() string { return testenv.PostgresSchema(t, testenv.PostgresURL(t)) },
+	// Each database is made with the subtest's t, so that a missing
+	// server skips (or, in CI, fails) the subtest alone.
+	dbs := map[string]func(t *testing.T) string{
+		"sqlite":   func(t *testing.T) string { return filepath.Join(t.TempDir(), "h.db") },
+		"postgres": func(t *testing.T) string { return testenv.PostgresSchema(t, testenv.PostgresURL(t)) },
 	}
 	for _, name := range []string{"sqlite", "postgres"} {
 		t.Run(name, func(t *testing.T) {
-			straight, killed := dbs[name](), dbs[name]()
+			straight, killed := dbs[name](t), dbs[name](t)
 			if out, err := exec.Command(bin, halvingArgs(straight)...).CombinedOutput(); err != nil {
 				t.Fatalf("uninterrupted search: %v\n%s", err, out)
 			}

@@ -34,11 +34,14 @@ type proxyFlags struct {
 	rungs     int
 	eta       float64
 	topSeeds  int
+	finalists int // the most finalists; 0 none
 	maxMemory string
 }
 
-// register adds the flags to fs; halving adds successive halving's.
-func (p *proxyFlags) register(fs *flag.FlagSet, halving bool) {
+// register adds the flags to fs; a non-nil halving adds successive
+// halving's, with its values as their defaults (search's and the grid's
+// differ).
+func (p *proxyFlags) register(fs *flag.FlagSet, halving *search.Halving) {
 	p.rungs, p.eta, p.topSeeds = 1, search.DefaultEta, 1
 	fs.StringVar(&p.dataset, "dataset", search.DefaultDataset, "training data: mnist (built in) or a path (IDX, CIFAR binary, image folder)")
 	fs.IntVar(&p.trainSize, "train-size", search.DefaultTrainSize, "training images per proxy")
@@ -57,12 +60,13 @@ func (p *proxyFlags) register(fs *flag.FlagSet, halving bool) {
 	fs.IntVar(&p.threads, "threads", 0, "kernel goroutines per proxy (0: cores / workers)")
 	fs.Uint64Var(&p.seed, "seed", 1, "seed of every random choice; stored with the study")
 	fs.StringVar(&p.maxMemory, "max-memory", "", "most memory one training may take (4G, 512M); larger candidates fail without training (default: a share of this machine's memory, cgroup and ulimit, divided by --workers)")
-	if !halving {
+	if halving == nil {
 		return
 	}
-	fs.IntVar(&p.rungs, "rungs", search.DefaultRungs, "successive halving's fidelities: candidates start at the lowest and the best climb (1: train every candidate once at --train-size x --epochs)")
-	fs.Float64Var(&p.eta, "eta", search.DefaultEta, "the best 1/eta of each rung climb to the next, which trains on eta times the images")
-	fs.IntVar(&p.topSeeds, "top-seeds", search.DefaultTopSeeds, "seeds each finalist is trained under at the top rung; the result is ranked by their mean")
+	fs.IntVar(&p.rungs, "rungs", halving.Rungs, "successive halving's fidelities: candidates start at the lowest and the best climb (1: train every candidate once at --train-size x --epochs)")
+	fs.Float64Var(&p.eta, "eta", halving.Eta, "the best 1/eta of each rung climb to the next, which trains on eta times the images; the best 1/eta of the top rung are the finalists")
+	fs.IntVar(&p.topSeeds, "top-seeds", halving.TopSeeds, "seeds each finalist is trained under at the top rung; the result is ranked by their mean")
+	fs.IntVar(&p.finalists, "max-finalists", halving.MaxFinalists, "the most finalists (the best 1/eta of the top rung, at least 3), 0 for no bound")
 }
 
 // check validates the flags that need more than their type.
@@ -118,6 +122,9 @@ func (p *proxyFlags) check() error {
 	if p.topSeeds < 1 || p.topSeeds > 100 {
 		return usagef("--top-seeds %d: must be 1 to 100 seeds per finalist", p.topSeeds)
 	}
+	if p.finalists != 0 && (p.finalists < search.DefaultFinalists || p.finalists > 1000) {
+		return usagef("--max-finalists %d: must be 0 (no bound) or %d to 1000", p.finalists, search.DefaultFinalists)
+	}
 	if p.rungs > 1 && p.trainSize < 0 {
 		return usagef("--train-size -1 (all images) works only with --rungs 1: the lower rungs train on a fraction of a known number of images")
 	}
@@ -152,7 +159,7 @@ func (p *proxyFlags) proxy() search.Proxy {
 	px.Train.EMA = p.ema
 	px.Train.LabelSmoothing = p.smoothing
 	px.Train.GradClip = p.clip
-	px.Halving = search.Halving{Rungs: p.rungs, Eta: p.eta, TopSeeds: p.topSeeds}
+	px.Halving = search.Halving{Rungs: p.rungs, Eta: p.eta, TopSeeds: p.topSeeds, MaxFinalists: p.finalists}
 	px.MaxMemory, _ = p.memory()
 	return px
 }

@@ -39,7 +39,7 @@ func runSearch(ctx context.Context, env *Env, args []string) error {
 		db          = dbFlag(fs, "effnas.db", "SQLite file (created if missing) or postgres:// URL that keeps the study")
 	)
 	var pf proxyFlags
-	pf.register(fs, true)
+	pf.register(fs, &search.DefaultHalving)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -91,28 +91,9 @@ func runSearch(ctx context.Context, env *Env, args []string) error {
 	}
 	if !*asJSON {
 		fmt.Fprintf(env.Stderr, "study %d in %s: %s search of %d candidates, %d workers, proxy %s at %dx%d, width %v; %s\n",
-			study.ID, db, cfg.Controller, cfg.Trials, pf.workers, cfg.Proxy.Dataset, cfg.Proxy.Res, cfg.Proxy.Res, cfg.Proxy.Width, describeRungs(cfg.Proxy))
+			study.ID, db, cfg.Controller, cfg.Trials, pf.workers, cfg.Proxy.Dataset, cfg.Proxy.Res, cfg.Proxy.Res, cfg.Proxy.Width, cfg.Proxy.Schedule())
 	}
 	return runStudy(ctx, env, st, db, study, pf.options(), *asJSON)
-}
-
-// describeRungs says how candidates climb: "rungs of 1333x1, 4000x1,
-// 6000x2 images x epochs (eta 3), finalists under 3 seeds".
-func describeRungs(p search.Proxy) string {
-	h := p.Halving
-	var parts []string
-	for k := range h.Rungs {
-		f := p.Fidelity(k)
-		parts = append(parts, fmt.Sprintf("%dx%d", f.TrainSize, f.Epochs))
-	}
-	s := "one rung of " + parts[0] + " images x epochs"
-	if h.Rungs > 1 {
-		s = fmt.Sprintf("rungs of %s images x epochs (eta %g)", strings.Join(parts, ", "), h.Eta)
-	}
-	if h.TopSeeds > 1 {
-		s += fmt.Sprintf(", finalists under %d seeds", h.TopSeeds)
-	}
-	return s
 }
 
 // runStudy runs (or resumes) a search study and reports it.

@@ -217,7 +217,7 @@ func (s *Server) studyPage(w http.ResponseWriter, r *http.Request) error {
 	}
 	base := studyPageData{
 		pageData: s.pageData(fmt.Sprintf("%s %s", v.Kind, studyLabel(v.ID, v.Name)), ver, versionURL(id)),
-		S:        v.summary(), Rungs: describeRungs(v.src.Proxy()), Table: v.table(q), Agreement: v.agreement(),
+		S:        v.summary(), Rungs: v.src.Proxy().Schedule(), Table: v.table(q), Agreement: v.agreement(),
 	}
 	switch {
 	case v.searcher() != nil:
@@ -260,28 +260,6 @@ func accOf(p GridPoint) float64 {
 		return -1
 	}
 	return *p.Accuracy
-}
-
-// describeRungs says how candidates climb, as effnas search prints it.
-func describeRungs(p search.Proxy) string {
-	h := p.Halving
-	var s string
-	for k := range h.Rungs {
-		f := p.Fidelity(k)
-		if k > 0 {
-			s += ", "
-		}
-		s += fmt.Sprintf("%d x %d", f.TrainSize, f.Epochs)
-	}
-	if h.Rungs == 1 {
-		s = "one rung of " + s + " images x epochs"
-	} else {
-		s = fmt.Sprintf("%d rungs of %s images x epochs, the best 1/%g climb", h.Rungs, s, h.Eta)
-	}
-	if h.TopSeeds > 1 {
-		s += fmt.Sprintf("; finalists under %d seeds", h.TopSeeds)
-	}
-	return s
 }
 
 // StudyJSON is a study with its configuration and standings.
