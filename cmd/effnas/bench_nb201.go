@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"slices"
 	"strings"
@@ -18,7 +19,8 @@ func init() {
 // runBenchNB201 runs a controller on the NAS-Bench-201 lookup table (the
 // built-in one, or --table): Runs seeded searches of Samples proposals each,
 // reporting the mean and standard deviation of the returned cells' 200-epoch
-// test accuracy.
+// test accuracy. With --agreement it runs no controller but reports how far
+// the table's 12-epoch ranking agrees with its 200-epoch one.
 func runBenchNB201(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet("bench nb201", env.Stderr)
 	table := fs.String("table", "", "use the NAS-Bench-201 table in `file.csv` (the built-in table's columns) instead of the built-in one")
@@ -26,13 +28,17 @@ func runBenchNB201(ctx context.Context, env *Env, args []string) error {
 	name := fs.String("controller", "evolution", "controller: "+strings.Join(controller.Names, ", "))
 	samples := fs.Int("samples", 100, "proposals per run (distinct cells)")
 	runs := fs.Int("runs", 100, "independent seeded runs")
-	seed := fs.Uint64("seed", 0, "seed of the first run; run r uses seed+r")
+	seed := fs.Uint64("seed", 0, "seed of the first run; run r uses seed+r (with --agreement: the seed of the panels)")
 	workers := fs.Int("workers", 0, "runs in parallel (default: the number of CPUs)")
 	population := fs.Int("population", controller.DefaultPopulation, "evolution: population size")
 	tournament := fs.Int("tournament", controller.DefaultSample, "evolution: tournament sample size")
 	lr := fs.Float64("lr", controller.DefaultLearningRate, "reinforce: learning rate")
 	decay := fs.Float64("baseline-decay", controller.DefaultBaselineDecay, "reinforce: decay of the moving-average baseline, in (0, 1)")
 	entropy := fs.Float64("entropy", controller.DefaultEntropy, "reinforce: entropy bonus weight, positive")
+	agree := fs.Bool("agreement", false, "run no controller: report the Kendall tau-b between the table's 12-epoch validation and 200-epoch test accuracies, on every dataset unless --dataset is given")
+	panelSize := fs.Int("panel-size", defaultAgreementPanel, "with --agreement: distinct cells per random panel (bench proxy's panel: B0 and 12 members)")
+	panels := fs.Int("panels", defaultAgreementPanels, "with --agreement: random panels per figure")
+	top := fs.Int("top", defaultAgreementTop, "with --agreement: also over the `n` cells of best 200-epoch test accuracy")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -41,6 +47,20 @@ func runBenchNB201(ctx context.Context, env *Env, args []string) error {
 	ds, err := nb201.ParseDataset(*dataset)
 	if err != nil {
 		return usagef("--dataset: %v", err)
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *agree {
+		cfg := agreementConfig{PanelSize: *panelSize, Panels: *panels, Top: *top, Seed: *seed}
+		if set["dataset"] {
+			cfg.Datasets = []nb201.Dataset{ds}
+		}
+		return runNB201Agreement(ctx, env, set, cfg, *table, *asJSON)
+	}
+	for _, name := range []string{"panel-size", "panels", "top"} {
+		if set[name] {
+			return usagef("--%s is for --agreement: give --agreement too, or leave --%s out", name, name)
+		}
 	}
 	if !slices.Contains(controller.Names, *name) {
 		return usagef("--controller %q is unknown: valid controllers are %s", *name, strings.Join(controller.Names, ", "))
@@ -82,12 +102,7 @@ func runBenchNB201(ctx context.Context, env *Env, args []string) error {
 			Reinforce: controller.ReinforceConfig{LearningRate: *lr, BaselineDecay: *decay, Entropy: *entropy},
 		},
 	}
-	var tab *nb201.Table
-	if *table == "" {
-		tab, err = nb201.Embedded()
-	} else {
-		tab, err = nb201.Load(*table)
-	}
+	tab, err := loadNB201Table(*table)
 	if err != nil {
 		return err
 	}
@@ -105,4 +120,13 @@ func runBenchNB201(ctx context.Context, env *Env, args []string) error {
 		res.Controller, res.Dataset, res.Samples, res.Runs, res.Seed, res.Seed+uint64(res.Runs)-1,
 		res.MeanTest, res.StdTest, res.BestPossible, res.MeanValid, res.StdValid)
 	return err
+}
+
+// loadNB201Table returns the table in the file at path, or the built-in one
+// when path is empty.
+func loadNB201Table(path string) (*nb201.Table, error) {
+	if path == "" {
+		return nb201.Embedded()
+	}
+	return nb201.Load(path)
 }

@@ -117,6 +117,57 @@ func TestParseDataset(t *testing.T) {
 	}
 }
 
+// TestConnected: hand-made cells, then the whole table, where the rule must
+// pick exactly the cells the benchmark scores at chance on every dataset
+// (CIFAR-10 10%, CIFAR-100 1%, ImageNet16-120 1/120) and none other.
+func TestConnected(t *testing.T) {
+	tests := []struct {
+		ops  [Edges]int // 0->1, 0->2, 1->2, 0->3, 1->3, 2->3
+		want bool
+	}{
+		{[Edges]int{0, 0, 0, 0, 0, 0}, false},
+		{[Edges]int{0, 0, 0, 1, 0, 0}, true},  // 0->3
+		{[Edges]int{3, 0, 0, 0, 2, 0}, true},  // 0->1->3
+		{[Edges]int{0, 0, 0, 0, 2, 4}, false}, // 1->3 and 2->3, but nothing reaches 1 or 2
+		{[Edges]int{0, 4, 0, 0, 0, 1}, true},  // 0->2->3
+		{[Edges]int{1, 0, 3, 0, 0, 1}, true},  // 0->1->2->3
+		{[Edges]int{1, 0, 3, 0, 0, 0}, false}, // 0->1->2, nothing into 3
+		{[Edges]int{0, 0, 3, 0, 0, 1}, false}, // 1->2->3, nothing out of 0
+	}
+	for _, tt := range tests {
+		c := Cell{Ops: tt.ops}
+		if got := c.Connected(); got != tt.want {
+			t.Errorf("cell %v: Connected() = %v, want %v", tt.ops, got, tt.want)
+		}
+	}
+
+	tab := table(t)
+	all := tab.All()
+	if len(all) != Cells {
+		t.Fatalf("All() has %d cells, want %d", len(all), Cells)
+	}
+	disconnected := 0
+	for i, c := range all {
+		if want, _ := tab.Lookup(c.Ops[:]); want.Index != c.Index {
+			t.Fatalf("All()[%d] is cell %v of index %d, but that cell has index %d", i, c.Ops, c.Index, want.Index)
+		}
+		chance := c.Test[CIFAR10] == 10 && c.Test[CIFAR100] == 1 && c.Test[ImageNet16] == 0.8333 &&
+			c.Valid[CIFAR10] == 9.712 && c.Valid[CIFAR100] == 1 && c.Valid[ImageNet16] == 0.8333
+		if c.Connected() == chance {
+			t.Errorf("cell %s: Connected() = %v, but its accuracies are %v (valid) and %v (test)", c.Arch, c.Connected(), c.Valid, c.Test)
+		}
+		if !c.Connected() {
+			disconnected++
+		}
+	}
+	if disconnected != 341 {
+		t.Errorf("%d cells are not connected, want 341", disconnected)
+	}
+	if CIFAR100.ValidColumn() != "c100_valid12" || ImageNet16.TestColumn() != "in16_test200" || CIFAR10.TestColumn() != "c10_test200" {
+		t.Errorf("columns: %s %s %s", CIFAR100.ValidColumn(), ImageNet16.TestColumn(), CIFAR10.TestColumn())
+	}
+}
+
 func FuzzRead(f *testing.F) {
 	f.Add(header + "0,x,000000,1,1,1,1,1,1,1,1\n")
 	f.Add(header + "0,x,444444,100,0,1e3,1,1,1,1,1\n")
