@@ -16,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/effnas/effnas/grid"
 	"github.com/effnas/effnas/internal/testenv"
 	"github.com/effnas/effnas/search"
@@ -263,10 +266,7 @@ func (p *proc) worker() string {
 	return fmt.Sprintf("%s:%d", host, p.cmd.Process.Pid)
 }
 
-var (
-	trainingLine = regexp.MustCompile(`^study (\d+) trial (\d+): training`)
-	finishedLine = regexp.MustCompile(`^study (\d+) trial (\d+): accuracy ([0-9.]+)`)
-)
+var finishedLine = regexp.MustCompile(`^study (\d+) trial (\d+): accuracy ([0-9.]+)`)
 
 // pgTrials opens the schema and returns the newest study's trials.
 func pgTrials(t *testing.T, url string) (store.Study, []store.Trial) {
@@ -285,12 +285,85 @@ func pgTrials(t *testing.T, url string) (store.Study, []store.Trial) {
 	return study, trials
 }
 
+// holdTrial waits until the database at url shows a trial running under
+// worker and locks its row (SELECT ... FOR UPDATE) in a transaction kept
+// open until release is called or the test ends. While the row is held
+// the worker can neither finish, fail nor hand back the trial, nor renew
+// its lease (every write to the row waits for the lock), and no claim
+// takes it (claims skip locked rows): the trial stays running under the
+// worker for as long as the test needs, however fast the machine trains.
+// A process with --workers 1 holding it claims nothing else meanwhile.
+func holdTrial(t *testing.T, url, worker string, timeout time.Duration) (number int, release func()) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tx pgx.Tx
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			if tx != nil {
+				tx.Rollback(ctx)
+			}
+			conn.Close(ctx)
+		})
+	}
+	t.Cleanup(release) // before the schema is dropped
+	for deadline := time.Now().Add(timeout); ; time.Sleep(2 * time.Millisecond) {
+		if tx, err = conn.Begin(ctx); err != nil {
+			t.Fatal(err)
+		}
+		err = tx.QueryRow(ctx, "SELECT number FROM trials WHERE state = 'running' AND worker = $1 ORDER BY number LIMIT 1 FOR UPDATE", worker).Scan(&number)
+		if err == nil {
+			return number, release
+		}
+		tx.Rollback(ctx)
+		tx = nil
+		// No such trial yet, or no table yet: the coordinator creates it.
+		var pe *pgconn.PgError
+		if !errors.Is(err, pgx.ErrNoRows) && !(errors.As(err, &pe) && pe.Code == "42P01") {
+			t.Fatalf("look for a trial running under %s: %v", worker, err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no trial running under %s within %v", worker, timeout)
+		}
+	}
+}
+
+// waitTrials polls the newest study in the database at url until ok
+// holds for its trials.
+func waitTrials(t *testing.T, url string, timeout time.Duration, what string, ok func([]store.Trial) bool) {
+	t.Helper()
+	ctx := t.Context()
+	st, err := postgres.Open(ctx, url, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for deadline := time.Now().Add(timeout); ; time.Sleep(20 * time.Millisecond) {
+		if study, err := st.LatestStudy(ctx, ""); err == nil {
+			if trials, err := st.Trials(ctx, study.ID); err == nil && ok(trials) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not %s within %v", what, timeout)
+		}
+	}
+}
+
 // TestWorkersPostgres runs real processes against one PostgreSQL database:
-// a coordinator (effnas search) and effnas worker processes.
+// a coordinator (effnas search) and effnas worker processes. A trial takes
+// a tenth of a second on a fast machine and seconds on a slow one; no
+// subtest depends on it: where one needs a process to hold a trial, or
+// the workers to get some, it holds a trial's row (holdTrial) rather than
+// racing the training.
 func TestWorkersPostgres(t *testing.T) {
 	testenv.PostgresURL(t) // skips without a server, or fails in CI
 	bin := buildEffnas(t)
-	// Two epochs of a few hundred images: trials of a second or two.
+	// Two epochs of a few hundred images.
 	proxy := append([]string{"--epochs", "2", "--threads", "1"}, tiny...)
 	coordinator := func(t *testing.T, url string) *proc {
 		return startProc(t, bin, "coordinator", append([]string{"search", "--db", url, "--trials", "6", "--workers", "1", "--controller", "random", "--json"}, proxy...)...)
@@ -307,6 +380,19 @@ func TestWorkersPostgres(t *testing.T) {
 		c := coordinator(t, url)
 		w1 := worker(t, url, "worker 1")
 		w2 := worker(t, url, "worker 2")
+		// A fast coordinator could train every trial before a worker
+		// claims one: hold its trial until a worker has finished one. It
+		// keeps one trial queued meanwhile.
+		_, release := holdTrial(t, url, c.worker(), 40*time.Second)
+		waitTrials(t, url, 40*time.Second, "a trial finished by a worker", func(trials []store.Trial) bool {
+			for _, tr := range trials {
+				if tr.State == store.TrialComplete && (tr.Worker == w1.worker() || tr.Worker == w2.worker()) {
+					return true
+				}
+			}
+			return false
+		})
+		release()
 		if code := c.wait(60 * time.Second); code != 0 {
 			t.Fatalf("coordinator exited with %d:\n%s", code, c.log())
 		}
@@ -343,13 +429,17 @@ func TestWorkersPostgres(t *testing.T) {
 	t.Run("sigkill", func(t *testing.T) {
 		url := testenv.PostgresSchema(t, testenv.PostgresURL(t))
 		c := coordinator(t, url)
+		// Hold the coordinator's trial until the victim is dead: the
+		// coordinator keeps one trial queued but claims no other, so the
+		// victim trains one after another, however fast the coordinator.
+		_, releaseCoordinator := holdTrial(t, url, c.worker(), 40*time.Second)
 		victim := worker(t, url, "victim", "--lease", "3s")
 		fin := victim.waitFor(finishedLine, 1, 40*time.Second)
 		doneNum, _ := strconv.Atoi(fin[2])
 		doneAcc, _ := strconv.ParseFloat(fin[3], 64)
-		// Kill it during its next trial.
-		m := victim.waitFor(trainingLine, 2, 40*time.Second)
-		killed, _ := strconv.Atoi(m[2])
+		// Kill it during its next trial, holding that trial's row so that
+		// the victim cannot finish it between this look and the kill.
+		killed, releaseKilled := holdTrial(t, url, victim.worker(), 40*time.Second)
 		if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
@@ -357,6 +447,8 @@ func TestWorkersPostgres(t *testing.T) {
 		if code := victim.wait(10 * time.Second); code != -1 && code != 137 {
 			t.Logf("victim exit status %d", code)
 		}
+		releaseKilled()
+		releaseCoordinator()
 		other := worker(t, url, "other")
 		if code := c.wait(60 * time.Second); code != 0 {
 			t.Fatalf("coordinator exited with %d:\n%s", code, c.log())
@@ -377,9 +469,9 @@ func TestWorkersPostgres(t *testing.T) {
 						tr.Number, tr.Worker, tr.Attempt, tr.Accuracy, victim.worker(), doneAcc)
 				}
 			case killed:
-				if tr.Worker == victim.worker() || tr.Attempt != 2 {
-					t.Errorf("trial %d the victim was training when killed: worker %q attempt %d; want another worker, attempt 2",
-						tr.Number, tr.Worker, tr.Attempt)
+				if tr.Worker == victim.worker() || tr.Attempt != 2 || tr.Crashes != 1 {
+					t.Errorf("trial %d the victim was training when killed: worker %q attempt %d, %d crashes; want another worker, attempt 2 after 1 crash",
+						tr.Number, tr.Worker, tr.Attempt, tr.Crashes)
 				}
 			default:
 				if tr.Attempt != 1 {
