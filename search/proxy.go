@@ -140,8 +140,10 @@ func (p Proxy) Arch(full space.Arch) space.Arch {
 }
 
 // Schedule says in words how candidates climb: "rungs of 1333x1, 4000x1,
-// 6000x2 images x epochs (eta 3), finalists under 3 seeds"; "one rung of
-// 6000x2 images x epochs, the best third (at most 9) under 3 seeds".
+// 6000x2 images x epochs (eta 3), finalists (the best third of the top
+// rung) under 3 seeds" (search's default); "one rung of 6000x2 images x
+// epochs, finalists (the best third (at most 9) of the top rung) under 3
+// seeds" (the grid's).
 func (p Proxy) Schedule() string {
 	h := p.Halving
 	parts := make([]string, h.Rungs)

@@ -18,8 +18,10 @@ import (
 )
 
 // Source says what a study's trials are: a search proposes candidates as it
-// learns, a grid plans its points when it is created; both promote them
-// through successive halving's rungs.
+// learns and promotes them through successive halving's rungs; a grid plans
+// its points when it is created and runs them through the same halving (by
+// default one rung: every point once, then the finalists' seeds); a proxy
+// benchmark plans every run when it is created.
 type Source interface {
 	// Expected is about how many trials the study trains in all, for
 	// progress displays.

@@ -50,9 +50,9 @@
 // evaluation (momentum 0.99 in TensorFlow's convention, epsilon 1e-3). The
 // running averages are debiased like Adam's moments, and before evaluation
 // they are replaced by the average batch statistics of Config.BNCalibration
-// training batches under the final (moving-average, Config.EMA) weights: a
-// proxy run of a few hundred steps is too short for a 0.99 moving average to
-// forget the statistics of its early weights.
+// training batches under the final weights (their moving average when
+// Config.EMA is set): a proxy run of a few hundred steps is too short for a
+// 0.99 moving average to forget the statistics of its early weights.
 //
 // # Speed
 //

@@ -44,10 +44,10 @@ type proxyFlags struct {
 func (p *proxyFlags) register(fs *flag.FlagSet, halving *search.Halving) {
 	p.rungs, p.eta, p.topSeeds = 1, search.DefaultEta, 1
 	fs.StringVar(&p.dataset, "dataset", search.DefaultDataset, "training data: mnist (built in) or a path (IDX, CIFAR binary, image folder)")
-	fs.IntVar(&p.trainSize, "train-size", search.DefaultTrainSize, "training images per proxy")
+	fs.IntVar(&p.trainSize, "train-size", search.DefaultTrainSize, "training images per proxy at the top rung (the rungs below train on fewer)")
 	fs.IntVar(&p.valSize, "val-size", search.DefaultValSize, "validation images (carved from the training files; the search signal)")
 	fs.IntVar(&p.testSize, "test-size", search.DefaultTestSize, "test images (reported, never searched on)")
-	fs.IntVar(&p.epochs, "epochs", search.DefaultEpochs, "training epochs per proxy")
+	fs.IntVar(&p.epochs, "epochs", search.DefaultEpochs, "training epochs per proxy at the top rung (the rungs below cut epochs first)")
 	fs.IntVar(&p.batch, "batch", 64, "images per training step")
 	fs.Float64Var(&p.lr, "lr", 0, "peak learning rate (0: the optimizer's default)")
 	fs.StringVar(&p.optimizer, "optimizer", trainer.DefaultOptimizer, "adam (AdamW), sgd (Nesterov momentum) or rmsprop")

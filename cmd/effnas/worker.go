@@ -188,7 +188,8 @@ func (w *worker) source(ctx context.Context, s store.Study) (search.Source, erro
 }
 
 // openSource returns what trains a stored study's trials: the Searcher of
-// a search study or the Grid of a grid study.
+// a search study, the Grid of a grid study or the Panel of a proxy
+// benchmark.
 func openSource(ctx context.Context, st store.Store, s store.Study) (search.Source, error) {
 	switch s.Kind {
 	case store.KindSearch:
