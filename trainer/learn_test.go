@@ -9,10 +9,11 @@ import (
 )
 
 // TestLearnMNIST is the acceptance test: EfficientNet-B0 at width 0.5 on
-// 32x32 MNIST, trained on 10,000 images for 2 epochs, classifies at least
-// 97% of 2,000 test images with the default Config (AdamW at 0.004,
-// batches of 64, no weight average; 97.1% measured). It takes about 10
-// seconds on 2 cores, too long under the race detector, where
+// 32x32 MNIST, trained on 10,000 images for 2 epochs with the default
+// Config (AdamW at 0.004, batches of 64, no weight average), classifies at
+// least 97% of 2,000 test images, as a mean over 3 seeds (one run is an
+// anecdote: seed 1 alone measured 97.1%), none of them below 96%. It takes
+// about half a minute on 2 cores, too long under the race detector, where
 // TestLearnMNISTSmall stands in for it.
 func TestLearnMNIST(t *testing.T) {
 	if raceEnabled {
@@ -26,14 +27,21 @@ func TestLearnMNIST(t *testing.T) {
 		t.Fatal(err)
 	}
 	arch := proxyArch(t)
-	start := time.Now()
-	res, err := Train(t.Context(), arch, data, Config{Epochs: 2, Threads: 2, Seed: 1}, nil)
-	if err != nil {
-		t.Fatal(err)
+	var sum float64
+	for seed := uint64(1); seed <= 3; seed++ {
+		start := time.Now()
+		res, err := Train(t.Context(), arch, data, Config{Epochs: 2, Threads: 2, Seed: seed}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("seed %d: %+v in %v", seed, res, time.Since(start))
+		if res.TestAccuracy < 0.96 {
+			t.Errorf("seed %d: test accuracy %.4f, want >= 0.96", seed, res.TestAccuracy)
+		}
+		sum += res.TestAccuracy
 	}
-	t.Logf("%+v in %v", res, time.Since(start))
-	if res.TestAccuracy < 0.97 {
-		t.Errorf("test accuracy %.4f, want >= 0.97", res.TestAccuracy)
+	if mean := sum / 3; mean < 0.97 {
+		t.Errorf("mean test accuracy over 3 seeds %.4f, want >= 0.97", mean)
 	}
 }
 
