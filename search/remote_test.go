@@ -84,10 +84,27 @@ func (unbuildable) Arch(store.Trial) (space.Arch, error) {
 	return space.Arch{}, errors.New("unbuildable")
 }
 
+// trainHook is a Searcher that calls before at the start of every
+// training. Arch is also called when a trial is planned, before any claim
+// (attempt 0): that call does not.
+type trainHook struct {
+	*Searcher
+	before func()
+}
+
+func (s trainHook) Arch(t store.Trial) (space.Arch, error) {
+	if t.Attempt > 0 {
+		s.before()
+	}
+	return s.Searcher.Arch(t)
+}
+
 // TestCoordinatorAndWorker: a coordinator and a worker, each with its own
 // connection to one SQLite file, finish a study between them: the
 // coordinator keeps Queue trials planned, the worker proposes none, every
-// trial runs once.
+// trial runs once. The coordinator's training waits until the worker has
+// begun one: else a fast machine trains the study in the coordinator
+// before the worker, polling every 20 ms, has claimed the queued trial.
 func TestCoordinatorAndWorker(t *testing.T) {
 	ctx := context.Background()
 	st, path := openStore(t)
@@ -101,6 +118,7 @@ func TestCoordinatorAndWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	workerBegan := make(chan struct{})
 	wctx, stopWorker := context.WithCancel(ctx)
 	defer stopWorker()
 	var wg sync.WaitGroup
@@ -114,8 +132,9 @@ func TestCoordinatorAndWorker(t *testing.T) {
 			workerErr = err
 			return
 		}
+		hooked := trainHook{src, sync.OnceFunc(func() { close(workerBegan) })}
 		for wctx.Err() == nil {
-			sum, err := Run(wctx, other, study, src, Options{Workers: 1, Worker: "worker", NoPropose: true, Poll: 20 * time.Millisecond})
+			sum, err := Run(wctx, other, study, hooked, Options{Workers: 1, Worker: "worker", NoPropose: true, Poll: 20 * time.Millisecond})
 			workerTrained += sum.Trained
 			if err != nil && !errors.Is(err, ErrInterrupted) {
 				workerErr = err
@@ -127,7 +146,17 @@ func TestCoordinatorAndWorker(t *testing.T) {
 			}
 		}
 	}()
-	sum, err := runStudy(ctx, t, st, study, Options{Workers: 1, Worker: "coord", Queue: 1, Poll: 20 * time.Millisecond})
+	src, err := Open(ctx, st, study)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitForWorker := func() {
+		select {
+		case <-workerBegan:
+		case <-time.After(time.Minute): // the worker claimed nothing: the check below fails
+		}
+	}
+	sum, err := Run(ctx, st, study, trainHook{src, waitForWorker}, Options{Workers: 1, Worker: "coord", Queue: 1, Poll: 20 * time.Millisecond})
 	stopWorker()
 	wg.Wait()
 	if err != nil || workerErr != nil {

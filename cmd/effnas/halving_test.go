@@ -1,15 +1,21 @@
 package main
 
 import (
-	"bufio"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	_ "github.com/mattn/go-sqlite3" // the "sqlite3" driver
 
 	"github.com/effnas/effnas/internal/testenv"
 )
@@ -24,6 +30,7 @@ func halvingArgs(db string) []string {
 }
 
 type shownTrial struct {
+	Number   int      `json:"number"`
 	Key      string   `json:"key"`
 	Rung     int      `json:"rung"`
 	Seed     int      `json:"seed"`
@@ -65,48 +72,104 @@ func trialList(s shown) string {
 	return b.String()
 }
 
+// holdSQLiteTrial waits until the SQLite database at path shows a trial
+// running and takes the write lock (BEGIN IMMEDIATE) in a transaction
+// kept open until release is called or the test ends. SQLite writes are
+// made by the writing process itself: while the lock is held a search
+// can record nothing (its writes wait for the lock, up to its 30 s busy
+// timeout), so the trial stays running as it was read, however fast the
+// machine trains; killed meanwhile, the search leaves it running. The
+// SQLite counterpart of holdTrial, which holds only the trial's row.
+func holdSQLiteTrial(t *testing.T, path string, timeout time.Duration) (number int, release func()) {
+	t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+path+"?_txlock=immediate&_busy_timeout=30000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tx *sql.Tx
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			if tx != nil {
+				tx.Rollback()
+			}
+			db.Close()
+		})
+	}
+	t.Cleanup(release)
+	for deadline := time.Now().Add(timeout); ; time.Sleep(2 * time.Millisecond) {
+		if tx, err = db.Begin(); err != nil {
+			t.Fatal(err)
+		}
+		err = tx.QueryRow("SELECT number FROM trials WHERE state = 'running' ORDER BY number LIMIT 1").Scan(&number)
+		if err == nil {
+			return number, release
+		}
+		tx.Rollback()
+		tx = nil
+		if !errors.Is(err, sql.ErrNoRows) {
+			t.Fatalf("look for a running trial in %s: %v", path, err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no trial running in %s within %v", path, timeout)
+		}
+	}
+}
+
+var rung1Line = regexp.MustCompile(`training rung 1 seed 0`)
+
 // TestHalvingKillResumeDeterministic: a kill -9 in the middle of rung 1
 // and a resume give the same trials (candidates, promotions, finalists'
 // seeds, in the same order, with the same accuracies) and the same B0 as
-// an uninterrupted run with the same seed; on SQLite and PostgreSQL.
+// an uninterrupted run with the same seed; on SQLite and PostgreSQL. The
+// kill lands mid-trial however fast the machine trains: the test holds a
+// trial the store shows running (its row on PostgreSQL, the write lock
+// on SQLite) from before the kill until the process is dead.
 func TestHalvingKillResumeDeterministic(t *testing.T) {
 	bin := buildEffnas(t)
 	// Each database is made with the subtest's t, so that a missing
 	// server skips (or, in CI, fails) the subtest alone.
-	dbs := map[string]func(t *testing.T) string{
-		"sqlite":   func(t *testing.T) string { return filepath.Join(t.TempDir(), "h.db") },
-		"postgres": func(t *testing.T) string { return testenv.PostgresSchema(t, testenv.PostgresURL(t)) },
+	backends := map[string]struct {
+		db   func(t *testing.T) string
+		hold func(t *testing.T, db string, p *proc) (int, func())
+	}{
+		"sqlite": {
+			db: func(t *testing.T) string { return filepath.Join(t.TempDir(), "h.db") },
+			hold: func(t *testing.T, db string, _ *proc) (int, func()) {
+				return holdSQLiteTrial(t, db, 40*time.Second)
+			},
+		},
+		"postgres": {
+			db: func(t *testing.T) string { return testenv.PostgresSchema(t, testenv.PostgresURL(t)) },
+			hold: func(t *testing.T, db string, p *proc) (int, func()) {
+				return holdTrial(t, db, p.worker(), 40*time.Second)
+			},
+		},
 	}
 	for _, name := range []string{"sqlite", "postgres"} {
+		be := backends[name]
 		t.Run(name, func(t *testing.T) {
-			straight, killed := dbs[name](t), dbs[name](t)
+			straight, killed := be.db(t), be.db(t)
 			if out, err := exec.Command(bin, halvingArgs(straight)...).CombinedOutput(); err != nil {
 				t.Fatalf("uninterrupted search: %v\n%s", err, out)
 			}
 			want := showStudy(t, bin, straight)
 
-			cmd := exec.Command(bin, halvingArgs(killed)...)
-			stderr, err := cmd.StderrPipe()
-			if err != nil {
+			p := startProc(t, bin, "interrupted search", halvingArgs(killed)...)
+			p.waitFor(rung1Line, 1, 2*time.Minute) // a rung-1 trial has started
+			// Kill the search while holding a trial it is running, so
+			// that it cannot finish it between the look and the kill,
+			// nor finish the study meanwhile.
+			held, release := be.hold(t, killed, p)
+			if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			var log strings.Builder
-			sc := bufio.NewScanner(stderr)
-			for sc.Scan() {
-				log.WriteString(sc.Text() + "\n")
-				if strings.Contains(sc.Text(), "training rung 1 seed 0") {
-					break // a rung-1 trial has just started: kill it mid-rung
-				}
-			}
-			time.Sleep(100 * time.Millisecond)
-			cmd.Process.Signal(syscall.SIGKILL)
-			cmd.Wait()
+			p.wait(10 * time.Second)
+			release()
 			mid := showStudy(t, bin, killed)
-			if !strings.Contains(trialList(mid), "running") {
-				t.Fatalf("the kill did not land mid-trial:\n%s\n%s", trialList(mid), log.String())
+			i := slices.IndexFunc(mid.Trials, func(tr shownTrial) bool { return tr.Number == held })
+			if i < 0 || mid.Trials[i].State != "running" || mid.Trials[i].Rung != 1 {
+				t.Fatalf("trial %d was held running until the kill; want it running at rung 1 after it:\n%s", held, trialList(mid))
 			}
 			if out, err := exec.Command(bin, "resume", "--db", killed, "--workers", "1", "--threads", "1").CombinedOutput(); err != nil {
 				t.Fatalf("resume: %v\n%s", err, out)
