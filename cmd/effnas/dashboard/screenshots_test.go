@@ -118,9 +118,11 @@ type shot struct{ name, path, upTo string }
 // meaning the highest id:
 //
 //   - dashboard-studies.png: the studies list;
-//   - dashboard-search.png: the newest complete search, down to its B0;
+//   - dashboard-search.png: the search whose B0 that grid scaled, or
+//     without it the newest complete search, down to its B0;
 //   - dashboard-grid.png: the newest complete compound grid (no
-//     --dimension), down to the 12th row of its table of points;
+//     --dimension), down to the 12th row of its table of points (the
+//     first picked);
 //   - dashboard-compare.png: that search beside the newest other search
 //     (complete or not); with no other search, beside that grid, which
 //     the compare page also takes (a grid's reward is its accuracy).
@@ -160,6 +162,16 @@ func pickShots(ctx context.Context, st store.Store) ([]shot, error) {
 	}
 	if gridded == nil {
 		return nil, fmt.Errorf("no complete compound grid study (one without --dimension) for the pictures; the database holds %s. Make one with 'effnas grid --db DB' (docs/bench/screenshots.sh runs it), or finish one with 'effnas resume --db DB --study ID'", listStudies(all))
+	}
+	// The search whose B0 the grid scaled, when it is in the database and
+	// complete: the search page then shows the grid's base.
+	var from grid.StudyConfig
+	if json.Unmarshal(gridded.Config, &from) == nil && from.From != 0 {
+		if base := newest(func(s store.Study) bool {
+			return s.ID == from.From && s.Kind == store.KindSearch && s.Status == store.StudyComplete
+		}); base != nil {
+			searched = base
+		}
 	}
 	compare := newest(func(s store.Study) bool { return s.Kind == store.KindSearch && s.ID != searched.ID })
 	if compare == nil {
@@ -227,6 +239,14 @@ func TestPickShots(t *testing.T) {
 			g, gs := f.gridStudy("grid", s, src, "", one) // 2
 			f.run(g, gs, 0)
 		}, []string{"/studies/1", "/studies/2", "/compare?id=1&id=2"}, nil},
+		{"the search the grid scaled, though a newer one is complete", func(f *fixture) {
+			s, src := f.searchStudy("b0", 4, one) // 1
+			f.run(s, src, 0)
+			g, gs := f.gridStudy("grid", s, src, "", one) // 2
+			f.run(g, gs, 0)
+			r, rs := f.searchWith("random", "random", 4, one) // 3
+			f.run(r, rs, 0)
+		}, []string{"/studies/1", "/studies/2", "/compare?id=1&id=3"}, nil},
 		{"no complete search", func(f *fixture) {
 			s, src := f.searchStudy("b0", 4, one)
 			f.step(s, src, 2, 0)
