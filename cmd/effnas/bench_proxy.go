@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/effnas/effnas/export"
@@ -138,8 +139,16 @@ func (r *proxyReport) print(w io.Writer, db *dbName) {
 	if !r.Complete {
 		status = "not complete"
 	}
-	fmt.Fprintf(w, "proxy benchmark study %d (%s) on %s: proxy %s under %d seeds, reference %s under %d seeds\n\n",
-		r.Study, status, r.Dataset, r.Proxy, r.Seeds, r.Reference, r.RefSeeds)
+	proxy := "proxy " + r.Proxy
+	if len(r.Rungs) > 1 {
+		var parts []string
+		for _, g := range r.Rungs {
+			parts = append(parts, fmt.Sprintf("%dx%d", g.TrainSize, g.Epochs))
+		}
+		proxy = fmt.Sprintf("proxy rungs of %s images x epochs (eta %g)", strings.Join(parts, ", "), r.Eta)
+	}
+	fmt.Fprintf(w, "proxy benchmark study %d (%s) on %s: %s under %d seeds, reference %s under %d seeds\n\n",
+		r.Study, status, r.Dataset, proxy, r.Seeds, r.Reference, r.RefSeeds)
 	if r.ReferenceFrom != 0 {
 		fmt.Fprintf(w, "(the reference runs are reused from proxy benchmark study %d: same data, recipe, panel and reference)\n\n", r.ReferenceFrom)
 	}
