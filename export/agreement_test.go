@@ -98,3 +98,25 @@ func TestReportSaysHowRungsAgreed(t *testing.T) {
 		t.Errorf("the report has no rung agreement like %q:\n%s", row, md)
 	}
 }
+
+// TestReportAgreementNeverNull: a report without a grid (the paper's
+// coefficients) has grid_rung_agreement [], not null, and a search of one
+// rung search_rung_agreement [].
+func TestReportAgreementNeverNull(t *testing.T) {
+	ctx := t.Context()
+	st, _ := openDB(t)
+	sf := newSearch(ctx, t, st)
+	r, err := Build(ctx, st, Options{Study: sf.study.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := r.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"search_rung_agreement": []`, `"grid_rung_agreement": []`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("export JSON lacks %s", want)
+		}
+	}
+}

@@ -329,7 +329,7 @@ func (b *builder) pickSearchOf(ctx context.Context) error {
 
 func (b *builder) build(ctx context.Context, opts Options) (*Report, error) {
 	r := &Report{Family: []grid.Member{}, PaperFamily: []grid.Member{}, Pareto: []Trial{}, TopTrials: []Trial{},
-		GridPoints: []Point{}, Series: []Series{}}
+		GridPoints: []Point{}, Series: []Series{}, SearchAgreement: []search.RungAgreement{}, GridAgreement: []search.RungAgreement{}}
 	if err := b.searchPart(ctx, r, opts.Top); err != nil {
 		return nil, err
 	}

@@ -199,7 +199,11 @@ func (g *Grid) ProxyArch(s space.Scaling) space.Arch {
 }
 
 // Expected implements search.Source.
-func (g *Grid) Expected() int { return g.cfg.Proxy.Halving.Expected(g.points) }
+func (g *Grid) Expected() int {
+	h := g.cfg.Proxy.Halving
+	// The base point is a finalist besides the others.
+	return h.Expected(g.points) + h.TopSeeds - 1
+}
 
 // Proxy implements search.Source.
 func (g *Grid) Proxy() search.Proxy { return g.cfg.Proxy }

@@ -245,3 +245,33 @@ func TestBestNeedsEverySeed(t *testing.T) {
 		t.Fatalf("best = %+v; want %s, measured over its 3 seeds, not %s's one run of 0.95", best, Key(b), Key(a))
 	}
 }
+
+// TestExpectedCountsTheBase: a flat grid trains its points once, then its
+// finalists' seeds and the base point's (a finalist besides them):
+// Expected says so exactly.
+func TestExpectedCountsTheBase(t *testing.T) {
+	cfg := tinyStudy().WithDefaults()
+	cfg.Grid = Config{Step: 0.05, Max: 1.4, Tolerance: 0.1}.WithDefaults()
+	cfg.Proxy.Halving = DefaultHalving
+	scalings, err := cfg.Scalings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &Grid{cfg: cfg, points: len(scalings)}
+	var trials []store.Trial
+	for i, s := range scalings {
+		acc := 0.9 - 0.001*float64(i)
+		if s == Base {
+			acc = 0.5 // the worst: a finalist only as the base
+		}
+		trials = append(trials, store.Trial{Number: i, Key: Key(s), Grid: &store.GridPoint{Alpha: s.Alpha, Beta: s.Beta, Gamma: s.Gamma},
+			State: store.TrialComplete, Accuracy: acc, Reward: acc})
+	}
+	plans, _, err := g.Plan(t.Context(), trials, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(trials)+len(plans), g.Expected(); got != want || len(plans) != 2*(9+1) {
+		t.Errorf("%d points and %d finalist seeds: %d trials; Expected says %d (want 9 finalists and the base, 2 more seeds each)", len(trials), len(plans), got, want)
+	}
+}

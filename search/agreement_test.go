@@ -2,6 +2,7 @@ package search
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/effnas/effnas/store"
@@ -119,5 +120,58 @@ func TestPanelRungs(t *testing.T) {
 	// Fewer than 2 seeds on either side is refused.
 	if _, err := CreatePanel(t.Context(), st, "", PanelConfig{Proxy: px, Panel: 2, Seeds: 1, RefSeeds: 2, Reference: Fidelity{TrainSize: 2000, Epochs: 2}}); err == nil {
 		t.Error("a benchmark of 1 seed was created")
+	}
+}
+
+// TestOneRungPanelOfFewImages: a one-rung benchmark whose proxy trains on
+// fewer images than a batch (accepted before benchmarks had rungs) is
+// created and opened as it was; with rungs, each rung must hold a batch.
+func TestOneRungPanelOfFewImages(t *testing.T) {
+	st, _ := openStore(t)
+	px := tinyConfig(1, "random").Proxy
+	px.TrainSize, px.Train.Batch = 24, 32
+	cfg := PanelConfig{Proxy: px, Panel: 1, Seeds: 2, RefSeeds: 2, Reference: Fidelity{TrainSize: 256, Epochs: 1}}
+	study, err := CreatePanel(t.Context(), st, "", cfg)
+	if err != nil {
+		t.Fatalf("one-rung benchmark of 24 images, batch 32: %v", err)
+	}
+	if _, err := OpenPanel(study); err != nil {
+		t.Fatalf("open it: %v", err)
+	}
+	cfg.Proxy.Halving = Halving{Rungs: 2, Eta: 2}
+	cfg.Proxy.TrainSize = 48
+	if _, err := CreatePanel(t.Context(), st, "", cfg); err == nil || !strings.Contains(err.Error(), "fewer than one batch") {
+		t.Errorf("two rungs, rung 0 of 24 images at batch 32: %v; want refused, naming the batch", err)
+	}
+}
+
+// bestSource is a Source with a Best of its own, as a grid has.
+type bestSource struct {
+	Source
+	best *Standing
+}
+
+func (b bestSource) Best([]store.Trial) *Standing { return b.best }
+
+// TestRunReportsTheSourcesBest: the runner's best (the progress line, the
+// summary) is the source's own choice when it has one (a grid's, which
+// leaves its base point out), not search.Best.
+func TestRunReportsTheSourcesBest(t *testing.T) {
+	st, _ := openStore(t)
+	study, err := Create(t.Context(), st, "", tinyConfig(2, "random"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := Open(t.Context(), st, study)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Standing{Key: "the source's"}
+	sum, err := Run(t.Context(), st, study, bestSource{src, want}, Options{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Best != want {
+		t.Errorf("summary's best %+v; want the source's", sum.Best)
 	}
 }

@@ -133,3 +133,39 @@ func TestSeedSchemes(t *testing.T) {
 		t.Errorf("benchmark stored without a seed scheme: %d; want %d", got, SeedsSharedAcrossRungs)
 	}
 }
+
+// TestStudiesTrainWithTheirScheme: the runner derives a trial's training
+// seed by the scheme its study was stored with: an old search, resumed,
+// as it always did (the rung left out), a new one with the rung.
+func TestStudiesTrainWithTheirScheme(t *testing.T) {
+	ctx := context.Background()
+	st, _ := openStore(t)
+	old, err := st.CreateStudy(ctx, store.Study{Kind: store.KindSearch, Config: json.RawMessage(oldConfig), Seed: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := Create(ctx, st, "new", Config{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fnv := func(s string) uint64 { // FNV-1a, 64 bits
+		h := uint64(0xcbf29ce484222325)
+		for i := 0; i < len(s); i++ {
+			h = (h ^ uint64(s[i])) * 0x100000001b3
+		}
+		return h
+	}
+	tr := store.Trial{Key: "k", Rung: 2, Seed: 1}
+	for _, c := range []struct {
+		study store.Study
+		want  uint64
+	}{{old, fnv("1/k/1")}, {fresh, fnv("1/k/r2/1")}} {
+		src, err := Open(ctx, st, c.study)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := trainingSeed(src, c.study.Seed, tr); got != c.want {
+			t.Errorf("study %d: training seed %#x; want %#x", c.study.ID, got, c.want)
+		}
+	}
+}

@@ -94,7 +94,7 @@ func annotate(src Source, plans []store.Plan, channels, classes, threads int) {
 
 // tooBig is the reason a candidate over the study's memory budget fails.
 func tooBig(need, budget int64, batch int) string {
-	return fmt.Sprintf("rejected before training: it needs about %s of memory to train (batch %d), more than the study's budget of %s per training (--max-memory)",
+	return fmt.Sprintf(rejectedBeforeTraining+": it needs about %s of memory to train (batch %d), more than the study's budget of %s per training (--max-memory)",
 		FormatBytes(need), batch, FormatBytes(budget))
 }
 

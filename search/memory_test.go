@@ -76,3 +76,62 @@ func TestTrainingChecksThePlannedEstimate(t *testing.T) {
 		}
 	}
 }
+
+// TestMoreThreadsThanPlanned: a trial the coordinator planned on one
+// thread, at exactly the study's budget, is trained by a worker on two,
+// whose estimate is larger (each thread keeps its own gradients and
+// scratch): it trains, for the study admitted it, and the worker's own
+// budget is large enough. Checked against this worker's estimate, it
+// would fail for good as rejected before training, and never be retried.
+func TestMoreThreadsThanPlanned(t *testing.T) {
+	ctx := t.Context()
+	st, _ := openStore(t)
+	cfg := tinyConfig(1, "random")
+	probe, err := Create(ctx, st, "probe", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := Open(ctx, st, probe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans, _, err := src.Plan(ctx, nil, 1)
+	if err != nil || len(plans) != 1 {
+		t.Fatal(plans, err)
+	}
+	one := &runner{src: src, opts: Options{Threads: 1, Data: NewDataCache()}}
+	one.annotate(ctx, plans)
+	two := &runner{src: src, opts: Options{Threads: 2, Data: NewDataCache()}}
+	more := append([]store.Plan(nil), plans...)
+	two.annotate(ctx, more)
+	if more[0].Memory <= plans[0].Memory {
+		t.Fatalf("estimates %d on two threads, %d on one; want more on two", more[0].Memory, plans[0].Memory)
+	}
+	cfg.Proxy.MaxMemory = plans[0].Memory
+	study, err := Create(ctx, st, "planned on one thread", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(ctx, st, study)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, state, err := s.Plan(ctx, nil, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	(&runner{src: s, opts: Options{Threads: 1, Data: NewDataCache()}}).annotate(ctx, ps) // the coordinator, on one thread
+	if _, err := st.PlanTrials(ctx, study.ID, ps, state); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runStudy(ctx, t, st, study, Options{Workers: 1, Threads: 2, MaxMemory: 4 * more[0].Memory}); err != nil {
+		t.Fatal(err)
+	}
+	trials, err := st.Trials(ctx, study.ID)
+	if err != nil || len(trials) != 1 {
+		t.Fatalf("%d trials, %v", len(trials), err)
+	}
+	if tr := trials[0]; tr.State != store.TrialComplete || tr.Memory != plans[0].Memory {
+		t.Errorf("trial planned on one thread at the budget (%d bytes), trained on two: %s %q (planned %d); want complete", plans[0].Memory, tr.State, tr.Error, tr.Memory)
+	}
+}

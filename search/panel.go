@@ -82,7 +82,14 @@ func (c PanelConfig) Validate() error {
 	case c.Proxy.TrainSize < 1:
 		return fmt.Errorf("proxy train size %d: want a number of images", c.Proxy.TrainSize)
 	}
-	if err := c.Proxy.Validate(); err != nil {
+	// The proxy's own rungs are checked as search checks them; a one-rung
+	// proxy as a benchmark stored before rungs was (its data loaded at
+	// the reference's size), so that it still opens.
+	p := c.Proxy
+	if p.Halving.Rungs == 1 {
+		p.TrainSize = c.Reference.TrainSize
+	}
+	if err := p.Validate(); err != nil {
 		return err
 	}
 	top := c.Proxy.Fidelity(c.Proxy.Halving.Top())

@@ -218,7 +218,7 @@ func (s *Searcher) FullArch(t store.Trial) (space.Arch, error) {
 // is rejected here, before any training, and recorded as failed.
 func (s *Searcher) Arch(t store.Trial) (space.Arch, error) {
 	if err := s.cfg.Reward.Admit(t.FLOPs); err != nil {
-		return space.Arch{}, fmt.Errorf("rejected before training: %w", err)
+		return space.Arch{}, fmt.Errorf("%s: %w", rejectedBeforeTraining, err)
 	}
 	full, err := s.FullArch(t)
 	if err != nil {

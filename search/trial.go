@@ -1,6 +1,7 @@
 package search
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -181,12 +182,18 @@ func (r *runner) trainSafely(ctx context.Context, t store.Trial) (res trainer.Re
 	if err != nil {
 		return res, err
 	}
-	// Estimated as it was planned (runner.annotate): for the data's
-	// channels and classes and this runner's threads.
+	// The study's budget is checked against the estimate the trial was
+	// planned with (runner.annotate: the data's channels and classes, the
+	// planner's threads), so that a worker training on more threads, whose
+	// estimate is larger, does not fail for good a trial the study admitted;
+	// a trial planned without one (an older effnas) is estimated here. This
+	// worker's own budget is checked against its own estimate: a trial too
+	// big for it is handed back for another worker.
 	p := r.src.Proxy()
 	cfg := p.Train
-	if need := trainingMemory(r.src, arch, data.Channels, data.Classes, r.opts.Threads); need > p.MaxMemory && p.MaxMemory > 0 {
-		return res, errors.New(tooBig(need, p.MaxMemory, cfg.Batch))
+	need := trainingMemory(r.src, arch, data.Channels, data.Classes, r.opts.Threads)
+	if planned := cmp.Or(t.Memory, need); planned > p.MaxMemory && p.MaxMemory > 0 {
+		return res, errors.New(tooBig(planned, p.MaxMemory, cfg.Batch))
 	} else if need > r.opts.MaxMemory {
 		return res, fmt.Errorf("%w: it needs about %s of memory to train, and this worker gives one training %s", errTooBig, FormatBytes(need), FormatBytes(r.opts.MaxMemory))
 	}
@@ -197,8 +204,14 @@ func (r *runner) trainSafely(ctx context.Context, t store.Trial) (res trainer.Re
 	}
 	cfg.Epochs = f.Epochs
 	cfg.Threads = r.opts.Threads
-	cfg.Seed = p.TrainSeed(r.study.Seed, t.Key, seedRung(r.src, t), t.Seed)
+	cfg.Seed = trainingSeed(r.src, r.study.Seed, t)
 	return trainer.Train(ctx, arch, data, cfg, nil)
+}
+
+// trainingSeed is a trial's training seed, derived as its study's stored
+// seed scheme says (Proxy.TrainSeed).
+func trainingSeed(src Source, study uint64, t store.Trial) uint64 {
+	return src.Proxy().TrainSeed(study, t.Key, seedRung(src, t), t.Seed)
 }
 
 // seedRung is the rung a trial's training seed is derived from: its own,

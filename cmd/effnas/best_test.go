@@ -232,3 +232,89 @@ func TestGridIsFlatByDefault(t *testing.T) {
 		t.Errorf("grid --rungs 2 --max-finalists 0: halving %+v", h)
 	}
 }
+
+// TestGridReportBestIsAMean: effnas grid --json's best carries the
+// winner's mean over its top-rung runs as its accuracy (its rung-0 run's
+// as rung0_accuracy), and a point whose rung-0 run diverged shows the
+// retry that stands in for it.
+func TestGridReportBestIsAMean(t *testing.T) {
+	ctx := t.Context()
+	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "g.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	cfg := grid.StudyConfig{Base: space.B0(), Proxy: search.Proxy{TrainSize: 900,
+		Halving: search.Halving{Rungs: 1, Eta: 3, TopSeeds: 3, Finalists: 3}}}.WithDefaults()
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	study, err := s.CreateStudy(ctx, store.Study{Kind: store.KindGrid, Config: raw}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	win, other := space.Scaling{Alpha: 1.2, Beta: 1.1, Gamma: 1.15}, space.Scaling{Alpha: 1, Beta: 1.2, Gamma: 1.2}
+	var plans []store.Plan
+	res := runs{}
+	add := func(p space.Scaling, seed int, acc float64) {
+		key := grid.Key(p)
+		plans = append(plans, store.Plan{Key: key, Seed: seed, Grid: &store.GridPoint{Alpha: p.Alpha, Beta: p.Beta, Gamma: p.Gamma}})
+		res[[3]any{key, 0, seed}] = store.Result{Accuracy: acc, Reward: acc, Seconds: 1}
+	}
+	for seed, acc := range []float64{0.95, 0.90, 0.91} { // mean 0.92
+		add(win, seed, acc)
+	}
+	for seed, acc := range []float64{0.80, 0.80, 0.80} {
+		add(grid.Base, seed, acc)
+	}
+	add(other, 0, -1) // diverged: failed below
+	add(other, search.RetrySeed, 0.85)
+	for seed, acc := range []float64{0.86, 0.86} {
+		add(other, seed+1, acc)
+	}
+	if _, err := s.PlanTrials(ctx, study.ID, plans, nil); err != nil {
+		t.Fatal(err)
+	}
+	claimed, err := s.ClaimTrials(ctx, study.ID, store.Claim{Worker: "w", Limit: len(plans), Lease: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range claimed {
+		r := res[[3]any{tr.Key, tr.Rung, tr.Seed}]
+		if r.Accuracy < 0 {
+			if err := s.FailTrial(ctx, tr.Lease(), "diverged: loss is NaN", 1); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if err := s.FinishTrial(ctx, tr.Lease(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	trials, err := s.Trials(ctx, study.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := grid.Open(study)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := newGridReport(g, study, search.Summary{Complete: true}, trials)
+	b := rep.Best
+	if b == nil || b.Key != grid.Key(win) || math.Abs(b.Accuracy-0.92) > 1e-9 || b.Rung0Accuracy != 0.95 || b.Seeds != 3 || math.Abs(b.TopAccuracy-0.92) > 1e-9 {
+		t.Fatalf("best %+v; want %s at its mean 0.92 over 3 seeds, its rung-0 run 0.95 beside it", b, grid.Key(win))
+	}
+	var found bool
+	for _, p := range rep.Points {
+		if p.Key == grid.Key(other) {
+			found = true
+			if p.State != string(store.TrialComplete) || p.Accuracy != 0.85 {
+				t.Errorf("point %s: %s at %v; want its retry, complete at 0.85", p.Key, p.State, p.Accuracy)
+			}
+		}
+	}
+	if !found || len(rep.Points) != 3 {
+		t.Errorf("points %+v; want the 3 points once each", rep.Points)
+	}
+}

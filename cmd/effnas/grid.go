@@ -218,6 +218,14 @@ type gridPointJSON struct {
 	FLOPs       int64   `json:"flops"`
 }
 
+// gridBestJSON is the winning point, as show --json's best: its accuracy
+// is the mean over its complete top-rung runs (top_accuracy; their sd and
+// count beside it), never one run; rung0_accuracy is its rung-0 run's.
+type gridBestJSON struct {
+	gridPointJSON
+	Rung0Accuracy float64 `json:"rung0_accuracy"`
+}
+
 type gridReport struct {
 	Study     int64           `json:"study"`
 	Status    string          `json:"status"`
@@ -226,7 +234,7 @@ type gridReport struct {
 	Counts    store.Counts    `json:"counts"`
 	Seconds   float64         `json:"seconds"`
 	Rungs     []rungJSON      `json:"rungs"`
-	Best      *gridPointJSON  `json:"best"`
+	Best      *gridBestJSON   `json:"best"`
 	Points    []gridPointJSON `json:"points"`
 	Family    []grid.Member   `json:"family,omitempty"`
 	// RungAgreement: how each rung below the top ranked the points that
@@ -265,16 +273,25 @@ func newGridReport(g *grid.Grid, study store.Study, sum search.Summary, trials [
 		}
 		return p
 	}
+	// Each point's rung-0 run, seed 0, or the retry that stands in for it
+	// when that run failed (a derived seed).
+	first := map[string]int{}
 	for _, t := range trials {
-		if t.Rung == 0 && t.Seed == 0 {
+		if t.Rung != 0 || (t.Seed != 0 && t.Seed != search.RetrySeed) {
+			continue
+		}
+		if i, ok := first[t.Key]; !ok {
+			first[t.Key] = len(rep.Points)
 			rep.Points = append(rep.Points, point(t))
+		} else if t.Seed == search.RetrySeed && rep.Points[i].State != string(store.TrialComplete) {
+			rep.Points[i] = point(t)
 		}
 	}
 	if b := g.Best(trials); b != nil {
 		for _, p := range rep.Points {
 			if p.Key == b.Key {
-				p := p
-				rep.Best = &p
+				rep.Best = &gridBestJSON{gridPointJSON: p, Rung0Accuracy: p.Accuracy}
+				rep.Best.Accuracy = b.Accuracy
 			}
 		}
 		if cfg.Dimension == "" {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -203,7 +204,9 @@ func runShow(ctx context.Context, env *Env, args []string) error {
 		}
 		b, standings := best(st, trials)
 		if b != nil {
-			out.Best = toBestJSON(b.Trial, *b)
+			// The run's own entry: a retry keeps its derived seed.
+			i := slices.IndexFunc(trials, func(t store.Trial) bool { return t.Number == b.Trial.Number })
+			out.Best = toBestJSON(trials[i], *b)
 		}
 		out.Standings = standings
 		if out.Standings == nil {

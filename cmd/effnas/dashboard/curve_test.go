@@ -209,3 +209,17 @@ func TestAgreementShown(t *testing.T) {
 		t.Error("a one-rung study's page shows a rung agreement")
 	}
 }
+
+// TestProxyPageSchedule: a proxy benchmark's page names its proxy's rungs
+// (its own images, not the reference's, which its trials load).
+func TestProxyPageSchedule(t *testing.T) {
+	f := newFixture(t)
+	px := smallProxy(search.Halving{Rungs: 2, Eta: 3})
+	p, err := search.CreatePanel(f.ctx, f.st, "rungs", search.PanelConfig{Proxy: px, Panel: 2, Seeds: 2, RefSeeds: 2, Reference: search.Fidelity{TrainSize: 5000, Epochs: 3}})
+	f.must(err)
+	srv := serve(t, f.path)
+	_, _, page := get(t, fmt.Sprintf("%s/studies/%d", srv.URL, p.ID))
+	if want := "rungs of 1200x1, 1800x2 images x epochs"; !strings.Contains(page, want) || strings.Contains(page, "5000x") {
+		t.Errorf("the benchmark's page does not say %q (or names the reference's images as the proxy's)", want)
+	}
+}

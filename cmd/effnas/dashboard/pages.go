@@ -217,7 +217,7 @@ func (s *Server) studyPage(w http.ResponseWriter, r *http.Request) error {
 	}
 	base := studyPageData{
 		pageData: s.pageData(fmt.Sprintf("%s %s", v.Kind, studyLabel(v.ID, v.Name)), ver, versionURL(id)),
-		S:        v.summary(), Rungs: v.src.Proxy().Schedule(), Table: v.table(q), Agreement: v.agreement(),
+		S:        v.summary(), Rungs: v.schedule(), Table: v.table(q), Agreement: v.agreement(),
 	}
 	switch {
 	case v.searcher() != nil:

@@ -172,6 +172,16 @@ func (v *study) best() *Best {
 	return bestOf(*s)
 }
 
+// schedule says how the study's candidates climb, in words. A proxy
+// benchmark's Proxy loads the reference's images; its rungs are the
+// proxy's own.
+func (v *study) schedule() string {
+	if p := v.panel(); p != nil {
+		return p.Config().Proxy.Schedule()
+	}
+	return v.src.Proxy().Schedule()
+}
+
 // agreement returns the study's rung agreement, rung 0 first; empty with
 // one rung and for proxy benchmarks.
 func (v *study) agreement() []search.RungAgreement {
