@@ -169,3 +169,30 @@ func TestStudiesTrainWithTheirScheme(t *testing.T) {
 		}
 	}
 }
+
+// TestDataSeed: a study with a data seed draws its split (validation and
+// test images) from it and its training seeds from its own seed: a search
+// under seed 2 with data seed 1 validates on seed 1's images.
+func TestDataSeed(t *testing.T) {
+	one := uint64(1)
+	a := Config{Seed: 1}.WithDefaults().Proxy
+	b := Config{Seed: 2, Proxy: Proxy{DataSeed: &one}}.WithDefaults().Proxy
+	c := Config{Seed: 2}.WithDefaults().Proxy
+	if a.data(32) != b.data(32) || a.data(32) == c.data(32) {
+		t.Errorf("data options: seed 1 %+v, seed 2 with data seed 1 %+v, seed 2 %+v; want the first two alike", a.data(32), b.data(32), c.data(32))
+	}
+	ctx := context.Background()
+	st, _ := openStore(t)
+	study, err := Create(ctx, st, "", Config{Seed: 2, Proxy: Proxy{DataSeed: &one}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := Open(ctx, st, study)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := store.Trial{Key: "k"}
+	if p := src.Config().Proxy; p.data(32) != a.data(32) || study.Seed != 2 || trainingSeed(src, study.Seed, tr) == a.TrainSeed(1, "k", 0, 0) {
+		t.Errorf("stored study: data %+v (want seed 1's), study seed %d (want 2), training seed that of seed 1", p.data(32), study.Seed)
+	}
+}

@@ -43,6 +43,11 @@ type Proxy struct {
 	// candidate estimated to need more is recorded as failed without
 	// training. 0 means no bound.
 	MaxMemory int64 `json:"max_memory"`
+	// DataSeed, when set, draws the data split (which images are the
+	// validation and test sets) instead of the study's seed, so that a
+	// study can repeat another's measurement with other training seeds on
+	// the same images; default none: the study's seed draws both.
+	DataSeed *uint64 `json:"data_seed,omitempty"`
 	// SeedScheme is how a trial's training seed is derived (TrainSeed);
 	// default SeedsIndependent. A study stored without it used
 	// SeedsSharedAcrossRungs, and keeps it when resumed.
@@ -76,6 +81,9 @@ func (p Proxy) WithDefaults() Proxy {
 	p.Train = p.Train.WithDefaults()
 	p.Halving = p.Halving.WithDefaults()
 	p.SeedScheme = cmp.Or(p.SeedScheme, SeedsIndependent)
+	if p.DataSeed != nil {
+		p.Train.Seed = *p.DataSeed // the split's seed; training seeds come from the study's (TrainSeed)
+	}
 	return p
 }
 

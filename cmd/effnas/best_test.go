@@ -225,11 +225,29 @@ func TestGridIsFlatByDefault(t *testing.T) {
 	if h := halving(); h != grid.DefaultHalving || h.Rungs != 1 || h.MaxFinalists != 9 || h.TopSeeds != 3 {
 		t.Errorf("the default grid's halving %+v; want one rung, finalists under 3 seeds, at most 9", h)
 	}
-	if out, err := runCmd(t, append([]string{"grid", "--db", db, "--rungs", "2", "--max-finalists", "0"}, small...)...); err != nil {
+	if out, err := runCmd(t, append([]string{"grid", "--db", db, "--rungs", "2", "--max-finalists", "0", "--seed", "2", "--data-seed", "1"}, small...)...); err != nil {
 		t.Fatalf("grid --rungs 2: %v\n%s", err, out)
 	}
 	if h := halving(); h.Rungs != 2 || h.MaxFinalists != 0 {
 		t.Errorf("grid --rungs 2 --max-finalists 0: halving %+v", h)
+	}
+	out, err := runCmd(t, "show", "--db", db, "--json")
+	var sh struct {
+		Study struct {
+			Seed   uint64 `json:"seed"`
+			Config struct {
+				Proxy search.Proxy `json:"proxy"`
+			} `json:"config"`
+		} `json:"study"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &sh) != nil {
+		t.Fatal(err)
+	}
+	if p := sh.Study.Config.Proxy; sh.Study.Seed != 2 || p.DataSeed == nil || *p.DataSeed != 1 || p.Train.Seed != 1 {
+		t.Errorf("grid --seed 2 --data-seed 1: study seed %d, proxy %+v; want seed 2, the split's seed 1", sh.Study.Seed, p)
+	}
+	if _, err := runCmd(t, append([]string{"grid", "--db", db, "--data-seed", "-2"}, small...)...); err == nil || !strings.Contains(err.Error(), "--data-seed -2") {
+		t.Errorf("grid --data-seed -2: %v; want refused, naming the flag", err)
 	}
 }
 

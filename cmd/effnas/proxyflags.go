@@ -28,6 +28,7 @@ type proxyFlags struct {
 	workers   int
 	threads   int
 	seed      uint64
+	dataSeed  int64 // -1: seed
 	ema       float64
 	smoothing float64
 	clip      float64
@@ -59,6 +60,7 @@ func (p *proxyFlags) register(fs *flag.FlagSet, halving *search.Halving) {
 	fs.IntVar(&p.workers, "workers", runtime.NumCPU(), "proxies trained at once (one per core is fastest)")
 	fs.IntVar(&p.threads, "threads", 0, "kernel goroutines per proxy (0: cores / workers)")
 	fs.Uint64Var(&p.seed, "seed", 1, "seed of every random choice; stored with the study")
+	fs.Int64Var(&p.dataSeed, "data-seed", -1, "seed of the data split alone (which images validate and test), to repeat a study with other training seeds on the same images; -1: --seed")
 	fs.StringVar(&p.maxMemory, "max-memory", "", "most memory one training may take (4G, 512M); larger candidates fail without training (default: a share of this machine's memory, cgroup and ulimit, divided by --workers)")
 	if halving == nil {
 		return
@@ -100,6 +102,9 @@ func (p *proxyFlags) check() error {
 	}
 	if math.IsNaN(p.lr) || p.lr < 0 || p.lr > 10 {
 		return usagef("--lr %v: must be 0 (default) or a positive rate up to 10", p.lr)
+	}
+	if p.dataSeed < -1 {
+		return usagef("--data-seed %d: must be -1 (the --seed) or a seed, 0 or more", p.dataSeed)
 	}
 	if p.dataset == "" {
 		return usagef("--dataset is empty: want mnist or the path of a dataset")
@@ -156,6 +161,10 @@ func (p *proxyFlags) proxy() search.Proxy {
 	px.Train.LR = p.lr
 	px.Train.Optimizer = p.optimizer
 	px.Train.Seed = p.seed
+	if p.dataSeed >= 0 {
+		s := uint64(p.dataSeed)
+		px.DataSeed = &s
+	}
 	px.Train.EMA = p.ema
 	px.Train.LabelSmoothing = p.smoothing
 	px.Train.GradClip = p.clip

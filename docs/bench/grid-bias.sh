@@ -18,12 +18,14 @@
 #
 # FLAT_FLAGS are given to the flat grid only. The grid is flat by default,
 # so a flat grid under the same --seed would train the default grid's very
-# runs again: the README's figures give the flat grid --seed 2, an
-# independent replicate (other initial weights, batch order and
-# validation split). FLAT=no skips the flat grid (when OUT already has one
-# of the same points, give its JSON as FLAT_JSON=path). EFFNAS is the
-# effnas binary (default: built from this checkout into OUT/effnas). The
-# README's grid figures come from (each with FLAT_FLAGS="--seed 2"):
+# runs again: the README's figures give the flat grid --seed 2 --data-seed
+# 1, an independent replicate (other initial weights and batch order) on
+# the same validation images. FLAT=no skips the flat grid (when OUT already
+# has one of the same points, give its JSON as FLAT_JSON=path); GRID=no
+# skips the grid, whose JSON OUT then holds from an earlier run. EFFNAS is
+# the effnas binary (default: built from this checkout into OUT/effnas).
+# The README's grid figures come from (each with FLAT_FLAGS="--seed 2
+# --data-seed 1"):
 #
 #   docs/bench/grid-bias.sh /tmp/gb-mnist-search mnist search
 #   docs/bench/grid-bias.sh /tmp/gb-mnist-b0 mnist b0
@@ -70,7 +72,9 @@ grid() {
 	echo "$name: $secs s, $(grep -m1 '"id"' "$out/$name.json" | tr -d ' ,')" | tee -a "$out/times"
 }
 
-grid "grid-$tag" "$@"
+if [ "${GRID:-yes}" != no ]; then
+	grid "grid-$tag" "$@"
+fi
 flat=${FLAT_JSON:-$out/flat-$tag.json}
 if [ "${FLAT:-yes}" != no ]; then
 	# shellcheck disable=SC2086 # FLAT_FLAGS is a list of flags
