@@ -336,3 +336,25 @@ func TestGridReportBestIsAMean(t *testing.T) {
 		t.Errorf("points %+v; want the 3 points once each", rep.Points)
 	}
 }
+
+// TestGridTableSpread: the grid's table gives a point measured once its
+// one run, with no spread (an sd of one run is undefined, and ±0.0000
+// would claim it is exact), and a point measured under several seeds its
+// mean ± sd.
+func TestGridTableSpread(t *testing.T) {
+	rep := &gridReport{Study: 2, Status: "complete", Points: []gridPointJSON{
+		{Trial: 0, Key: "a1.00_b1.00_g1.00", Alpha: 1, Beta: 1, Gamma: 1, Constraint: 1, State: "complete", Accuracy: 0.956, Seeds: 3, TopAccuracy: 0.958, TopStd: 0.0035, Finalist: true},
+		{Trial: 1, Key: "a1.00_b1.00_g1.40", Alpha: 1, Beta: 1, Gamma: 1.4, Constraint: 1.96, State: "complete", Accuracy: 0.962, Seeds: 1, TopAccuracy: 0.962},
+	}}
+	var b strings.Builder
+	rep.print(&b, &dbName{raw: "effnas.db"})
+	out := b.String()
+	for _, want := range []string{"0.9580±0.0035 (3)", "0.9620 (1)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("grid table lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "±0.0000") {
+		t.Errorf("grid table gives a single run a spread of 0:\n%s", out)
+	}
+}

@@ -316,7 +316,10 @@ func (r *gridReport) print(w io.Writer, db *dbName) {
 			acc = fmt.Sprintf("%.4f", p.Accuracy)
 		}
 		topAcc := "-"
-		if p.Seeds > 0 {
+		switch {
+		case p.Seeds == 1: // one run has no spread to show
+			topAcc = fmt.Sprintf("%.4f (1)", p.TopAccuracy)
+		case p.Seeds > 1:
 			topAcc = fmt.Sprintf("%.4f±%.4f (%d)", p.TopAccuracy, p.TopStd, p.Seeds)
 		}
 		mark := ""
