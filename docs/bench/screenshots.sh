@@ -13,14 +13,14 @@
 #
 # The trainings, on 2 cores (nothing else running):
 #
-#   go run ./cmd/effnas search --db DB --controller random --trials 30   # a few minutes
-#   go run ./cmd/effnas search --db DB                                   # about 4-6 minutes
-#   go run ./cmd/effnas grid --db DB                                     # up to about 45 minutes
+#   go run ./cmd/effnas search --db DB                                   # the default search, about 5 minutes
+#   go run ./cmd/effnas grid --db DB                                     # the default grid on its B0, about 9 minutes
+#   go run ./cmd/effnas search --db DB --controller random --trials 30   # about a minute
 #
-# The small random search comes first because the pictures show the
-# newest complete search (the default evolution search) and the default
-# grid builds on the newest complete search too; the compare page puts the
-# two searches side by side. An interrupted training is finished with
+# The pictures show the grid, the search whose B0 it scaled, and that
+# search beside the random one on the compare page. (These are the README
+# walkthrough's first two commands, with a database named.) An
+# interrupted training is finished with
 # 'go run ./cmd/effnas resume --db DB' (then run this script again). The
 # pictures are then taken by
 #
@@ -41,9 +41,9 @@ img=$(cd "$img" && pwd)
 cd "$repo"
 
 if [ ! -e "$db" ] || [ "${TRAIN:-}" = yes ]; then
-	go run ./cmd/effnas search --db "$db" --name "random b0" --controller random --trials 30
 	go run ./cmd/effnas search --db "$db" --name "evolution b0"
 	go run ./cmd/effnas grid --db "$db" --name "compound grid"
+	go run ./cmd/effnas search --db "$db" --name "random b0" --controller random --trials 30
 else
 	echo "screenshots.sh: $db exists: no training, pictures only (TRAIN=yes trains anyway)" >&2
 fi
