@@ -71,6 +71,13 @@ type Result struct {
 	TopThird      bool    `json:"winner_in_flat_top_third"`
 	TrainSecsDef  float64 `json:"train_seconds_default"`
 	TrainSecsFlat float64 `json:"train_seconds_flat"`
+	// For a series, the same gap between its ends' thirds: the mean over
+	// the third of the points with the smallest multipliers minus the mean
+	// over the third with the largest (at least one point each). One run
+	// at each end is as noisy as a run; a third of the series is less so.
+	ThirdsDefault *float64 `json:"gap_thirds_default,omitempty"`
+	ThirdsFlat    *float64 `json:"gap_thirds_flat,omitempty"`
+	BiasThirds    *float64 `json:"bias_thirds,omitempty"`
 }
 
 func main() {
@@ -103,6 +110,11 @@ func run(args []string, w io.Writer) error {
 	dp, fp := points(def), points(flat)
 	res := Result{Dimension: dim, Points: len(dp), GapDefault: gap(dp, dim), GapFlat: gap(fp, dim)}
 	res.Bias = res.GapDefault - res.GapFlat
+	if dim != "" {
+		d, f := thirdsGap(dp, dim), thirdsGap(fp, dim)
+		b := d - f
+		res.ThirdsDefault, res.ThirdsFlat, res.BiasThirds = &d, &f, &b
+	}
 	res.TrainSecsDef, res.TrainSecsFlat = seconds(def), seconds(flat)
 	if def.Best != nil {
 		res.Winner = def.Best.Key
@@ -121,6 +133,10 @@ func run(args []string, w io.Writer) error {
 	fmt.Fprintf(w, "%s (rung-0 accuracy, seed 0, %d points)\n", what, len(dp))
 	byLevel(w, dp, fp, dim)
 	fmt.Fprintf(w, "gap: default %+.4f, flat %+.4f; bias %+.4f (%+.1f points)\n", res.GapDefault, res.GapFlat, res.Bias, 100*res.Bias)
+	if res.BiasThirds != nil {
+		fmt.Fprintf(w, "gap between the ends' thirds (%d points each): default %+.4f, flat %+.4f; bias %+.4f (%+.1f points)\n",
+			max(len(dp)/3, 1), *res.ThirdsDefault, *res.ThirdsFlat, *res.BiasThirds, 100**res.BiasThirds)
+	}
 	if res.Winner != "" {
 		fmt.Fprintf(w, "default winner %s: rank %d of %d in the flat grid (top third: %v)\n", res.Winner, res.WinnerRank, res.Candidates, res.TopThird)
 	}
@@ -201,6 +217,25 @@ func gap(ps []point, dim string) float64 {
 	s := slices.Clone(ps)
 	slices.SortFunc(s, func(a, b point) int { return cmp.Compare(multiplier(a, dim), multiplier(b, dim)) })
 	return s[0].acc - s[len(s)-1].acc
+}
+
+// thirdsGap is a series' mean accuracy over the third of its points with
+// the smallest multipliers minus that over the third with the largest.
+func thirdsGap(ps []point, dim string) float64 {
+	if len(ps) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(ps)
+	slices.SortFunc(s, func(a, b point) int { return cmp.Compare(multiplier(a, dim), multiplier(b, dim)) })
+	k := max(len(s)/3, 1)
+	acc := func(ps []point) []float64 {
+		var out []float64
+		for _, p := range ps {
+			out = append(out, p.acc)
+		}
+		return out
+	}
+	return mean(acc(s[:k])) - mean(acc(s[len(s)-k:]))
 }
 
 func mean(xs []float64) float64 {

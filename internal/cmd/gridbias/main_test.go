@@ -67,6 +67,9 @@ func TestGridBias(t *testing.T) {
 	if !near(r.GapDefault, 0.20) || !near(r.GapFlat, -0.01) || !near(r.Bias, 0.21) || r.WinnerRank != 2 || r.Candidates != 4 || !r.TopThird {
 		t.Errorf("result %+v; want gaps 0.20 and -0.01, bias 0.21, the winner second of 4", r)
 	}
+	if r.BiasThirds != nil {
+		t.Errorf("compound grid: a thirds' bias %v; want none (it is a series' measure)", *r.BiasThirds)
+	}
 	// A depth series: the smallest multiplier's accuracy minus the
 	// largest's: default 0.80 - 0.60 = 0.20, flat 0.95 - 0.96 = -0.01.
 	def = writeShow(t, dir, "ddef.json", "depth", mk(0.80, 0.90, 0.50, 0.70, 0.60)[2:], "a1.10")
@@ -80,6 +83,35 @@ func TestGridBias(t *testing.T) {
 	}
 	if !near(r.GapDefault, -0.10) || !near(r.GapFlat, 0.03) || !near(r.Bias, -0.13) || r.WinnerRank != 1 {
 		t.Errorf("depth series %+v; want gaps 0.50-0.60 = -0.10 and 0.99-0.96 = 0.03, the winner a1.10 first of 3", r)
+	}
+	// Three points: a third is one point, so the thirds' gap is the ends'.
+	if r.BiasThirds == nil || !near(*r.ThirdsDefault, -0.10) || !near(*r.BiasThirds, -0.13) {
+		t.Errorf("depth series of 3: thirds' gaps %v, %v; want the ends' -0.10 and bias -0.13", r.ThirdsDefault, r.BiasThirds)
+	}
+	// Seven width points, listed out of order: a third is 2 points.
+	// Default by beta 1.00..1.30: 0.90 0.80 0.70 0.75 0.60 0.50 0.40: thirds
+	// 0.85 - 0.45 = 0.40; flat 0.90 0.90 0.80 0.85 0.90 0.80 0.90: 0.90 -
+	// 0.85 = 0.05. Bias 0.35; the ends alone give 0.50 - 0.00 = 0.50.
+	var wd, wf []point
+	da := []float64{0.90, 0.80, 0.70, 0.75, 0.60, 0.50, 0.40}
+	fa := []float64{0.90, 0.90, 0.80, 0.85, 0.90, 0.80, 0.90}
+	for _, i := range []int{3, 6, 0, 5, 1, 4, 2} {
+		b := 1 + 0.05*float64(i)
+		wd = append(wd, point{"w" + string(rune('0'+i)), 1, b, 1, da[i]})
+		wf = append(wf, point{"w" + string(rune('0'+i)), 1, b, 1, fa[i]})
+	}
+	def = writeShow(t, dir, "wdef.json", "width", wd, "w0")
+	flat = writeShow(t, dir, "wflat.json", "width", wf, "w0")
+	out.Reset()
+	if err := run([]string{"-json", def, flat}, &out); err != nil {
+		t.Fatal(err)
+	}
+	r = Result{}
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatal(err)
+	}
+	if !near(r.Bias, 0.50) || r.BiasThirds == nil || !near(*r.ThirdsDefault, 0.40) || !near(*r.ThirdsFlat, 0.05) || !near(*r.BiasThirds, 0.35) {
+		t.Errorf("width series %+v (thirds %v, %v, %v); want the ends' bias 0.50, thirds' gaps 0.40 and 0.05, bias 0.35", r, r.ThirdsDefault, r.ThirdsFlat, r.BiasThirds)
 	}
 	if err := run([]string{def, writeShow(t, dir, "x.json", "", nil, "")}, &out); err == nil {
 		t.Error("a depth series compared with a compound grid: no error")
