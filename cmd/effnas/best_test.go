@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"math"
 	"path/filepath"
 	"slices"
@@ -246,10 +247,42 @@ func TestGridIsFlatByDefault(t *testing.T) {
 	if p := sh.Study.Config.Proxy; sh.Study.Seed != 2 || p.DataSeed == nil || *p.DataSeed != 1 || p.Train.Seed != 1 {
 		t.Errorf("grid --seed 2 --data-seed 1: study seed %d, proxy %+v; want seed 2, the split's seed 1", sh.Study.Seed, p)
 	}
-	if _, err := runCmd(t, append([]string{"grid", "--db", db, "--data-seed", "-2"}, small...)...); err == nil || !strings.Contains(err.Error(), "--data-seed -2") {
+	if _, err := runCmd(t, append([]string{"grid", "--db", db, "--data-seed", "-2"}, small...)...); err == nil || !strings.Contains(err.Error(), `"-2" for flag -data-seed`) {
 		t.Errorf("grid --data-seed -2: %v; want refused, naming the flag", err)
 	}
 }
+
+// TestDataSeedFlag: --data-seed, given, is the split's seed, 0 included;
+// not given, the proxy has none and splits by --seed.
+func TestDataSeedFlag(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want *uint64
+	}{
+		{[]string{"--seed", "2", "--data-seed", "0"}, new(uint64)},
+		{[]string{"--seed", "2", "--data-seed", "18446744073709551615"}, ptr(uint64(math.MaxUint64))},
+		{[]string{"--seed", "2"}, nil},
+	} {
+		var pf proxyFlags
+		fs := flag.NewFlagSet("grid", flag.ContinueOnError)
+		pf.register(fs, &grid.DefaultHalving)
+		if err := fs.Parse(c.args); err != nil {
+			t.Fatalf("%v: %v", c.args, err)
+		}
+		p := pf.proxy()
+		switch {
+		case c.want == nil && p.DataSeed != nil:
+			t.Errorf("%v: data seed %d; want none (the study's seed splits)", c.args, *p.DataSeed)
+		case c.want != nil && (p.DataSeed == nil || *p.DataSeed != *c.want):
+			t.Errorf("%v: data seed %v; want %d", c.args, p.DataSeed, *c.want)
+		}
+		if p.Train.Seed != 2 {
+			t.Errorf("%v: the proxy's seed %d; want --seed's 2", c.args, p.Train.Seed)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
 
 // TestGridReportBestIsAMean: effnas grid --json's best carries the
 // winner's mean over its top-rung runs as its accuracy (its rung-0 run's
@@ -345,11 +378,21 @@ func TestGridTableSpread(t *testing.T) {
 	rep := &gridReport{Study: 2, Status: "complete", Points: []gridPointJSON{
 		{Trial: 0, Key: "a1.00_b1.00_g1.00", Alpha: 1, Beta: 1, Gamma: 1, Constraint: 1, State: "complete", Accuracy: 0.956, Seeds: 3, TopAccuracy: 0.958, TopStd: 0.0035, Finalist: true},
 		{Trial: 1, Key: "a1.00_b1.00_g1.40", Alpha: 1, Beta: 1, Gamma: 1.4, Constraint: 1.96, State: "complete", Accuracy: 0.962, Seeds: 1, TopAccuracy: 0.962},
+		// A finalist whose extra seeds failed: tied, with one run.
+		{Trial: 2, Key: "a1.00_b1.05_g1.35", Alpha: 1, Beta: 1.05, Gamma: 1.35, Constraint: 2.009, State: "complete", Accuracy: 0.957, Seeds: 1, TopAccuracy: 0.957, Finalist: true, Tied: true},
+		// A point whose only run failed: no top-rung mean.
+		{Trial: 3, Key: "a1.05_b1.00_g1.40", Alpha: 1.05, Beta: 1, Gamma: 1.4, Constraint: 2.058, State: "failed"},
 	}}
+	rep.Best = &gridBestJSON{gridPointJSON: rep.Points[0]}
 	var b strings.Builder
 	rep.print(&b, &dbName{raw: "effnas.db"})
 	out := b.String()
-	for _, want := range []string{"0.9580±0.0035 (3)", "0.9620 (1)"} {
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) >= 7 && f[3] == "2.058" && (f[4] != "-" || f[6] != "-") {
+			t.Errorf("a point whose run failed shows %q and %q; want - for its rung-0 accuracy and its top-rung mean:\n%s", f[4], f[6], out)
+		}
+	}
+	for _, want := range []string{"0.9580±0.0035 (3)", "0.9620 (1)", "(1.00, 1.05, 1.35) 0.9570 (1)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("grid table lacks %q:\n%s", want, out)
 		}

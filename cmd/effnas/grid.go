@@ -301,6 +301,19 @@ func newGridReport(g *grid.Grid, study store.Study, sum search.Summary, trials [
 	return rep
 }
 
+// topAccuracy is a point's mean ± sd over its top-rung runs and their
+// number, as the grid's table gives it: one run has no spread to show (an
+// sd of 0 would claim it exact), and a point with none is "-".
+func topAccuracy(p gridPointJSON) string {
+	switch {
+	case p.Seeds == 1:
+		return fmt.Sprintf("%.4f (1)", p.TopAccuracy)
+	case p.Seeds > 1:
+		return fmt.Sprintf("%.4f±%.4f (%d)", p.TopAccuracy, p.TopStd, p.Seeds)
+	}
+	return "-"
+}
+
 func (r *gridReport) print(w io.Writer, db *dbName) {
 	c := r.Counts
 	fmt.Fprintf(w, "grid study %d: %s; %d trials complete, %d failed\n", r.Study, r.Status, c.Complete, c.Failed)
@@ -315,13 +328,7 @@ func (r *gridReport) print(w io.Writer, db *dbName) {
 		if p.State == string(store.TrialComplete) {
 			acc = fmt.Sprintf("%.4f", p.Accuracy)
 		}
-		topAcc := "-"
-		switch {
-		case p.Seeds == 1: // one run has no spread to show
-			topAcc = fmt.Sprintf("%.4f (1)", p.TopAccuracy)
-		case p.Seeds > 1:
-			topAcc = fmt.Sprintf("%.4f±%.4f (%d)", p.TopAccuracy, p.TopStd, p.Seeds)
-		}
+		topAcc := topAccuracy(p)
 		mark := ""
 		switch {
 		case r.Best != nil && p.Trial == r.Best.Trial:
@@ -340,7 +347,7 @@ func (r *gridReport) print(w io.Writer, db *dbName) {
 		var tied []string
 		for _, p := range r.Points {
 			if p.Tied && p.Trial != b.Trial {
-				tied = append(tied, fmt.Sprintf("(%.2f, %.2f, %.2f) %.4f±%.4f", p.Alpha, p.Beta, p.Gamma, p.TopAccuracy, p.TopStd))
+				tied = append(tied, fmt.Sprintf("(%.2f, %.2f, %.2f) %s", p.Alpha, p.Beta, p.Gamma, topAccuracy(p)))
 			}
 		}
 		if len(tied) > 0 {

@@ -28,7 +28,7 @@ type proxyFlags struct {
 	workers   int
 	threads   int
 	seed      uint64
-	dataSeed  int64 // -1: seed
+	dataSeed  optSeed // unset: --seed
 	ema       float64
 	smoothing float64
 	clip      float64
@@ -60,7 +60,7 @@ func (p *proxyFlags) register(fs *flag.FlagSet, halving *search.Halving) {
 	fs.IntVar(&p.workers, "workers", runtime.NumCPU(), "proxies trained at once (one per core is fastest)")
 	fs.IntVar(&p.threads, "threads", 0, "kernel goroutines per proxy (0: cores / workers)")
 	fs.Uint64Var(&p.seed, "seed", 1, "seed of every random choice; stored with the study")
-	fs.Int64Var(&p.dataSeed, "data-seed", -1, "seed of the data split alone (which images validate and test), to repeat a study with other training seeds on the same images; -1: --seed")
+	fs.Var(&p.dataSeed, "data-seed", "seed of the data split alone (which images validate and test), to repeat a study with other training seeds on the same images (default: --seed)")
 	fs.StringVar(&p.maxMemory, "max-memory", "", "most memory one training may take (4G, 512M); larger candidates fail without training (default: a share of this machine's memory, cgroup and ulimit, divided by --workers)")
 	if halving == nil {
 		return
@@ -102,9 +102,6 @@ func (p *proxyFlags) check() error {
 	}
 	if math.IsNaN(p.lr) || p.lr < 0 || p.lr > 10 {
 		return usagef("--lr %v: must be 0 (default) or a positive rate up to 10", p.lr)
-	}
-	if p.dataSeed < -1 {
-		return usagef("--data-seed %d: must be -1 (the --seed) or a seed, 0 or more", p.dataSeed)
 	}
 	if p.dataset == "" {
 		return usagef("--dataset is empty: want mnist or the path of a dataset")
@@ -161,8 +158,8 @@ func (p *proxyFlags) proxy() search.Proxy {
 	px.Train.LR = p.lr
 	px.Train.Optimizer = p.optimizer
 	px.Train.Seed = p.seed
-	if p.dataSeed >= 0 {
-		s := uint64(p.dataSeed)
+	if p.dataSeed.set {
+		s := p.dataSeed.v
 		px.DataSeed = &s
 	}
 	px.Train.EMA = p.ema
@@ -198,4 +195,26 @@ func parseCount(s string) (float64, error) {
 func (p *proxyFlags) options() search.Options {
 	mem, _ := p.memory()
 	return search.Options{Workers: p.workers, Threads: p.threads, MaxMemory: mem}
+}
+
+// optSeed is a seed flag that knows whether it was given.
+type optSeed struct {
+	v   uint64
+	set bool
+}
+
+func (o *optSeed) String() string {
+	if o == nil || !o.set {
+		return ""
+	}
+	return strconv.FormatUint(o.v, 10)
+}
+
+func (o *optSeed) Set(s string) error {
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return fmt.Errorf("want a seed, a whole number from 0 to %d, e.g. 1", uint64(math.MaxUint64))
+	}
+	o.v, o.set = v, true
+	return nil
 }

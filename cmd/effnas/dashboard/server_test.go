@@ -133,6 +133,15 @@ func TestPagesAndJSON(t *testing.T) {
 		if strings.HasPrefix(tc.typ, "application/json") && !json.Valid([]byte(body)) {
 			t.Errorf("GET %s: not valid JSON", tc.path)
 		}
+		if strings.HasPrefix(tc.typ, "text/html") {
+			// The pages open and close their blocks in template branches
+			// (a row only when there is a plot): every branch balances.
+			for _, tag := range []string{"div", "section", "figure", "table"} {
+				if o, c := strings.Count(body, "<"+tag), strings.Count(body, "</"+tag+">"); o != c {
+					t.Errorf("GET %s: %d <%s> opened, %d closed", tc.path, o, tag, c)
+				}
+			}
+		}
 		if h.Get("Content-Security-Policy") == "" {
 			t.Errorf("GET %s: no Content-Security-Policy", tc.path)
 		}
