@@ -14,7 +14,7 @@
 # OUT/NAME-seedS.png. EFFNAS is the effnas binary (default: built from this
 # checkout into OUT/effnas). An interrupted panel is finished with effnas resume --db OUT/NAME.db.
 set -euo pipefail
-[ $# -ge 3 ] || { sed -n '2,18p' "$0" >&2; exit 2; }
+[ $# -ge 3 ] || { sed -n '2,15p' "$0" >&2; exit 2; }
 out=$1 data=$2
 shift 2
 repo=$(cd "$(dirname "$0")/../.." && pwd)

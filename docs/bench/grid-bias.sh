@@ -18,14 +18,15 @@
 #
 # FLAT_FLAGS are given to the flat grid only. The grid is flat by default,
 # so a flat grid under the same --seed would train the default grid's very
-# runs again: the README's figures give the flat grid --seed 2 --data-seed
-# 1, an independent replicate (other initial weights and batch order) on
-# the same validation images. FLAT=no skips the flat grid (when OUT already
+# runs again: the README's figures give the flat grid --seed 2, an
+# independent replicate (other initial weights, batch order and validation
+# split), and the series --seed 2 --data-seed 1 (the same validation
+# images). FLAT=no skips the flat grid (when OUT already
 # has one of the same points, give its JSON as FLAT_JSON=path); GRID=no
 # skips the grid, whose JSON OUT then holds from an earlier run. EFFNAS is
 # the effnas binary (default: built from this checkout into OUT/effnas).
-# The README's grid figures come from (each with FLAT_FLAGS="--seed 2
-# --data-seed 1"):
+# The README's grid figures come from (with FLAT_FLAGS="--seed 2", and
+# "--seed 2 --data-seed 1" for the series):
 #
 #   docs/bench/grid-bias.sh /tmp/gb-mnist-search mnist search
 #   docs/bench/grid-bias.sh /tmp/gb-mnist-b0 mnist b0
@@ -33,7 +34,7 @@
 #   docs/bench/grid-bias.sh /tmp/gb-fashion-b0 /usr/share/datasets/fashion-mnist b0
 #   docs/bench/grid-bias.sh /tmp/gb-mnist-search mnist search --dimension depth   # and width, resolution
 set -euo pipefail
-[ $# -ge 3 ] || { sed -n '2,30p' "$0" >&2; exit 2; }
+[ $# -ge 3 ] || { sed -n '2,35p' "$0" >&2; exit 2; }
 out=$1 data=$2 base=$3
 shift 3
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -49,7 +50,9 @@ b0blocks="r1_k3_s11_e1_i32_o16_se0.25 r2_k3_s22_e6_i16_o24_se0.25 r2_k5_s22_e6_i
 
 case $base in
 search)
-	if ! "$EFFNAS" list --db "$db" 2>/dev/null | grep -q 'search.*complete'; then
+	# (grep reads all of list's output: with grep -q, list could die of
+	# SIGPIPE and pipefail would take it for no complete search)
+	if ! "$EFFNAS" list --db "$db" 2>/dev/null | grep 'search.*complete' >/dev/null; then
 		s=$(date +%s)
 		"$EFFNAS" search --db "$db" --dataset "$data" >"$out/search.log" 2>&1
 		echo "search: $(($(date +%s) - s)) s" | tee -a "$out/times"
