@@ -107,7 +107,9 @@ func runBenchTrain(ctx context.Context, env *Env, args []string) error {
 	batch := fs.Int("batch", 64, "images per step")
 	steps := fs.Int("steps", 30, "timed steps (after 2 warm-up steps)")
 	threads := fs.Int("threads", 2, "goroutines the kernels may use")
-	seed := fs.Uint64("seed", 1, "seed of the weights and the random data")
+	seed := new(uint64)
+	*seed = 1
+	fs.Var((*seedValue)(seed), "seed", "seed of the weights and the random data")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	profile := fs.Bool("profile", false, "also print where the step time goes, by kind of layer")
 	if err := parseFlags(fs, args); err != nil {

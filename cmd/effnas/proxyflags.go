@@ -59,7 +59,8 @@ func (p *proxyFlags) register(fs *flag.FlagSet, halving *search.Halving) {
 	fs.IntVar(&p.res, "proxy-res", search.DefaultProxyRes, "input resolution of the proxy network")
 	fs.IntVar(&p.workers, "workers", runtime.NumCPU(), "proxies trained at once (one per core is fastest)")
 	fs.IntVar(&p.threads, "threads", 0, "kernel goroutines per proxy (0: cores / workers)")
-	fs.Uint64Var(&p.seed, "seed", 1, "seed of every random choice; stored with the study")
+	p.seed = 1
+	fs.Var((*seedValue)(&p.seed), "seed", "seed of every random choice; stored with the study")
 	fs.Var(&p.dataSeed, "data-seed", "seed of the data split alone (which images validate and test), to repeat a study with other training seeds on the same images (default: --seed)")
 	fs.StringVar(&p.maxMemory, "max-memory", "", "most memory one training may take (4G, 512M); larger candidates fail without training (default: a share of this machine's memory, cgroup and ulimit, divided by --workers)")
 	if halving == nil {
@@ -211,10 +212,35 @@ func (o *optSeed) String() string {
 }
 
 func (o *optSeed) Set(s string) error {
-	v, err := strconv.ParseUint(s, 10, 64)
+	v, err := parseSeed(s)
 	if err != nil {
-		return fmt.Errorf("want a seed, a whole number from 0 to %d, e.g. 1", uint64(math.MaxUint64))
+		return err
 	}
 	o.v, o.set = v, true
 	return nil
+}
+
+// seedValue is a seed flag with a default.
+type seedValue uint64
+
+func (v *seedValue) String() string {
+	if v == nil {
+		return "0"
+	}
+	return strconv.FormatUint(uint64(*v), 10)
+}
+
+func (v *seedValue) Set(s string) error {
+	u, err := parseSeed(s)
+	*v = seedValue(u)
+	return err
+}
+
+// parseSeed reads a seed, saying what one is when s is not.
+func parseSeed(s string) (uint64, error) {
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("want a seed, a whole number from 0 to %d, e.g. 1", uint64(math.MaxUint64))
+	}
+	return v, nil
 }

@@ -59,8 +59,10 @@ func runTrain(ctx context.Context, env *Env, args []string) error {
 	lr := fs.Float64("lr", 0, "peak learning rate (0: the optimizer's default)")
 	optimizer := fs.String("optimizer", trainer.DefaultOptimizer, "adam, sgd or rmsprop")
 	threads := fs.Int("threads", runtime.NumCPU(), "goroutines the kernels may use")
-	seed := fs.Uint64("seed", 1, "seed of the weights, the shuffling and (unless --data-seed) the data split")
-	dataSeed := fs.Uint64("data-seed", 0, "seed of the train/validation/test split (default --seed); keep it fixed to compare seeds on the same data")
+	seed, dataSeed := new(uint64), new(uint64)
+	*seed = 1
+	fs.Var((*seedValue)(seed), "seed", "seed of the weights, the shuffling and (unless --data-seed) the data split")
+	fs.Var((*seedValue)(dataSeed), "data-seed", "seed of the train/validation/test split (default --seed); keep it fixed to compare seeds on the same data")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err

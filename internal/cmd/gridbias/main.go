@@ -61,7 +61,8 @@ type point struct {
 // Result is what gridbias prints with -json.
 type Result struct {
 	Dimension     string  `json:"dimension"` // "" for the compound grid
-	Points        int     `json:"points"`
+	Points        int     `json:"points"`    // compared: those with a complete rung-0 run in both grids
+	LeftOut       int     `json:"left_out"`  // points with such a run in one grid only
 	GapDefault    float64 `json:"gap_default"`
 	GapFlat       float64 `json:"gap_flat"`
 	Bias          float64 `json:"bias"`
@@ -107,8 +108,11 @@ func run(args []string, w io.Writer) error {
 	if d := dimension(flat); d != dim {
 		return fmt.Errorf("%s is a %q grid and %s a %q grid; compare grids of the same points", args[0], dim, args[1], d)
 	}
-	dp, fp := points(def), points(flat)
-	res := Result{Dimension: dim, Points: len(dp), GapDefault: gap(dp, dim), GapFlat: gap(fp, dim)}
+	dp, fp, left := common(points(def), points(flat))
+	if len(dp) == 0 {
+		return fmt.Errorf("%s and %s share no point with a complete rung-0 run (seed 0): nothing to compare", args[0], args[1])
+	}
+	res := Result{Dimension: dim, Points: len(dp), LeftOut: left, GapDefault: gap(dp, dim), GapFlat: gap(fp, dim)}
 	res.Bias = res.GapDefault - res.GapFlat
 	if dim != "" {
 		d, f := thirdsGap(dp, dim), thirdsGap(fp, dim)
@@ -131,6 +135,9 @@ func run(args []string, w io.Writer) error {
 		what = dim + " series: gap = accuracy at the smallest multiplier minus at the largest"
 	}
 	fmt.Fprintf(w, "%s (rung-0 accuracy, seed 0, %d points)\n", what, len(dp))
+	if left > 0 {
+		fmt.Fprintf(w, "%d points left out: their rung-0 run is complete in one grid only\n", left)
+	}
 	byLevel(w, dp, fp, dim)
 	fmt.Fprintf(w, "gap: default %+.4f, flat %+.4f; bias %+.4f (%+.1f points)\n", res.GapDefault, res.GapFlat, res.Bias, 100*res.Bias)
 	if res.BiasThirds != nil {
@@ -177,6 +184,30 @@ func points(s *show) []point {
 		out = append(out, point{t.Key, *t.Alpha, *t.Beta, *t.Gamma, *t.Accuracy})
 	}
 	return out
+}
+
+// common returns the points of a and b whose key both have, in their
+// order, and how many of either were left out.
+func common(a, b []point) ([]point, []point, int) {
+	in := func(ps []point) map[string]bool {
+		m := map[string]bool{}
+		for _, p := range ps {
+			m[p.key] = true
+		}
+		return m
+	}
+	ina, inb := in(a), in(b)
+	keep := func(ps []point, other map[string]bool) []point {
+		var out []point
+		for _, p := range ps {
+			if other[p.key] {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	ca, cb := keep(a, inb), keep(b, ina)
+	return ca, cb, len(a) - len(ca) + len(b) - len(cb)
 }
 
 func seconds(s *show) float64 {

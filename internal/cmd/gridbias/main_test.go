@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -100,6 +101,9 @@ func TestGridBias(t *testing.T) {
 		wd = append(wd, point{"w" + string(rune('0'+i)), 1, b, 1, da[i]})
 		wf = append(wf, point{"w" + string(rune('0'+i)), 1, b, 1, fa[i]})
 	}
+	// A point whose run failed in the flat series (present in the default
+	// only) is left out of both: here it would be the largest beta.
+	wd = append(wd, point{"w9", 1, 1.45, 1, 0.10})
 	def = writeShow(t, dir, "wdef.json", "width", wd, "w0")
 	flat = writeShow(t, dir, "wflat.json", "width", wf, "w0")
 	out.Reset()
@@ -110,8 +114,14 @@ func TestGridBias(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
 		t.Fatal(err)
 	}
+	if r.Points != 7 || r.LeftOut != 1 {
+		t.Errorf("width series: %d points compared, %d left out; want 7 and the one the flat series lacks", r.Points, r.LeftOut)
+	}
 	if !near(r.Bias, 0.50) || r.BiasThirds == nil || !near(*r.ThirdsDefault, 0.40) || !near(*r.ThirdsFlat, 0.05) || !near(*r.BiasThirds, 0.35) {
 		t.Errorf("width series %+v (thirds %v, %v, %v); want the ends' bias 0.50, thirds' gaps 0.40 and 0.05, bias 0.35", r, r.ThirdsDefault, r.ThirdsFlat, r.BiasThirds)
+	}
+	if err := run([]string{writeShow(t, dir, "e1.json", "width", nil, ""), writeShow(t, dir, "e2.json", "width", nil, "")}, &out); err == nil || !strings.Contains(err.Error(), "share no point") {
+		t.Errorf("two empty series: %v; want an error saying there is nothing to compare", err)
 	}
 	if err := run([]string{def, writeShow(t, dir, "x.json", "", nil, "")}, &out); err == nil {
 		t.Error("a depth series compared with a compound grid: no error")
