@@ -33,8 +33,11 @@
 #   docs/bench/grid-bias.sh /tmp/gb-fashion-search /usr/share/datasets/fashion-mnist search
 #   docs/bench/grid-bias.sh /tmp/gb-fashion-b0 /usr/share/datasets/fashion-mnist b0
 #   docs/bench/grid-bias.sh /tmp/gb-mnist-search mnist search --dimension depth   # and width, resolution
+#   docs/bench/grid-bias.sh /tmp/gb-fashion-search /usr/share/datasets/fashion-mnist search --dimension depth
+#
+# and MNIST's depth series once more with FLAT_FLAGS="--seed 2" (GRID=no).
 set -euo pipefail
-[ $# -ge 3 ] || { sed -n '2,35p' "$0" >&2; exit 2; }
+[ $# -ge 3 ] || { sed -n '2,38p' "$0" >&2; exit 2; }
 out=$1 data=$2 base=$3
 shift 3
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -78,9 +81,13 @@ grid() {
 if [ "${GRID:-yes}" != no ]; then
 	grid "grid-$tag" "$@"
 fi
-flat=${FLAT_JSON:-$out/flat-$tag.json}
+# A replicate's files are named by its FLAT_FLAGS too, so that a second
+# replicate (other flags) does not overwrite the first.
+ftag=$tag
+[ -z "${FLAT_FLAGS:-}" ] || ftag=$tag$(printf '_%s' "$FLAT_FLAGS" | tr -c 'A-Za-z0-9.-' '_')
+flat=${FLAT_JSON:-$out/flat-$ftag.json}
 if [ "${FLAT:-yes}" != no ]; then
 	# shellcheck disable=SC2086 # FLAT_FLAGS is a list of flags
-	grid "flat-$tag" "$@" --rungs 1 --top-seeds 1 ${FLAT_FLAGS:-}
+	grid "flat-$ftag" "$@" --rungs 1 --top-seeds 1 ${FLAT_FLAGS:-}
 fi
-(cd "$repo" && go run ./internal/cmd/gridbias "$out/grid-$tag.json" "$flat") | tee "$out/bias-$tag.txt"
+(cd "$repo" && go run ./internal/cmd/gridbias "$out/grid-$tag.json" "$flat") | tee "$out/bias-$ftag.txt"
