@@ -86,18 +86,7 @@ func TestPanelRungs(t *testing.T) {
 	px := tinyConfig(1, "random").Proxy
 	px.TrainSize, px.Train.Epochs, px.Train.Batch = 900, 2, 32
 	px.Halving = Halving{Rungs: 3, Eta: 3}
-	study, err := CreatePanel(t.Context(), st, "", PanelConfig{Proxy: px, Panel: 2, Seeds: 2, RefSeeds: 3, Reference: Fidelity{TrainSize: 2000, Epochs: 2}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := OpenPanel(study)
-	if err != nil {
-		t.Fatal(err)
-	}
-	trials, err := st.Trials(t.Context(), study.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, trials := newPanel(t, st, PanelConfig{Proxy: px, Panel: 2, Seeds: 2, RefSeeds: 3, Reference: Fidelity{TrainSize: 2000, Epochs: 2}})
 	if p.Config().RefRung() != 3 || p.Expected() != 3*(2*3+3) || len(trials) != p.Expected() {
 		t.Fatalf("reference rung %d, expected %d, planned %d; want rung 3, 27 and 27", p.Config().RefRung(), p.Expected(), len(trials))
 	}
@@ -174,4 +163,23 @@ func TestRunReportsTheSourcesBest(t *testing.T) {
 	if sum.Best != want {
 		t.Errorf("summary's best %+v; want the source's", sum.Best)
 	}
+}
+
+// newPanel creates a proxy benchmark by cfg and returns it opened, with
+// its planned trials.
+func newPanel(t *testing.T, st store.Store, cfg PanelConfig) (*Panel, []store.Trial) {
+	t.Helper()
+	study, err := CreatePanel(t.Context(), st, "", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := OpenPanel(study)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trials, err := st.Trials(t.Context(), study.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, trials
 }

@@ -22,18 +22,7 @@ func TestTrainingChecksThePlannedEstimate(t *testing.T) {
 	st, _ := openStore(t)
 	const threads = 2
 	cfg := tinyConfig(1, "random")
-	probe, err := Create(ctx, st, "probe", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := Open(ctx, st, probe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plans, _, err := src.Plan(ctx, nil, 1)
-	if err != nil || len(plans) != 1 {
-		t.Fatal(plans, err)
-	}
+	src, plans := probePlan(t, st, cfg)
 	r := &runner{src: src, opts: Options{Threads: threads, Data: NewDataCache()}}
 	r.annotate(ctx, plans) // as the coordinator plans it
 	need, key := plans[0].Memory, plans[0].Key
@@ -87,18 +76,7 @@ func TestMoreThreadsThanPlanned(t *testing.T) {
 	ctx := t.Context()
 	st, _ := openStore(t)
 	cfg := tinyConfig(1, "random")
-	probe, err := Create(ctx, st, "probe", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := Open(ctx, st, probe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plans, _, err := src.Plan(ctx, nil, 1)
-	if err != nil || len(plans) != 1 {
-		t.Fatal(plans, err)
-	}
+	src, plans := probePlan(t, st, cfg)
 	one := &runner{src: src, opts: Options{Threads: 1, Data: NewDataCache()}}
 	one.annotate(ctx, plans)
 	two := &runner{src: src, opts: Options{Threads: 2, Data: NewDataCache()}}
@@ -134,4 +112,23 @@ func TestMoreThreadsThanPlanned(t *testing.T) {
 	if tr := trials[0]; tr.State != store.TrialComplete || tr.Memory != plans[0].Memory {
 		t.Errorf("trial planned on one thread at the budget (%d bytes), trained on two: %s %q (planned %d); want complete", plans[0].Memory, tr.State, tr.Error, tr.Memory)
 	}
+}
+
+// probePlan creates a study by cfg and returns it opened with the one
+// trial it plans first (not stored), to see how a trial of cfg is planned.
+func probePlan(t *testing.T, st store.Store, cfg Config) (Source, []store.Plan) {
+	t.Helper()
+	probe, err := Create(t.Context(), st, "probe", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := Open(t.Context(), st, probe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans, _, err := src.Plan(t.Context(), nil, 1)
+	if err != nil || len(plans) != 1 {
+		t.Fatal(plans, err)
+	}
+	return src, plans
 }

@@ -105,28 +105,16 @@ func TestPanelSeedsIndependent(t *testing.T) {
 	st, _ := openStore(t)
 	px := tinyConfig(1, "random").Proxy
 	px.TrainSize, px.Train.Batch = 900, 32
-	newPanel := func(rungs int) (*Panel, []store.Trial) {
+	panelOf := func(rungs int) (*Panel, []store.Trial) {
 		t.Helper()
 		px := px
 		px.Halving = Halving{Rungs: rungs, Eta: 3}
-		study, err := CreatePanel(t.Context(), st, "", PanelConfig{Proxy: px, Panel: 2, Seeds: 2, RefSeeds: 2, Reference: Fidelity{TrainSize: 2000, Epochs: 2}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := OpenPanel(study)
-		if err != nil {
-			t.Fatal(err)
-		}
-		trials, err := st.Trials(t.Context(), study.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p, trials
+		return newPanel(t, st, PanelConfig{Proxy: px, Panel: 2, Seeds: 2, RefSeeds: 2, Reference: Fidelity{TrainSize: 2000, Epochs: 2}})
 	}
 	seedOf := func(p *Panel, tr store.Trial) uint64 {
 		return p.Config().Proxy.TrainSeed(7, tr.Key, seedRung(p, tr), tr.Seed)
 	}
-	three, trials := newPanel(3)
+	three, trials := panelOf(3)
 	seen := map[uint64]store.Trial{}
 	ref := map[[2]any]uint64{}
 	for _, tr := range trials {
@@ -139,7 +127,7 @@ func TestPanelSeedsIndependent(t *testing.T) {
 			ref[[2]any{tr.Key, tr.Seed}] = s
 		}
 	}
-	one, trials := newPanel(1)
+	one, trials := panelOf(1)
 	for _, tr := range trials {
 		if tr.Rung == 1 && seedOf(one, tr) != ref[[2]any{tr.Key, tr.Seed}] {
 			t.Errorf("%s reference seed %d: %#x in a one-rung benchmark, %#x with three rungs; want alike", tr.Key, tr.Seed, seedOf(one, tr), ref[[2]any{tr.Key, tr.Seed}])

@@ -144,22 +144,8 @@ func TestShowBestIsAMean(t *testing.T) {
 // grid's winner is the one nearer the constraint's target (grid.Best);
 // list and show name that one, not the first in the standings.
 func TestListNamesTheGridWinner(t *testing.T) {
-	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "grid.db")
-	s, err := sqlite.Open(ctx, path, sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	cfg := grid.StudyConfig{Base: space.B0(), Proxy: search.Proxy{TrainSize: 900, Halving: search.Halving{Rungs: 1, TopSeeds: 1}}}.WithDefaults()
-	raw, err := json.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	study, err := s.CreateStudy(ctx, store.Study{Kind: store.KindGrid, Config: raw}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, study := newGridStudy(t, path, search.Halving{Rungs: 1, TopSeeds: 1})
 	// (1.2, 1.1, 1.15) is 1.9203, 0.0797 from 2; (1, 1.2, 1.2) is 2.0736,
 	// 0.0736 from 2: the second wins the tie, though planned later.
 	far, near := space.Scaling{Alpha: 1.2, Beta: 1.1, Gamma: 1.15}, space.Scaling{Alpha: 1, Beta: 1.2, Gamma: 1.2}
@@ -290,21 +276,7 @@ func ptr[T any](v T) *T { return &v }
 // retry that stands in for it.
 func TestGridReportBestIsAMean(t *testing.T) {
 	ctx := t.Context()
-	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "g.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	cfg := grid.StudyConfig{Base: space.B0(), Proxy: search.Proxy{TrainSize: 900,
-		Halving: search.Halving{Rungs: 1, Eta: 3, TopSeeds: 3, Finalists: 3}}}.WithDefaults()
-	raw, err := json.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	study, err := s.CreateStudy(ctx, store.Study{Kind: store.KindGrid, Config: raw}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, study := newGridStudy(t, filepath.Join(t.TempDir(), "g.db"), search.Halving{Rungs: 1, Eta: 3, TopSeeds: 3, Finalists: 3})
 	win, other := space.Scaling{Alpha: 1.2, Beta: 1.1, Gamma: 1.15}, space.Scaling{Alpha: 1, Beta: 1.2, Gamma: 1.2}
 	var plans []store.Plan
 	res := runs{}
@@ -407,4 +379,25 @@ func TestGridTableSpread(t *testing.T) {
 	if strings.Contains(out, "±0.0000") {
 		t.Errorf("grid table gives a single run a spread of 0:\n%s", out)
 	}
+}
+
+// newGridStudy creates, in a SQLite file at path, a grid study of
+// EfficientNet-B0 whose proxy (900 images) climbs by h, with no trials.
+func newGridStudy(t *testing.T, path string, h search.Halving) (*sqlite.Store, store.Study) {
+	t.Helper()
+	s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	cfg := grid.StudyConfig{Base: space.B0(), Proxy: search.Proxy{TrainSize: 900, Halving: h}}.WithDefaults()
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	study, err := s.CreateStudy(t.Context(), store.Study{Kind: store.KindGrid, Config: raw}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, study
 }

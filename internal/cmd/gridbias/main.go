@@ -242,31 +242,28 @@ func gap(ps []point, dim string) float64 {
 		}
 		return mean(lo) - mean(hi)
 	}
-	if len(ps) == 0 {
-		return math.NaN()
-	}
-	s := slices.Clone(ps)
-	slices.SortFunc(s, func(a, b point) int { return cmp.Compare(multiplier(a, dim), multiplier(b, dim)) })
-	return s[0].acc - s[len(s)-1].acc
+	return endsGap(ps, dim, 1)
 }
 
 // thirdsGap is a series' mean accuracy over the third of its points with
 // the smallest multipliers minus that over the third with the largest.
 func thirdsGap(ps []point, dim string) float64 {
+	return endsGap(ps, dim, max(len(ps)/3, 1))
+}
+
+// endsGap is a series' mean accuracy over its k points with the smallest
+// multipliers minus that over its k with the largest.
+func endsGap(ps []point, dim string, k int) float64 {
 	if len(ps) == 0 {
 		return math.NaN()
 	}
 	s := slices.Clone(ps)
 	slices.SortFunc(s, func(a, b point) int { return cmp.Compare(multiplier(a, dim), multiplier(b, dim)) })
-	k := max(len(s)/3, 1)
-	acc := func(ps []point) []float64 {
-		var out []float64
-		for _, p := range ps {
-			out = append(out, p.acc)
-		}
-		return out
+	var lo, hi []float64
+	for i := range k {
+		lo, hi = append(lo, s[i].acc), append(hi, s[len(s)-1-i].acc)
 	}
-	return mean(acc(s[:k])) - mean(acc(s[len(s)-k:]))
+	return mean(lo) - mean(hi)
 }
 
 func mean(xs []float64) float64 {
