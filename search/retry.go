@@ -4,21 +4,28 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/effnas/effnas/store"
 )
 
 // permanent reports whether a store error says something about the request
-// rather than about the store's health: retrying cannot change it.
+// (or the store's disk) rather than about the store's reachability:
+// retrying cannot change it. A context error is not permanent by itself:
+// Retry stops on the caller's cancelled context, while a call that timed
+// out on its own deadline (a dead connection) is tried again.
 func permanent(err error) bool {
 	for _, e := range []error{store.ErrLeaseLost, store.ErrNotFound, store.ErrInvalid, store.ErrDuplicateKey,
-		store.ErrInvalidMetric, context.Canceled, context.DeadlineExceeded} {
+		store.ErrInvalidMetric} {
 		if errors.Is(err, e) {
 			return true
 		}
 	}
-	return false
+	return store.IsDiskFull(err)
 }
 
 // Backoff between retries of a failed store call: it doubles from
@@ -36,17 +43,26 @@ func (r *runner) call(ctx context.Context, what string, fn func(ctx context.Cont
 }
 
 // Retry calls fn until it succeeds or fails with an error that says
-// something about the request (lease lost, not found, invalid...),
-// retrying any other error with backoff for up to patience; the last error
-// is returned, saying how long the store kept failing.
+// something about the request (lease lost, not found, invalid...) or that
+// no retry can mend (the disk is full), retrying any other error with
+// backoff for up to patience; the last error is returned, saying how long
+// the store kept failing. Each call's first failure and the first success
+// after an outage are told to the process's outage reporter
+// (ReportOutages).
 func Retry(ctx context.Context, patience time.Duration, what string, fn func(ctx context.Context) error) error {
 	deadline := time.Now().Add(patience)
 	wait := retryFirst
 	for tries := 1; ; tries++ {
+		sent := time.Now()
 		err := fn(ctx)
-		if err == nil || permanent(err) || ctx.Err() != nil {
+		switch {
+		case err == nil:
+			outages.up(sent)
+			return nil
+		case permanent(err) || ctx.Err() != nil:
 			return err
 		}
+		outages.down(err, tries == 1)
 		if time.Now().Add(wait).After(deadline) {
 			return fmt.Errorf("%s: the store kept failing for %v (%d tries): %w", what, patience.Round(time.Millisecond), tries, err)
 		}
@@ -59,4 +75,92 @@ func Retry(ctx context.Context, patience time.Duration, what string, fn func(ctx
 		}
 		wait = min(2*wait, retryMax)
 	}
+}
+
+// ReportOutages makes this process tell w, in one line each, when its
+// store calls start failing and when the store answers again, however
+// many calls (in however many goroutines) retry meanwhile:
+//
+//	store unreachable: <the first error>; retrying
+//	store reachable again after 3.2s, 14 calls retried
+//
+// and, in one line per trial, when a training was given up because its
+// lease lapsed or was lost, or its result was refused because another
+// attempt holds the trial. Passwords are removed from the errors. A nil w
+// (the default) reports nothing. Call it once, from main.
+func ReportOutages(w io.Writer) {
+	outages.mu.Lock()
+	defer outages.mu.Unlock()
+	outages.w = w
+}
+
+// outages is the process's outage reporter.
+var outages reporter
+
+// reporter tracks whether the store is reachable, as the calls that
+// retry it see it.
+type reporter struct {
+	mu      sync.Mutex
+	w       io.Writer
+	out     bool      // the store is unreachable: a call failed and none has succeeded since
+	since   time.Time // the first failure of the outage
+	retried int       // calls that failed at least once during the outage
+}
+
+// down records a call's failure; first says it is this call's first.
+func (o *reporter) down(err error, first bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.out {
+		if first {
+			o.retried++
+		}
+		return
+	}
+	o.out, o.since, o.retried = true, time.Now(), 1
+	if o.w != nil {
+		fmt.Fprintf(o.w, "store unreachable: %s; retrying\n", oneLine(err))
+	}
+}
+
+// up records a call, sent at sent, that succeeded. The success of a call
+// sent before the outage began says nothing about the store now and ends
+// nothing.
+func (o *reporter) up(sent time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.out || sent.Before(o.since) {
+		return
+	}
+	o.out = false
+	if o.w != nil {
+		calls := "calls"
+		if o.retried == 1 {
+			calls = "call"
+		}
+		fmt.Fprintf(o.w, "store reachable again after %.1fs, %d %s retried\n", time.Since(o.since).Seconds(), o.retried, calls)
+	}
+}
+
+// notef writes one line to the reporter's writer, if any.
+func (o *reporter) notef(format string, args ...any) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.w != nil {
+		fmt.Fprintf(o.w, format+"\n", args...)
+	}
+}
+
+// Passwords a driver's error might hold: a URL's user information and
+// password parameters (password=, sslpassword=).
+var (
+	urlPassword   = regexp.MustCompile(`(://[^:/@\s]*:)[^@\s]*@`)
+	passwordParam = regexp.MustCompile(`(?i)(password=)[^&\s]*`)
+)
+
+// oneLine is err as one line with any password hidden.
+func oneLine(err error) string {
+	s := strings.Join(strings.Fields(err.Error()), " ")
+	s = urlPassword.ReplaceAllString(s, "${1}xxxxx@")
+	return passwordParam.ReplaceAllString(s, "${1}xxxxx")
 }

@@ -199,6 +199,10 @@ func Run(ctx context.Context, st store.Store, study store.Study, src Source, opt
 	r := &runner{st: st, study: study, src: src, opts: opts}
 	sum, err := r.run(ctx)
 	sum.Seconds = time.Since(start).Seconds()
+	if store.IsDiskFull(err) {
+		// No retry mends it: say what will.
+		err = fmt.Errorf("%w: free space and run effnas resume --study %d: %w", store.ErrDiskFull, study.ID, err)
+	}
 	return sum, err
 }
 

@@ -59,7 +59,10 @@ func (r *runner) train(ctx context.Context, t store.Trial) outcome {
 		}
 		switch err := r.record(wctx, t, "finish", store.TrialComplete, func(ctx context.Context) error { return r.st.FinishTrial(ctx, lease, rec) }); {
 		case errors.Is(err, store.ErrLeaseLost):
-			return outcome{trial: t} // another attempt owns it now
+			// Another attempt owns it now (this process was paused, or
+			// cut off, for longer than a lease): its result stands.
+			outages.notef("study %d trial %d (attempt %d): result refused: %v", t.Study, t.Number, t.Attempt, err)
+			return outcome{trial: t}
 		case err != nil:
 			return outcome{trial: t, err: err}
 		}
@@ -88,7 +91,13 @@ func (r *runner) train(ctx context.Context, t store.Trial) outcome {
 		}
 		return outcome{trial: t}
 	case errors.Is(cause, store.ErrLeaseLost), errors.Is(cause, errLeaseLapsed):
-		return outcome{trial: t} // another attempt owns it, or will: leave it
+		// Another attempt owns it, or will: leave it.
+		outages.notef("study %d trial %d (attempt %d): training stopped, left for another worker: %v", t.Study, t.Number, t.Attempt, cause)
+		return outcome{trial: t}
+	case store.IsDiskFull(cause):
+		// The lease cannot be renewed until space is freed: stop the run.
+		// The trial stays running for RecoverTrials on resume.
+		return outcome{trial: t, err: cause}
 	case errors.Is(err, trainer.ErrDiverged):
 		return r.fail(wctx, t, "diverged: "+err.Error(), seconds)
 	default:
@@ -98,12 +107,16 @@ func (r *runner) train(ctx context.Context, t store.Trial) outcome {
 
 // heartbeat renews the trial's lease every third of a lease until ctx
 // ends. A renewal that fails is retried with backoff until the lease's
-// local deadline (the last accepted renewal plus a lease); past it, or
-// when the lease is lost, it cancels the training with the reason.
+// local deadline (the last accepted renewal plus a lease), and no renewal
+// may outlast that deadline (a dead connection can hang a call): past it,
+// when the lease is lost, or when the store's disk is full, it cancels
+// the training with the reason. Failures and the renewal that succeeds
+// after them are told to the outage reporter, as Retry's are.
 func (r *runner) heartbeat(ctx context.Context, lease store.Lease, cancel context.CancelCauseFunc) {
 	deadline := time.Now().Add(r.opts.Lease)
 	next := r.opts.Lease / 3
 	wait := retryFirst
+	failed := false // since the last accepted renewal
 	for {
 		t := time.NewTimer(next)
 		select {
@@ -113,16 +126,32 @@ func (r *runner) heartbeat(ctx context.Context, lease store.Lease, cancel contex
 		case <-t.C:
 		}
 		sent := time.Now()
-		err := r.st.Heartbeat(ctx, lease, r.opts.Lease)
+		bound := deadline
+		if !sent.Before(deadline) {
+			// The timer fired past the deadline: this process was paused
+			// (SIGSTOP, a suspended machine). Ask once all the same, for
+			// a third of a lease: the store's refusal says who holds the
+			// trial now.
+			bound = sent.Add(r.opts.Lease / 3)
+		}
+		hctx, stop := context.WithDeadline(ctx, bound)
+		err := r.st.Heartbeat(hctx, lease, r.opts.Lease)
+		stop()
 		switch {
 		case err == nil:
-			deadline, next, wait = sent.Add(r.opts.Lease), r.opts.Lease/3, retryFirst
+			outages.up(sent)
+			deadline, next, wait, failed = sent.Add(r.opts.Lease), r.opts.Lease/3, retryFirst, false
 		case ctx.Err() != nil:
 			return
 		case errors.Is(err, store.ErrLeaseLost):
 			cancel(fmt.Errorf("renew lease of %v: %w", lease, err))
 			return
+		case store.IsDiskFull(err):
+			cancel(fmt.Errorf("renew lease of %v: %w", lease, err))
+			return
 		default:
+			outages.down(err, !failed)
+			failed = true
 			if time.Now().Add(wait).After(deadline) {
 				cancel(fmt.Errorf("%w (%v): %v", errLeaseLapsed, lease, err))
 				return

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
+	"syscall"
 	"time"
 )
 
@@ -26,7 +28,37 @@ var (
 	ErrInvalidMetric = errors.New("metric is NaN or infinite")
 	// ErrInvalid: an argument is malformed (empty worker, unknown kind...).
 	ErrInvalid = errors.New("invalid argument")
+	// ErrDiskFull: the database's disk is full. No retry can mend it: the
+	// run stops, and resumes once space is freed. Drivers' own errors for
+	// it are recognised by IsDiskFull too.
+	ErrDiskFull = errors.New("disk is full")
 )
+
+// IsDiskFull reports whether err says the database could not write
+// because its disk is full: ErrDiskFull, the operating system's ENOSPC
+// (or EFBIG, a file-size limit reached), SQLite's SQLITE_FULL ("database
+// or disk is full", or an I/O error "no space left on device" or "file
+// too large") or PostgreSQL's disk_full (SQLSTATE 53100). A retry cannot
+// help; freeing space can.
+func IsDiskFull(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, ErrDiskFull) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EFBIG) {
+		return true
+	}
+	var pg interface{ SQLState() string } // pgconn.PgError, without importing the driver
+	if errors.As(err, &pg) && pg.SQLState() == "53100" {
+		return true
+	}
+	msg := err.Error()
+	for _, m := range []string{"database or disk is full", "no space left on device", "file too large"} {
+		if strings.Contains(msg, m) {
+			return true
+		}
+	}
+	return false
+}
 
 // Store keeps studies, their trials (search candidates and grid points) and
 // controller state. Implementations are safe for concurrent use by many

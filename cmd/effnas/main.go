@@ -28,6 +28,7 @@ func main() {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(int64(softMemoryLimit * float64(search.MachineMemory())))
 	}
+	search.ReportOutages(os.Stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	env := &Env{
 		Stdout:   os.Stdout,
