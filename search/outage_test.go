@@ -180,7 +180,7 @@ func TestHeartbeatHangStopsAtDeadline(t *testing.T) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	start := time.Now()
-	go r.heartbeat(ctx, store.Lease{Study: 1, Number: 0, Worker: "w", Attempt: 1}, cancel)
+	go r.heartbeat(ctx, store.Lease{Study: 1, Number: 0, Worker: "w", Attempt: 1}, start, cancel)
 	select {
 	case <-ctx.Done():
 	case <-time.After(5 * time.Second):

@@ -28,6 +28,7 @@ var errTooBig = errors.New("too big for this worker")
 // as outcome.err.
 func (r *runner) train(ctx context.Context, t store.Trial) outcome {
 	lease := t.Lease()
+	claimed := time.Now() // the lease runs from about now, not from when the heartbeat starts
 	wctx := context.WithoutCancel(ctx) // record outcomes even after Ctrl-C
 	if ev := r.opts.Events; ev != nil {
 		ev.TrialStarted(t)
@@ -40,7 +41,7 @@ func (r *runner) train(ctx context.Context, t store.Trial) outcome {
 	hbDone := make(chan struct{})
 	go func() {
 		defer close(hbDone)
-		r.heartbeat(tctx, lease, cancel)
+		r.heartbeat(tctx, lease, claimed, cancel)
 	}()
 
 	start := time.Now()
@@ -105,15 +106,15 @@ func (r *runner) train(ctx context.Context, t store.Trial) outcome {
 	}
 }
 
-// heartbeat renews the trial's lease every third of a lease until ctx
-// ends. A renewal that fails is retried with backoff until the lease's
+// heartbeat renews the trial's lease, claimed at claimed, every third of
+// a lease until ctx ends. A renewal that fails is retried with backoff until the lease's
 // local deadline (the last accepted renewal plus a lease), and no renewal
 // may outlast that deadline (a dead connection can hang a call): past it,
 // when the lease is lost, or when the store's disk is full, it cancels
 // the training with the reason. Failures and the renewal that succeeds
 // after them are told to the outage reporter, as Retry's are.
-func (r *runner) heartbeat(ctx context.Context, lease store.Lease, cancel context.CancelCauseFunc) {
-	deadline := time.Now().Add(r.opts.Lease)
+func (r *runner) heartbeat(ctx context.Context, lease store.Lease, claimed time.Time, cancel context.CancelCauseFunc) {
+	deadline := claimed.Add(r.opts.Lease)
 	next := r.opts.Lease / 3
 	wait := retryFirst
 	failed := false // since the last accepted renewal
