@@ -76,6 +76,11 @@ func (s *Store) Close() error {
 	return err
 }
 
+// PoolSize is the most connections the store opens at once: its pgx
+// pool's limit (pool_max_conns in the URL, by default the larger of 4 and
+// the number of CPUs).
+func (s *Store) PoolSize() int { return int(s.pool.Config().MaxConns) }
+
 // URL is the connection string the store was opened with (it may hold a
 // password: do not print it).
 func (s *Store) URL() string { return s.url }

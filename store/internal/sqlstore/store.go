@@ -53,6 +53,24 @@ func (s *Store) Close() error {
 	return errors.Join(errs...)
 }
 
+// PoolSize is the most connections the store opens at once: the limits of
+// its writer's and reader's pools summed (a pool shared by both counted
+// once), 0 when a pool has no limit.
+func (s *Store) PoolSize() int {
+	n := 0
+	for _, db := range []*sql.DB{s.w, s.r} {
+		if db == nil || (db == s.r && s.r == s.w) {
+			continue
+		}
+		m := db.Stats().MaxOpenConnections
+		if m == 0 {
+			return 0
+		}
+		n += m
+	}
+	return n
+}
+
 // q rebinds a statement for the dialect.
 func (s *Store) q(query string) string { return s.d.rebind(query) }
 
@@ -60,11 +78,37 @@ func (s *Store) q(query string) string { return s.d.rebind(query) }
 // says the database aborted it as a deadlock victim or a serialization
 // failure (up to 5 times).
 func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return s.retry(ctx, func() error { return s.tryWrite(ctx, fn) })
+}
+
+// conn is a transaction or the writer's pool.
+type conn interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// writeEach runs fn's statements, each of which must be correct alone,
+// with as few round trips as the database allows, and again as write
+// does. Where the database has many writers (PostgreSQL) each statement
+// commits on its own: one round trip, where BEGIN, the statement and
+// COMMIT cost three. Where it has one (SQLite) they run in one
+// transaction, which takes the write lock once.
+func (s *Store) writeEach(ctx context.Context, fn func(c conn) error) error {
+	if s.d.SkipLocked == "" {
+		return s.write(ctx, func(tx *sql.Tx) error { return fn(tx) })
+	}
+	return s.retry(ctx, func() error { return fn(s.w) })
+}
+
+// retry calls try until it succeeds, fails for good, or fails a fifth
+// time with an error the dialect says is worth retrying.
+func (s *Store) retry(ctx context.Context, try func() error) error {
 	if s.w == nil {
 		return ErrReadOnly
 	}
 	for attempt := 1; ; attempt++ {
-		err := s.tryWrite(ctx, fn)
+		err := try()
 		if attempt < 5 && err != nil && s.d.Retryable != nil && s.d.Retryable(err) {
 			select {
 			case <-ctx.Done():
@@ -365,6 +409,17 @@ func (s *Store) insertPlans(ctx context.Context, tx *sql.Tx, study int64, next i
 }
 
 // ClaimTrials implements store.Store.
+//
+// A claim is two statements, each its own transaction, and no lock on the
+// study's row: the first fails the expired trials that reached the crash
+// limit, the second claims. Each reads the study's status and crash limit
+// itself, so a trial whose lease expires between the two is left to the
+// next claim rather than claimed past its limit. A claim that read
+// "running" just before the study was stopped is ordered before the stop,
+// as if it had committed first (the stop reads no trials). Under load the
+// earlier claim (one transaction that took the study's row FOR SHARE,
+// then failed, then claimed) cost PostgreSQL five round trips and made it
+// build a MultiXact of all concurrent claimers on the study's row.
 func (s *Store) ClaimTrials(ctx context.Context, study int64, c store.Claim) ([]store.Trial, error) {
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("claim trials for study %d: %w", study, err)
@@ -373,37 +428,46 @@ func (s *Store) ClaimTrials(ctx context.Context, study int64, c store.Claim) ([]
 	if maxMem == 0 {
 		maxMem = math.MaxInt64
 	}
+	expired := `state = 'running' AND ` + s.d.LeaseExpires + ` < ` + s.d.Now
+	running := `EXISTS (SELECT 1 FROM studies WHERE id = ? AND status = 'running')`
+	limit := `(SELECT max_attempts FROM studies WHERE id = ?)`
 	var out []store.Trial
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.writeEach(ctx, func(db conn) error {
 		out = nil
-		max, status, err := s.lockStudy(ctx, tx, study, true)
-		if err != nil || status != store.StudyRunning {
-			return err // a stopped, complete or failed study has no work to give
-		}
-		expired := `state = 'running' AND ` + s.d.LeaseExpires + ` < ` + s.d.Now
 		// An expired lease is a crash. A trial that reached the crash
 		// limit keeps killing its workers (or they keep dying): stop
-		// retrying it.
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE trials SET state = 'failed', crashes = crashes + 1, `+s.d.LeaseExpires+` = `+s.d.NoLease+`, `+s.d.Updated+` = `+s.d.Now+`,
-			error = 'lease of worker ' || worker || ' expired on attempt ' || attempt || ' (crash ' || (crashes + 1) || ' of ' || ? || ')'
-			WHERE study_id = ? AND `+expired+` AND crashes + 1 >= ?`), strconv.Itoa(max), study, max); err != nil {
+		// retrying it. A study that is not running is left as it is.
+		if _, err := db.ExecContext(ctx, s.q(`UPDATE trials SET state = 'failed', crashes = crashes + 1, `+s.d.LeaseExpires+` = `+s.d.NoLease+`, `+s.d.Updated+` = `+s.d.Now+`,
+			error = 'lease of worker ' || worker || ' expired on attempt ' || attempt || ' (crash ' || (crashes + 1) || ' of ' || `+limit+` || ')'
+			WHERE study_id = ? AND `+expired+` AND crashes + 1 >= `+limit+` AND `+running), study, study, study, study); err != nil {
 			return err
 		}
-		// The candidates are chosen once, in a materialised CTE: an IN
+		// The candidates are chosen once, in materialised CTEs: an IN
 		// (sub-select ... LIMIT) may be evaluated more than once by
-		// PostgreSQL and then claims more than the limit.
-		skip, args := "", []any{study, maxMem}
+		// PostgreSQL and then claims more than the limit. Pending trials
+		// and expired ones are looked up apart, each in the order of the
+		// index on (study_id, state, number), and merged: one scan of
+		// "pending OR expired" in number order walked over every trial
+		// already done, so a claim's cost grew with the study.
+		skip, skipArgs := "", []any{}
 		if len(c.Skip) > 0 {
 			skip = " AND number NOT IN (?" + strings.Repeat(", ?", len(c.Skip)-1) + ")"
 			for _, n := range c.Skip {
-				args = append(args, n)
+				skipArgs = append(skipArgs, n)
 			}
 		}
+		args := append(append([]any{study, maxMem}, skipArgs...), study, c.Limit)
+		args = append(append(append(args, study, maxMem), skipArgs...), study, study, c.Limit)
 		args = append(args, c.Limit, c.Worker, c.Lease.Milliseconds(), study)
-		out, err = collect(ctx, tx, s.q(`WITH c AS MATERIALIZED (
-				SELECT number FROM trials WHERE study_id = ? AND memory <= ?`+skip+`
-				AND (state = 'pending' OR (`+expired+`))
-				ORDER BY number LIMIT ?`+s.d.SkipLocked+`)
+		var err error
+		out, err = collect(ctx, db, s.q(`WITH p AS MATERIALIZED (
+				SELECT number FROM trials WHERE study_id = ? AND memory <= ?`+skip+` AND state = 'pending' AND `+running+`
+				ORDER BY number LIMIT ?`+s.d.SkipLocked+`),
+			e AS MATERIALIZED (
+				SELECT number FROM trials WHERE study_id = ? AND memory <= ?`+skip+` AND `+expired+` AND crashes + 1 < `+limit+` AND `+running+`
+				ORDER BY number LIMIT ?`+s.d.SkipLocked+`),
+			c AS MATERIALIZED (
+				SELECT number FROM (SELECT number FROM p UNION ALL SELECT number FROM e) AS u ORDER BY number LIMIT ?)
 			UPDATE trials SET state = 'running', worker = ?, attempt = attempt + 1, error = '',
 			crashes = crashes + CASE WHEN state = 'running' THEN 1 ELSE 0 END,
 			`+s.d.LeaseExpires+` = `+s.d.LeaseIn+`, `+s.d.Updated+` = `+s.d.Now+`
@@ -411,6 +475,16 @@ func (s *Store) ClaimTrials(ctx context.Context, study int64, c store.Claim) ([]
 			RETURNING `+s.trialCols), scanTrial, args...)
 		return err
 	})
+	if err == nil && len(out) == 0 {
+		// Nothing claimed: a missing study is an error.
+		var one int
+		switch e := s.r.QueryRowContext(ctx, s.q("SELECT 1 FROM studies WHERE id = ?"), study).Scan(&one); {
+		case errors.Is(e, sql.ErrNoRows):
+			err = fmt.Errorf("study %d: %w", study, store.ErrNotFound)
+		case e != nil:
+			err = e
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("claim trials for study %d: %w", study, err)
 	}
@@ -427,8 +501,9 @@ func (s *Store) casUpdate(ctx context.Context, l store.Lease, set string, args .
 		return err
 	}
 	args = append(args, l.Study, l.Number, l.Worker, l.Attempt)
-	return s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.q("UPDATE trials SET "+set+", "+s.d.Updated+" = "+s.d.Now+
+	// One statement, its own transaction: one round trip to PostgreSQL.
+	return s.writeEach(ctx, func(db conn) error {
+		res, err := db.ExecContext(ctx, s.q("UPDATE trials SET "+set+", "+s.d.Updated+" = "+s.d.Now+
 			" WHERE study_id = ? AND number = ? AND state = 'running' AND worker = ? AND attempt = ? AND "+s.d.LeaseExpires+" >= "+s.d.Now), args...)
 		if err != nil {
 			return err
@@ -438,13 +513,13 @@ func (s *Store) casUpdate(ctx context.Context, l store.Lease, set string, args .
 		} else if n == 1 {
 			return nil
 		}
-		return s.whyLost(ctx, tx, l)
+		return s.whyLost(ctx, db, l)
 	})
 }
 
 // whyLost explains an ErrLeaseLost with the trial's current holder.
-func (s *Store) whyLost(ctx context.Context, tx *sql.Tx, l store.Lease) error {
-	t, err := scanTrial(tx.QueryRowContext(ctx, s.q("SELECT "+s.trialCols+" FROM trials WHERE study_id = ? AND number = ?"), l.Study, l.Number))
+func (s *Store) whyLost(ctx context.Context, db conn, l store.Lease) error {
+	t, err := scanTrial(db.QueryRowContext(ctx, s.q("SELECT "+s.trialCols+" FROM trials WHERE study_id = ? AND number = ?"), l.Study, l.Number))
 	if err != nil {
 		return notFound(err, "trial %d of study %d", l.Number, l.Study)
 	}
