@@ -28,7 +28,7 @@ var errTooBig = errors.New("too big for this worker")
 // as outcome.err.
 func (r *runner) train(ctx context.Context, t store.Trial) outcome {
 	lease := t.Lease()
-	claimed := time.Now() // the lease runs from about now, not from when the heartbeat starts
+	claimed := time.Now()              // the lease runs from about now, not from when the heartbeat starts
 	wctx := context.WithoutCancel(ctx) // record outcomes even after Ctrl-C
 	if ev := r.opts.Events; ev != nil {
 		ev.TrialStarted(t)
