@@ -16,19 +16,21 @@ import (
 var errBlip = errors.New("injected fault: connection reset by peer")
 
 // faulty wraps a real store and fails chosen calls: the first n calls of
-// a method fail (fail[method] = n), or every call does until a deadline
-// (until[method]). It is not a mock of the database: every call that
+// a method fail (fail[method] = n), every call does until a deadline
+// (until[method]), or every call does for a while from the method's first
+// call (outage[method]). It is not a mock of the database: every call that
 // goes through reaches the real SQLite store.
 type faulty struct {
 	store.Store
-	mu    sync.Mutex
-	fail  map[string]int
-	until map[string]time.Time
-	seen  map[string]int // faults injected per method
+	mu     sync.Mutex
+	fail   map[string]int
+	until  map[string]time.Time
+	outage map[string]time.Duration
+	seen   map[string]int // faults injected per method
 }
 
 func newFaulty(st store.Store) *faulty {
-	return &faulty{Store: st, fail: map[string]int{}, until: map[string]time.Time{}, seen: map[string]int{}}
+	return &faulty{Store: st, fail: map[string]int{}, until: map[string]time.Time{}, outage: map[string]time.Duration{}, seen: map[string]int{}}
 }
 
 func (f *faulty) inject(method string) error {
@@ -38,6 +40,10 @@ func (f *faulty) inject(method string) error {
 		f.fail[method]--
 		f.seen[method]++
 		return errBlip
+	}
+	if d, ok := f.outage[method]; ok {
+		f.until[method] = time.Now().Add(d)
+		delete(f.outage, method)
 	}
 	if time.Now().Before(f.until[method]) {
 		f.seen[method]++
@@ -185,7 +191,9 @@ func TestHeartbeatOutageLeavesTrialForRecovery(t *testing.T) {
 	}
 	f := newFaulty(real)
 	lease := 300 * time.Millisecond
-	f.until["Heartbeat"] = time.Now().Add(3 * lease)
+	// The outage starts at the first heartbeat, however long the run
+	// takes to get there on a busy machine.
+	f.outage["Heartbeat"] = 3 * lease
 	// The training outlasts the outage's first lease.
 	sum, err := runSlowStudy(ctx, t, f, study, 4*lease, Options{Workers: 1, Lease: lease, Retry: 10 * time.Second, Poll: 50 * time.Millisecond})
 	if err != nil {
