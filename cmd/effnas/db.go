@@ -25,6 +25,10 @@ const envDB = "EFFNAS_DB"
 type dbName struct {
 	raw     string
 	fromEnv bool // taken from EFFNAS_DB: hints need not repeat it
+	given   bool // set by --db, perhaps to ""
+	// emptyEnv: EFFNAS_DB is set but empty (a Secret without the key's
+	// value, say); the command refuses rather than use its default.
+	emptyEnv bool
 }
 
 func (d *dbName) String() string {
@@ -34,11 +38,22 @@ func (d *dbName) String() string {
 	return redact(d.raw)
 }
 
-// Set implements flag.Value.
+// Set implements flag.Value. It refuses a variable reference left
+// unexpanded: Kubernetes passes "$(EFFNAS_DB)" through as it is when the
+// container has no such variable, and a shell's "${EFFNAS_DB}" in single
+// quotes does the same; either would otherwise become a SQLite file of
+// that name that no other process sees.
 func (d *dbName) Set(s string) error {
-	d.raw, d.fromEnv = s, false
+	if m := unexpanded.FindStringSubmatch(s); m != nil {
+		return fmt.Errorf("%q is a variable reference nobody expanded: %s is not set where this command runs; set it to the database URL shared with the coordinator (in Kubernetes, an env entry from the Secret), or give the URL itself", s, m[1]+m[2]+m[3])
+	}
+	d.raw, d.fromEnv, d.given = s, false, true
 	return nil
 }
+
+// unexpanded matches "$(NAME)", "${NAME}" and "$NAME": the whole value is
+// a variable reference.
+var unexpanded = regexp.MustCompile(`^\$(?:\(([A-Za-z_][A-Za-z0-9_]*)\)|\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))$`)
 
 // Raw is the value as given, password included.
 func (d *dbName) Raw() string { return d.raw }
@@ -58,8 +73,10 @@ func (d *dbName) Flag() string {
 // when the command needs it given).
 func dbFlag(fs *flag.FlagSet, def, usage string) *dbName {
 	d := &dbName{raw: def}
-	if v := os.Getenv(envDB); v != "" {
+	if v, ok := os.LookupEnv(envDB); ok && v != "" {
 		d.raw, d.fromEnv = v, true
+	} else if ok {
+		d.raw, d.emptyEnv = "", true
 	}
 	fs.Var(d, "db", usage+" (default $"+envDB+", else "+orNone(def)+"); a PostgreSQL password may come from PGPASSWORD or ~/.pgpass instead of the URL")
 	return d
@@ -123,11 +140,24 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
+// missing returns the error of a command run without a database: what
+// the database is for is the command's own words (what), e.g. "the
+// database that keeps the study, e.g. --db effnas.db".
+func (d *dbName) missing(what string) error {
+	switch {
+	case d.given:
+		return usagef("--db is empty: want %s; in a script, --db \"$%s\" with %s unset or empty gives this", what, envDB, envDB)
+	case d.emptyEnv:
+		return usagef("%s is set but empty: want %s (set %s to it, or give --db)", envDB, what, envDB)
+	}
+	return usagef("--db is required: %s (or set %s)", what, envDB)
+}
+
 // openForWriting opens the database at db, creating a SQLite file when it
 // does not exist; a postgres:// URL selects PostgreSQL.
 func openForWriting(ctx context.Context, db *dbName) (store.Store, error) {
 	if db.Raw() == "" {
-		return nil, usagef("--db is required: the database that keeps the study, e.g. --db effnas.db (or set %s)", envDB)
+		return nil, db.missing("the database that keeps the study, e.g. --db effnas.db")
 	}
 	if postgres.IsURL(db.Raw()) {
 		return postgres.Open(ctx, db.Raw(), postgres.Options{})
@@ -141,7 +171,7 @@ func openForWriting(ctx context.Context, db *dbName) (store.Store, error) {
 // may only read suffices for.
 func openForReading(ctx context.Context, db *dbName) (store.Store, error) {
 	if db.Raw() == "" {
-		return nil, usagef("--db is required: the database of the study, e.g. --db effnas.db (or set %s)", envDB)
+		return nil, db.missing("the database of the study, e.g. --db effnas.db")
 	}
 	if postgres.IsURL(db.Raw()) {
 		return postgres.Open(ctx, db.Raw(), postgres.Options{ReadOnly: true})

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"runtime"
 	"strings"
@@ -14,6 +16,8 @@ import (
 	"github.com/effnas/effnas/grid"
 	"github.com/effnas/effnas/search"
 	"github.com/effnas/effnas/store"
+	"github.com/effnas/effnas/store/postgres"
+	"github.com/effnas/effnas/store/sqlite"
 )
 
 func init() {
@@ -31,20 +35,23 @@ const (
 func runWorker(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet("worker", env.Stderr)
 	var (
-		workers = fs.Int("workers", runtime.NumCPU(), "proxies trained at once")
-		threads = fs.Int("threads", 0, "kernel goroutines per proxy (0: cores / workers)")
-		poll    = fs.Duration("poll", 2*time.Second, "how often to look for new trials when there is nothing to train")
-		lease   = fs.Duration("lease", 2*time.Minute, "claim lease, renewed while training; another process takes a trial over when it lapses")
-		once    = fs.Bool("once", false, "exit as soon as no open study has a trial to claim, instead of waiting for more")
-		name    = fs.String("name", "", "this worker's name in the database (default host:pid)")
-		maxMem  = fs.String("max-memory", "", "most memory one training may take here; bigger trials are left to other workers (default: a share of this machine's memory divided by --workers)")
-		db      = dbFlag(fs, "", "database shared with the coordinator: postgres://user@host/db or a SQLite file")
+		workers   = fs.Int("workers", runtime.NumCPU(), "proxies trained at once")
+		threads   = fs.Int("threads", 0, "kernel goroutines per proxy (0: cores / workers)")
+		poll      = fs.Duration("poll", 2*time.Second, "how often to look for new trials when there is nothing to train")
+		lease     = fs.Duration("lease", 2*time.Minute, "claim lease, renewed while training; another process takes a trial over when it lapses")
+		once      = fs.Bool("once", false, "exit as soon as no open study has a trial to claim, instead of waiting for more")
+		untilDone = fs.Bool("until-done", false, "exit 0 once the study named by --study-name (without it: every open study) is complete; for batch jobs, where --once would end while the coordinator still plans")
+		study     = fs.String("study-name", "", "work only on the newest study of this name: the coordinator's --name")
+		wait      = fs.Duration("wait", defaultWait, "how long a worker that starts first waits for the coordinator to create the database's tables and the study; it never creates them (0 with --once unless given)")
+		name      = fs.String("name", "", "this worker's name in the database (default host:pid)")
+		maxMem    = fs.String("max-memory", "", "most memory one training may take here; bigger trials are left to other workers (default: a share of this machine's memory divided by --workers)")
+		db        = dbFlag(fs, "", "database shared with the coordinator: postgres://user@host/db or a SQLite file")
 	)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if db.Raw() == "" {
-		return usagef("--db is required: the database the coordinator uses, e.g. --db postgres://user@host/effnas or --db effnas.db (or set %s)", envDB)
+		return db.missing("the database the coordinator uses, e.g. --db postgres://user@host/effnas or --db effnas.db")
 	}
 	if *workers < 1 || *workers > 256 {
 		return usagef("--workers %d: must be 1 to 256", *workers)
@@ -58,6 +65,15 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 	if *lease < minLease || *lease > maxLease {
 		return usagef("--lease %v: must be %v to %v, e.g. 2m", *lease, minLease, maxLease)
 	}
+	if *wait < 0 || *wait > maxWait {
+		return usagef("--wait %v: must be 0 (do not wait) to %v, e.g. 10m", *wait, maxWait)
+	}
+	if *once && *untilDone {
+		return usagef("--once and --until-done: give one; --once ends when nothing is claimable, --until-done when the study is complete")
+	}
+	if *once && !flagGiven(fs, "wait") {
+		*wait = 0
+	}
 	mem, err := localMemory(*maxMem, *workers)
 	if err != nil {
 		return err
@@ -66,7 +82,12 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 		host, _ := os.Hostname()
 		*name = fmt.Sprintf("%s:%d", host, os.Getpid())
 	}
-	// A worker joins a study someone created: refuse to create a database.
+	start := time.Now()
+	// A worker joins studies someone created: it waits for their tables
+	// and never creates them, nor a SQLite file.
+	if err := waitForSchema(ctx, db, *wait, *poll, env.Stderr, *name); err != nil {
+		return err
+	}
 	st, err := openExisting(ctx, db)
 	if err != nil {
 		return err
@@ -74,13 +95,13 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 	defer st.Close()
 
 	w := &worker{
-		st: st, log: env.Stderr, once: *once, poll: *poll,
+		st: st, log: env.Stderr, once: *once, untilDone: *untilDone, study: *study, poll: *poll,
+		waitUntil: start.Add(*wait), wait: *wait, db: db,
 		opts: search.Options{Workers: *workers, Threads: *threads, Lease: *lease, Worker: *name, NoPropose: true, Data: search.NewDataCache(),
 			MaxMemory: mem},
 		sources: map[int64]sourceOrErr{},
 	}
 	fmt.Fprintf(env.Stderr, "worker %s on %s: %d at once, lease %v, up to %s per training\n", *name, db, *workers, *lease, search.FormatBytes(mem))
-	start := time.Now()
 	err = w.run(ctx)
 	fmt.Fprintf(env.Stdout, "worker %s: %d trials trained (%d complete, %d failed) in %.0fs\n",
 		*name, w.trained, w.complete, w.failed, time.Since(start).Seconds())
@@ -93,24 +114,107 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 	return err
 }
 
+// Limits of --wait, and its default without --once.
+const (
+	defaultWait = 10 * time.Minute
+	maxWait     = 7 * 24 * time.Hour
+)
+
+// flagGiven reports whether the command line set the flag.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
+}
+
+// waitForSchema returns once the database holds effnas's tables, looking
+// every poll for up to wait: a worker started beside its coordinator (a
+// batch job, a Kubernetes Job) may come up first, before the database
+// server itself, and must not create the tables or a SQLite file. Past
+// wait it fails naming the database (its password hidden) and the last
+// reason.
+func waitForSchema(ctx context.Context, db *dbName, wait, poll time.Duration, log io.Writer, name string) error {
+	deadline := time.Now().Add(wait)
+	for tries := 1; ; tries++ {
+		var (
+			ok  bool
+			err error
+		)
+		if postgres.IsURL(db.Raw()) {
+			ok, err = postgres.HasSchema(ctx, db.Raw())
+		} else {
+			ok, err = sqlite.HasSchema(ctx, db.Raw())
+		}
+		if ok {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return errInterrupted
+		}
+		if time.Now().Add(poll).After(deadline) {
+			why := "it has no effnas tables"
+			if err != nil {
+				why = scrub(err, db).Error()
+			}
+			hint := "start the coordinator (effnas search or effnas grid) on it first, or give --wait 10m"
+			if wait > 0 {
+				hint = fmt.Sprintf("after waiting %v (%d looks): is the coordinator running on this database? A longer --wait gives it more time", wait, tries)
+			}
+			return fmt.Errorf("database %s: %s; a worker joins the studies a coordinator created and never creates the tables; %s", db, why, hint)
+		}
+		if tries == 1 {
+			fmt.Fprintf(log, "worker %s: waiting up to %v for the coordinator to create effnas's tables in %s\n", name, wait.Round(time.Second), db)
+		}
+		t := time.NewTimer(poll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return errInterrupted
+		case <-t.C:
+		}
+	}
+}
+
+// scrub removes the database's password from an error's text, whatever
+// the driver put in it.
+func scrub(err error, db *dbName) error {
+	pw := ""
+	if u, perr := url.Parse(db.Raw()); perr == nil && u.User != nil {
+		pw, _ = u.User.Password()
+	}
+	if pw == "" || !strings.Contains(err.Error(), pw) {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), pw, "xxxxx"))
+}
+
 type sourceOrErr struct {
 	src search.Source
 	err error
 	at  time.Time // when it was opened
 }
 
-// worker trains the pending trials of every open study, oldest first.
+// worker trains the pending trials of every open study, oldest first, or
+// of the newest study named study.
 type worker struct {
-	st   store.Store
-	log  io.Writer
-	opts search.Options
-	once bool
-	poll time.Duration
+	st        store.Store
+	log       io.Writer
+	opts      search.Options
+	once      bool
+	untilDone bool
+	study     string    // --study-name: "" for every study
+	waitUntil time.Time // the study must have appeared by then
+	wait      time.Duration
+	poll      time.Duration
+	db        *dbName
 
 	sources map[int64]sourceOrErr // opened studies, by id
 
 	mu                        sync.Mutex
 	trained, complete, failed int
+	waiting                   string    // why an --until-done worker waits, said once
+	giveUp                    time.Time // when it stops waiting for that
+	seen                      int       // looks that found an open study
 }
 
 func (w *worker) run(ctx context.Context) error {
@@ -118,14 +222,29 @@ func (w *worker) run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return search.ErrInterrupted
 		}
-		studies, err := w.st.Studies(ctx)
+		var studies []store.Study
+		err := search.Retry(ctx, w.opts.Lease, "list the studies", func(ctx context.Context) error {
+			var err error
+			studies, err = w.st.Studies(ctx)
+			return err
+		})
 		if err != nil {
 			if ctx.Err() != nil {
 				return search.ErrInterrupted
 			}
-			return err
+			if err := w.pause(ctx, err); err != nil {
+				return err
+			}
+			continue
+		}
+		studies = w.mine(studies)
+		if w.untilDone {
+			if done, err := w.done(studies); done || err != nil {
+				return err
+			}
 		}
 		trained := 0
+		var fault error
 		for _, s := range studies {
 			if s.Status != store.StudyRunning {
 				continue
@@ -138,9 +257,22 @@ func (w *worker) run(ctx context.Context) error {
 			opts.Events = &workerEvents{w: w, study: s}
 			sum, err := search.Run(ctx, w.st, s, src, opts)
 			trained += sum.Trained
+			if errors.Is(err, search.ErrInterrupted) || ctx.Err() != nil {
+				return search.ErrInterrupted
+			}
 			if err != nil {
+				fault = err
+				break
+			}
+		}
+		if fault != nil {
+			// Only a store fault that outlasted the retries ends a run: the
+			// database is down or out of reach. A worker outlives it and
+			// rejoins when the database is back.
+			if err := w.pause(ctx, fault); err != nil {
 				return err
 			}
+			continue
 		}
 		if trained > 0 {
 			continue // look again at once: more may be pending
@@ -154,6 +286,99 @@ func (w *worker) run(ctx context.Context) error {
 		case <-time.After(w.poll):
 		}
 	}
+}
+
+// pause reports a store fault that outlasted the retries and waits a poll
+// before the worker tries again.
+func (w *worker) pause(ctx context.Context, fault error) error {
+	fmt.Fprintf(w.log, "worker %s: %v; trying again in %v\n", w.opts.Worker, scrub(fault, w.db), w.poll)
+	select {
+	case <-ctx.Done():
+		return search.ErrInterrupted
+	case <-time.After(w.poll):
+		return nil
+	}
+}
+
+// mine keeps the studies this worker works on: all of them, or the newest
+// of the name it was given.
+func (w *worker) mine(studies []store.Study) []store.Study {
+	if w.study == "" {
+		return studies
+	}
+	for i := len(studies) - 1; i >= 0; i-- { // oldest first: the newest is last
+		if studies[i].Name == w.study {
+			return studies[i : i+1]
+		}
+	}
+	return nil
+}
+
+// done reports whether an --until-done worker's work is over: its study
+// (or every study) is complete. Until the study appears, or while it is
+// stopped or failed (its coordinator may resume it), the worker waits, up
+// to --wait from its start; past that it fails saying why.
+func (w *worker) done(studies []store.Study) (bool, error) {
+	var (
+		waiting string // why the worker waits, "" when it has work
+		fail    error
+	)
+	switch {
+	case len(studies) == 0 && w.study != "":
+		waiting = fmt.Sprintf("for a study named %q", w.study)
+		fail = fmt.Errorf("no study named %q appeared in %s within --wait %v; is it the coordinator's --name?", w.study, w.db, w.wait)
+	case len(studies) == 0:
+		waiting = "for a study"
+		fail = fmt.Errorf("no study appeared in %s within --wait %v; is the coordinator running on this database?", w.db, w.wait)
+	default:
+		open, complete := 0, 0
+		var stopped *store.Study
+		for i, s := range studies {
+			switch s.Status {
+			case store.StudyRunning:
+				open++
+			case store.StudyComplete:
+				complete++
+			default:
+				stopped = &studies[i]
+			}
+		}
+		switch {
+		case open > 0:
+			w.waiting = ""
+			w.seen++
+			return false, nil
+		case w.study == "" || complete == len(studies):
+			// Every open study is complete (those stopped or failed are not
+			// open: their coordinators ended them).
+			fmt.Fprintf(w.log, "worker %s: %s complete; done\n", w.opts.Worker, w.what())
+			return true, nil
+		default:
+			waiting = fmt.Sprintf("for study %d (%q), which is %s, to be resumed", stopped.ID, stopped.Name, stopped.Status)
+			fail = fmt.Errorf("study %d (%q) is %s and was not resumed within --wait %v: its coordinator stopped; effnas resume --study %d%s continues it", stopped.ID, stopped.Name, stopped.Status, w.wait, stopped.ID, w.db.Flag())
+		}
+	}
+	if waiting != w.waiting {
+		// A new reason to wait gets a whole --wait, counted from the
+		// worker's start for the first.
+		w.waiting, w.giveUp = waiting, time.Now().Add(w.wait)
+		if w.giveUp.After(w.waitUntil) && w.trained == 0 && w.seen == 0 {
+			w.giveUp = w.waitUntil
+		}
+		fmt.Fprintf(w.log, "worker %s: waiting %s (until %s)\n", w.opts.Worker, waiting, w.giveUp.Format(time.TimeOnly))
+	}
+	if time.Now().After(w.giveUp) {
+		return false, fail
+	}
+	return false, nil
+}
+
+// what names the studies the worker works on.
+func (w *worker) what() string {
+	if w.study != "" {
+		return fmt.Sprintf("study %q is", w.study)
+	}
+	return "every open study is"
 }
 
 // reopenAfter is how long a worker skips a study it could not open (its

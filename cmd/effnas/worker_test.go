@@ -67,12 +67,18 @@ var oneRung = search.Halving{Rungs: 1, TopSeeds: 1}
 // controller, as a coordinator would, without training any.
 func planStudy(t *testing.T, st store.Store, n int) store.Study {
 	t.Helper()
+	return planNamed(t, st, "planned", n)
+}
+
+// planNamed is planStudy with the study's name.
+func planNamed(t *testing.T, st store.Store, name string, n int) store.Study {
+	t.Helper()
 	ctx := t.Context()
 	cfg := search.Config{Controller: "random", Trials: n, Seed: 3, Proxy: search.Proxy{
 		TrainSize: 256, ValSize: 128, TestSize: 64, Width: 0.25, Res: 16,
 		Train: trainer.Config{Epochs: 1, Batch: 32}, Halving: oneRung,
 	}}
-	study, err := search.Create(ctx, st, "planned", cfg)
+	study, err := search.Create(ctx, st, name, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
