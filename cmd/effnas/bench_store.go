@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/effnas/effnas/store"
 	"github.com/effnas/effnas/store/postgres"
@@ -364,7 +365,12 @@ func runBenchStoreChildren(ctx context.Context, db *dbName, exe string, study in
 	if postgres.IsURL(db.Raw()) {
 		// Connected and counted once before the workers go, so that a
 		// short run is counted too.
-		conn, err := pgx.Connect(ctx, db.Raw())
+		// The pool's settings (pool_max_conns...) are not the server's.
+		cfg, err := pgxpool.ParseConfig(db.Raw())
+		if err != nil {
+			return nil, fmt.Errorf("database URL: %w", err)
+		}
+		conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
 		if err != nil {
 			return nil, fmt.Errorf("connect to count the run's connections: %w", err)
 		}

@@ -410,16 +410,18 @@ func (s *Store) insertPlans(ctx context.Context, tx *sql.Tx, study int64, next i
 
 // ClaimTrials implements store.Store.
 //
-// A claim is two statements, each its own transaction, and no lock on the
-// study's row: the first fails the expired trials that reached the crash
-// limit, the second claims. Each reads the study's status and crash limit
-// itself, so a trial whose lease expires between the two is left to the
-// next claim rather than claimed past its limit. A claim that read
-// "running" just before the study was stopped is ordered before the stop,
-// as if it had committed first (the stop reads no trials). Under load the
-// earlier claim (one transaction that took the study's row FOR SHARE,
-// then failed, then claimed) cost PostgreSQL five round trips and made it
-// build a MultiXact of all concurrent claimers on the study's row.
+// A claim is one statement, its own transaction, with no lock on the
+// study's row; it reads the study's status and crash limit itself. A
+// claim that read "running" just before the study was stopped is ordered
+// before the stop, as if it had committed first (the stop reads no
+// trials). Expired trials that reached the crash limit are never claimed;
+// a second statement marks them failed when a claim gets fewer trials
+// than it asked for, which is when workers run out of work and the
+// coordinator waits for the last trials. Under load the earlier claim (one
+// transaction that took the study's row FOR SHARE, failed the expired
+// trials, then claimed) cost PostgreSQL five round trips for every claim
+// and made it build a MultiXact of all concurrent claimers on the study's
+// row.
 func (s *Store) ClaimTrials(ctx context.Context, study int64, c store.Claim) ([]store.Trial, error) {
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("claim trials for study %d: %w", study, err)
@@ -434,14 +436,6 @@ func (s *Store) ClaimTrials(ctx context.Context, study int64, c store.Claim) ([]
 	var out []store.Trial
 	err := s.writeEach(ctx, func(db conn) error {
 		out = nil
-		// An expired lease is a crash. A trial that reached the crash
-		// limit keeps killing its workers (or they keep dying): stop
-		// retrying it. A study that is not running is left as it is.
-		if _, err := db.ExecContext(ctx, s.q(`UPDATE trials SET state = 'failed', crashes = crashes + 1, `+s.d.LeaseExpires+` = `+s.d.NoLease+`, `+s.d.Updated+` = `+s.d.Now+`,
-			error = 'lease of worker ' || worker || ' expired on attempt ' || attempt || ' (crash ' || (crashes + 1) || ' of ' || `+limit+` || ')'
-			WHERE study_id = ? AND `+expired+` AND crashes + 1 >= `+limit+` AND `+running), study, study, study, study); err != nil {
-			return err
-		}
 		// The candidates are chosen once, in materialised CTEs: an IN
 		// (sub-select ... LIMIT) may be evaluated more than once by
 		// PostgreSQL and then claims more than the limit. Pending trials
@@ -475,6 +469,23 @@ func (s *Store) ClaimTrials(ctx context.Context, study int64, c store.Claim) ([]
 			RETURNING `+s.trialCols), scanTrial, args...)
 		return err
 	})
+	if err == nil && len(out) < c.Limit {
+		// An expired lease is a crash. A trial that reached the crash
+		// limit keeps killing its workers (or they keep dying): stop
+		// retrying it. A study that is not running is left as it is.
+		// (Not in the claim's retries: a claim that committed is not
+		// made again. Nor is its failure the claim's when it got trials:
+		// the next claim that comes back short does it again.)
+		ferr := s.writeEach(ctx, func(db conn) error {
+			_, err := db.ExecContext(ctx, s.q(`UPDATE trials SET state = 'failed', crashes = crashes + 1, `+s.d.LeaseExpires+` = `+s.d.NoLease+`, `+s.d.Updated+` = `+s.d.Now+`,
+			error = 'lease of worker ' || worker || ' expired on attempt ' || attempt || ' (crash ' || (crashes + 1) || ' of ' || `+limit+` || ')'
+			WHERE study_id = ? AND `+expired+` AND crashes + 1 >= `+limit+` AND `+running), study, study, study, study)
+			return err
+		})
+		if len(out) == 0 {
+			err = ferr
+		}
+	}
 	if err == nil && len(out) == 0 {
 		// Nothing claimed: a missing study is an error.
 		var one int
