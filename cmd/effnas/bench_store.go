@@ -265,6 +265,8 @@ type benchStoreSpec struct {
 	DB      string `json:"db"`
 	Study   int64  `json:"study"`
 	Workers int    `json:"workers"` // goroutines in this process
+	First   int    `json:"first"`   // the run's number of this process's first worker, 0 to Total-1
+	Total   int    `json:"total"`   // the run's workers, in all processes
 	TrialMS int    `json:"trial_ms"`
 	LeaseMS int64  `json:"lease_ms"`
 	AppName string `json:"app_name"` // PostgreSQL application_name, to count the run's connections
@@ -311,6 +313,7 @@ func runBenchStoreChildren(ctx context.Context, db *dbName, exe string, study in
 	}
 	appName := fmt.Sprintf("effnas-bench-store-%d", study)
 	kids := make([]*child, c.Procs)
+	first := 0
 	defer func() {
 		for _, k := range kids {
 			if k != nil {
@@ -338,10 +341,12 @@ func runBenchStoreChildren(ctx context.Context, db *dbName, exe string, study in
 		}
 		kids[i] = k
 		// The workers are dealt out evenly: K/P each, the rest one more.
-		spec := benchStoreSpec{DB: db.Raw(), Study: study, Workers: c.Workers / c.Procs, TrialMS: c.TrialMS, LeaseMS: c.LeaseMS, AppName: appName}
+		spec := benchStoreSpec{DB: db.Raw(), Study: study, Workers: c.Workers / c.Procs, First: first, Total: c.Workers,
+			TrialMS: c.TrialMS, LeaseMS: c.LeaseMS, AppName: appName}
 		if i < c.Workers%c.Procs {
 			spec.Workers++
 		}
+		first += spec.Workers
 		if err := json.NewEncoder(k.stdin).Encode(spec); err != nil {
 			return nil, fmt.Errorf("worker process %d: %w", i, err)
 		}
@@ -495,7 +500,14 @@ func runBenchStoreChild(ctx context.Context, stdin io.Reader, stdout io.Writer) 
 		go func() {
 			defer wg.Done()
 			var w benchStoreChildReport
-			err := benchStoreWorker(ctx, st, spec, fmt.Sprintf("bench:%d:%d", pid, i), &w)
+			// The workers start out of step, as those of a running
+			// sweep are: worker g of K first claims g/K of a trial
+			// after the start.
+			delay := time.Duration(spec.TrialMS) * time.Millisecond * time.Duration(spec.First+i) / time.Duration(max(spec.Total, 1))
+			err := sleepCtx(ctx, delay)
+			if err == nil {
+				err = benchStoreWorker(ctx, st, spec, fmt.Sprintf("bench:%d:%d", pid, i), &w)
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			rep.Claims = append(rep.Claims, w.Claims...)
@@ -514,6 +526,18 @@ func runBenchStoreChild(ctx context.Context, stdin io.Reader, stdout io.Writer) 
 		rep.Error = err.Error()
 	}
 	return json.NewEncoder(stdout).Encode(rep)
+}
+
+// sleepCtx waits d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // openBenchStore opens the benchmark's database (it exists: bench store

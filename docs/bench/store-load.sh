@@ -17,7 +17,7 @@
 #   KS         the worker counts (default 1,2,4,8,16,32,64,128,256)
 #   TRIAL_MS   trial lengths, one curve each (default "0 100": the store's
 #              capacity, then trials of 100 ms)
-#   TRIALS     trials per run (default 4000)
+#   TRIALS     trials per run (default: 40 per worker, at least 200)
 #   PROCS      processes per run (default 0: one per 8 workers)
 #   DBS        which databases (default "sqlite postgres")
 #   HEARTBEAT  yes (default) also measures heartbeats at 256 workers:
@@ -37,7 +37,7 @@ PGPORT=${PGPORT:-54340}
 OUT=${OUT:-./store-load}
 KS=${KS:-1,2,4,8,16,32,64,128,256}
 TRIAL_MS=${TRIAL_MS:-0 100}
-TRIALS=${TRIALS:-4000}
+TRIALS=${TRIALS:-}
 PROCS=${PROCS:-0}
 DBS=${DBS:-sqlite postgres}
 HEARTBEAT=${HEARTBEAT:-yes}
@@ -91,6 +91,7 @@ if [ -z "${EFFNAS:-}" ]; then
 	go build -o "$EFFNAS" ./cmd/effnas
 fi
 mkdir -p "$OUT"
+rm -f "$OUT"/*.tmp
 uptime >"$OUT/uptime.txt"
 for db in $DBS; do
 	case $db in
@@ -108,9 +109,19 @@ for db in $DBS; do
 		;;
 	esac
 	for t in $TRIAL_MS; do
-		echo "$db, trials of $t ms, workers $KS" >&2
-		"$EFFNAS" bench store --db "$target" --workers "$KS" --procs "$PROCS" --trial-ms "$t" --trials "$TRIALS" --json \
-			>"$OUT/$db-trial$t.json"
+		# One run per K, so that the trials can grow with K; their reports
+		# are gathered into one JSON list.
+		out=$OUT/$db-trial$t.json
+		sep="["
+		for k in ${KS//,/ }; do
+			n=${TRIALS:-$((k * 40 > 200 ? k * 40 : 200))}
+			echo "$db: $k workers, $n trials of $t ms ($(uptime | sed 's/.*load/load/'))" >&2
+			printf '%s\n' "$sep" >>"$out.tmp"
+			"$EFFNAS" bench store --db "$target" --workers "$k" --procs "$PROCS" --trial-ms "$t" --trials "$n" --json >>"$out.tmp"
+			sep=","
+		done
+		echo "]" >>"$out.tmp"
+		mv "$out.tmp" "$out"
 	done
 	if [ "$HEARTBEAT" = yes ]; then
 		echo "$db, heartbeats: 256 workers, trials of 3 s, lease 3s" >&2
