@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/effnas/effnas/internal/testenv"
 )
 
 // tiny are proxy flags small enough for tests (cmd/effnas's tests use the
@@ -85,6 +87,63 @@ func TestStaticBinary(t *testing.T) {
 	}
 	out, _ := run(append([]string{"search", "--db", filepath.Join(dir, "s.db"), "--trials", "2", "--workers", "1", "--threads", "1", "--epochs", "1", "--json"}, tiny...)...)
 	checkSearchReport(t, out)
+
+	t.Run("postgres", func(t *testing.T) { runDeployed(t, bin) })
+}
+
+// runDeployed runs the coordinator and a worker of deploy/kubernetes with
+// the static binary against the PostgreSQL test server, as the pods would:
+// their command lines from the manifests, the database URL in place of
+// $(EFFNAS_DB), and the coordinator's budget cut to two tiny trials (a
+// later flag wins). The worker starts first, waits for the study, and must
+// exit 0 once the coordinator has finished it (--until-done).
+func runDeployed(t *testing.T, bin string) {
+	db := testenv.PostgresSchema(t, testenv.PostgresURL(t))
+	var coord, work []string
+	for name, c := range effnasContainers(loadManifests(t)) {
+		switch name {
+		case "coordinator-job.yaml/search":
+			coord = c.Args
+		case "worker-job.yaml/worker":
+			work = c.Args
+		}
+	}
+	if coord == nil || work == nil {
+		t.Fatal("no coordinator-job.yaml/search or worker-job.yaml/worker container")
+	}
+	expand := func(args []string) []string {
+		out := slices.Clone(args)
+		for i, a := range out {
+			out[i] = strings.ReplaceAll(a, "$(EFFNAS_DB)", db)
+		}
+		return out
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	command := func(args []string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.Dir = dir
+		cmd.Env = []string{"TMPDIR=" + dir}
+		var o, e bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &o, &e
+		return cmd, &o, &e
+	}
+	worker, _, werr := command(expand(work))
+	if err := worker.Start(); err != nil {
+		t.Fatal(err)
+	}
+	search, sout, serr := command(append(expand(coord), append([]string{"--trials", "2", "--epochs", "1", "--json"}, tiny...)...))
+	if err := search.Run(); err != nil {
+		worker.Process.Kill()
+		worker.Wait()
+		t.Fatalf("coordinator: %v\n%s", err, serr)
+	}
+	checkSearchReport(t, sout.String())
+	if err := worker.Wait(); err != nil {
+		t.Fatalf("worker --until-done after the study completed: %v; want exit 0\n%s", err, werr)
+	}
+	t.Logf("worker: %s", strings.TrimSpace(werr.String()))
 }
 
 // checkSearchReport checks search --json's report of a finished study.
