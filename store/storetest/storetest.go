@@ -30,6 +30,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"LeaseExpiry", testLeaseExpiry},
 		{"Heartbeat", testHeartbeat},
 		{"ExpiryRetryLimit", testExpiryRetryLimit},
+		{"ClaimExpiredAmongPending", testClaimExpiredAmongPending},
 		{"Recover", testRecover},
 		{"InterruptNotCounted", testInterruptNotCounted},
 		{"Release", testRelease},
@@ -471,6 +472,40 @@ func testExpiryRetryLimit(t *testing.T, s store.Store) {
 	tr := get(t, s, st.ID, 0)
 	if tr.State != store.TrialFailed || tr.Attempt != 2 || !strings.Contains(tr.Error, "expired") {
 		t.Fatalf("trial past its retry limit = %+v, want failed after 2 attempts saying the lease expired", tr)
+	}
+}
+
+// testClaimExpiredAmongPending: pending and expired trials are claimed
+// lowest number first, together; an expired trial at the crash limit is
+// never claimed, even while pending trials fill every claim, and is failed
+// once a claim comes back short.
+func testClaimExpiredAmongPending(t *testing.T, s store.Store) {
+	st := newStudy(t, s, 2)
+	plan(t, s, st.ID, plans("m", 5))
+	claim(t, s, st.ID, "dies", 1, 20*time.Millisecond) // trial 0
+	time.Sleep(60 * time.Millisecond)
+	got := claim(t, s, st.ID, "w", 2, time.Minute)
+	if len(got) != 2 || got[0].Number != 0 || got[0].Attempt != 2 || got[0].Crashes != 1 || got[1].Number != 1 || got[1].Attempt != 1 {
+		t.Fatalf("claim of 2 after trial 0's lease lapsed = %+v; want trial 0 again (attempt 2, 1 crash) and trial 1", got)
+	}
+	// Trial 2 crashes twice: the limit.
+	for attempt := 1; attempt <= 2; attempt++ {
+		got := claim(t, s, st.ID, "dies", 1, 20*time.Millisecond)
+		if len(got) != 1 || got[0].Number != 2 || got[0].Attempt != attempt {
+			t.Fatalf("claim = %+v; want trial 2, attempt %d", got, attempt)
+		}
+		time.Sleep(60 * time.Millisecond)
+	}
+	got = claim(t, s, st.ID, "w", 1, time.Minute)
+	if len(got) != 1 || got[0].Number != 3 {
+		t.Fatalf("claim after trial 2's second crash = %+v; want trial 3, not trial 2", got)
+	}
+	got = claim(t, s, st.ID, "w", 3, time.Minute)
+	if len(got) != 1 || got[0].Number != 4 {
+		t.Fatalf("claim of 3 with one trial pending = %+v; want trial 4", got)
+	}
+	if tr := get(t, s, st.ID, 2); tr.State != store.TrialFailed || tr.Crashes != 2 || !strings.Contains(tr.Error, "crash 2 of 2") {
+		t.Fatalf("trial 2 after a claim came back short = %+v; want failed after 2 crashes", tr)
 	}
 }
 
