@@ -1,0 +1,87 @@
+package faults_test
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/effnas/effnas/internal/testenv"
+	"github.com/effnas/effnas/search"
+	"github.com/effnas/effnas/store"
+	"github.com/effnas/effnas/store/postgres"
+)
+
+// longEpochs makes a tiny proxy train for a second or more (about 40ms an
+// epoch on one core), so that a signal sent when a worker says it starts a
+// trial lands while it trains.
+const longEpochs = 40
+
+// TestZombieWorker: a worker paused (SIGSTOP) while it trains, for longer
+// than its lease, comes back (SIGCONT) after another worker has taken the
+// trial over. The compare-and-set refuses whatever it then writes for the
+// trial (its log says so), it goes on to train other work, and the study
+// keeps exactly one result for the trial: the second attempt's.
+func TestZombieWorker(t *testing.T) {
+	url := testenv.PostgresSchema(t, testenv.PostgresURL(t))
+	ctx := t.Context()
+	st, err := postgres.Open(ctx, url, postgres.Options{})
+	must(t, err)
+	defer st.Close()
+	study, err := search.Create(ctx, st, "zombie", tinyConfig(2, longEpochs))
+	must(t, err)
+	first := planMore(t, st, study, 1)[0]
+	worker := func(name string) *proc {
+		return start(t, name, "worker", "--db", url, "--workers", "1", "--threads", "1", "--lease", "1s", "--poll", "100ms")
+	}
+
+	zombie := worker("zombie")
+	zombie.waitFor(trainingLine, 1, 20*time.Second)
+	zombie.signal(syscall.SIGSTOP)
+	paused := time.Now()
+	if tr, err := st.Trial(ctx, study.ID, first); err != nil || tr.State != store.TrialRunning || tr.Worker != zombie.worker() {
+		t.Fatalf("trial %d just after the pause: %+v, %v; want it running under the paused worker (a training of %d epochs should last longer)", first, tr, err, longEpochs)
+	}
+
+	rescuer := worker("rescuer")
+	waitTrials(t, st, study.ID, 15*time.Second, "the trial taken over", func(trials []store.Trial) bool {
+		tr, _ := trialOf(trials, first)
+		return tr.Attempt == 2 && tr.Worker == rescuer.worker()
+	})
+	zombie.signal(syscall.SIGCONT)
+	t.Logf("the zombie was paused for %v", time.Since(paused).Round(10*time.Millisecond))
+	refused := regexp.MustCompile(fmt.Sprintf(`^study %d trial %d \(attempt 1\): (training stopped, left for another worker|result refused): .*lease lost: the trial is now \w+, attempt 2 by worker "%s"`,
+		study.ID, first, regexp.QuoteMeta(rescuer.worker())))
+	t.Logf("zombie: %s", zombie.waitFor(refused, 1, 10*time.Second)[0])
+
+	// The rescuer finishes the trial; then new work is planned, which only
+	// the zombie is left to train.
+	m := rescuer.waitFor(finishedLine, 1, 20*time.Second)
+	if n, _ := strconv.Atoi(m[2]); n != first {
+		t.Fatalf("the rescuer finished trial %d; want %d", n, first)
+	}
+	rescuerAcc := m[3]
+	rescuer.stop()
+	second := planMore(t, st, study, 1)[0]
+	m = zombie.waitFor(finishedLine, 1, 20*time.Second)
+	if n, _ := strconv.Atoi(m[2]); n != second {
+		t.Errorf("the zombie finished trial %d; want the new trial %d", n, second)
+	}
+	zombie.stop()
+
+	trials, err := st.Trials(ctx, study.ID)
+	must(t, err)
+	accounted(t, trials, 2, zombie.worker(), rescuer.worker())
+	if tr, _ := trialOf(trials, first); tr.Worker != rescuer.worker() || tr.Attempt != 2 || tr.Crashes != 1 || fmt.Sprintf("%.4f", tr.Accuracy) != rescuerAcc {
+		t.Errorf("trial %d: worker %s, attempt %d, %d crashes, accuracy %.4f; want the rescuer's %s on attempt 2 after 1 crash",
+			first, tr.Worker, tr.Attempt, tr.Crashes, tr.Accuracy, rescuerAcc)
+	}
+	if tr, _ := trialOf(trials, second); tr.Worker != zombie.worker() || tr.Attempt != 1 {
+		t.Errorf("trial %d: worker %s, attempt %d; want the zombie's first attempt", second, tr.Worker, tr.Attempt)
+	}
+	if n := zombie.count(finishedLine); n != 1 {
+		t.Errorf("the zombie reported %d results; want 1 (the new trial's)", n)
+	}
+}
