@@ -40,6 +40,10 @@ const (
 	benchStoreMaxLease   = 24 * time.Hour
 )
 
+// benchStorePoll is how often at most a worker with nothing to claim looks
+// again while trials are still running.
+const benchStorePoll = 50 * time.Millisecond
+
 // benchStoreChildEnv marks a process that bench store started to run some
 // of its workers; it reads its orders on stdin (benchStoreSpec) and writes
 // its report on stdout (benchStoreChildReport). The database URL travels on
@@ -176,7 +180,11 @@ func runBenchStore(ctx context.Context, env *Env, args []string) error {
 	var bad []string
 	for _, r := range reps {
 		if r.DoubleClaims > 0 || r.Lost > 0 {
-			bad = append(bad, fmt.Sprintf("%d double claims and %d lost trials at %d workers (study %d)", r.DoubleClaims, r.Lost, r.Workers, r.Study))
+			msg := fmt.Sprintf("%d double claims and %d lost trials at %d workers (study %d)", r.DoubleClaims, r.Lost, r.Workers, r.Study)
+			if r.LeasesLost > 0 {
+				msg += fmt.Sprintf(", after %d leases lapsed: a lease of %v is too short for this load", r.LeasesLost, r.lease())
+			}
+			bad = append(bad, msg)
 		}
 	}
 	if len(bad) > 0 {
@@ -568,9 +576,9 @@ func openBenchStore(ctx context.Context, spec benchStoreSpec) (store.Store, int,
 	return st, st.PoolSize(), nil
 }
 
-// benchStoreWorker claims one trial at a time until none is left, lets
-// each last spec.TrialMS while renewing its lease every third of a lease,
-// as a training does, and finishes it. It records what it did in rep. A
+// benchStoreWorker claims one trial at a time until none is left to claim
+// or running, lets each last spec.TrialMS while renewing its lease every
+// third of a lease, as a training does, and finishes it. It records what it did in rep. A
 // lost lease is counted, not an error; a store error ends the worker.
 func benchStoreWorker(ctx context.Context, st store.Store, spec benchStoreSpec, name string, rep *benchStoreChildReport) error {
 	lease := time.Duration(spec.LeaseMS) * time.Millisecond
@@ -583,7 +591,20 @@ func benchStoreWorker(ctx context.Context, st store.Store, spec benchStoreSpec, 
 			return err
 		}
 		if len(ts) == 0 {
-			return nil // every trial is claimed
+			// Nothing to claim now. Done when no trial is left running
+			// either; else one may come back when its lease lapses, and
+			// the worker looks again, as effnas worker polls.
+			n, err := st.CountTrials(ctx, spec.Study)
+			if err != nil {
+				return err
+			}
+			if n.Pending+n.Running+n.Interrupted == 0 {
+				return nil
+			}
+			if err := sleepCtx(ctx, min(lease/3, benchStorePoll)); err != nil {
+				return err
+			}
+			continue
 		}
 		t := ts[0]
 		c := benchClaim{Number: t.Number, Attempt: t.Attempt, Worker: t.Worker, Expires: t.LeaseExpires.UnixMilli(), At: t.LeaseExpires.UnixMilli() - spec.LeaseMS}
