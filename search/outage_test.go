@@ -160,6 +160,27 @@ func TestRestartErrorsRetried(t *testing.T) {
 	}
 }
 
+// TestRetryHangCutOff: a call that hangs (a dead connection) is cut off
+// when the patience runs out, not left to hang.
+func TestRetryHangCutOff(t *testing.T) {
+	reportTo(t)
+	start := time.Now()
+	err := Retry(context.Background(), 300*time.Millisecond, "claim", func(ctx context.Context) error {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("claim trials: %w", ctx.Err())
+		case <-time.After(5 * time.Second): // bounds the test, not the call
+			return errors.New("claim trials: still hung after 5s")
+		}
+	})
+	if el := time.Since(start); err == nil || el > 2*time.Second {
+		t.Errorf("a hung call returned %v after %v; want an error after the 300ms patience", err, el)
+	}
+	if err != nil && !strings.Contains(err.Error(), "kept failing") {
+		t.Errorf("a hung call: %v; want it to say the store kept failing", err)
+	}
+}
+
 // hanging is a real store whose heartbeats hang until their context ends,
 // as a call on a connection whose peer vanished without a reset does.
 type hanging struct{ store.Store }

@@ -46,15 +46,18 @@ func (r *runner) call(ctx context.Context, what string, fn func(ctx context.Cont
 // something about the request (lease lost, not found, invalid...) or that
 // no retry can mend (the disk is full), retrying any other error with
 // backoff for up to patience; the last error is returned, saying how long
-// the store kept failing. Each call's first failure and the first success
-// after an outage are told to the process's outage reporter
-// (ReportOutages).
+// the store kept failing. No try outlasts the patience either: a call
+// hung on a connection whose peer vanished without a reset is cut off
+// there. Each call's first failure and the first success after an outage
+// are told to the process's outage reporter (ReportOutages).
 func Retry(ctx context.Context, patience time.Duration, what string, fn func(ctx context.Context) error) error {
 	deadline := time.Now().Add(patience)
 	wait := retryFirst
 	for tries := 1; ; tries++ {
 		sent := time.Now()
-		err := fn(ctx)
+		tctx, stop := context.WithDeadline(ctx, deadline)
+		err := fn(tctx)
+		stop()
 		switch {
 		case err == nil:
 			outages.up(sent)
