@@ -55,7 +55,10 @@ func Retry(ctx context.Context, patience time.Duration, what string, fn func(ctx
 	wait := retryFirst
 	for tries := 1; ; tries++ {
 		sent := time.Now()
-		tctx, stop := context.WithDeadline(ctx, deadline)
+		tctx, stop := ctx, context.CancelFunc(func() {})
+		if patience > 0 { // no patience: one try, bounded by ctx alone
+			tctx, stop = context.WithDeadline(ctx, deadline)
+		}
 		err := fn(tctx)
 		stop()
 		switch {
