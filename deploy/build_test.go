@@ -178,7 +178,7 @@ func TestImage(t *testing.T) {
 	if perr != nil && berr != nil {
 		t.Skip("neither podman nor buildah is installed: the image is not built (deploy/build.sh builds it where one is)")
 	}
-	image := "localhost/effnas-test:" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")) + "-" + time.Now().UTC().Format("20060102150405")
+	image := fmt.Sprintf("localhost/effnas-test:%s-%d", time.Now().UTC().Format("20060102150405"), os.Getpid())
 	buildStatic(t, "IMAGE="+image)
 	if perr != nil {
 		t.Cleanup(func() { exec.Command("buildah", "rmi", image).Run() })
