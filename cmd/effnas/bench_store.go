@@ -62,13 +62,14 @@ const benchStoreSpaceHash = "effnas bench store"
 
 // benchStoreConfig is a run of bench store: K workers over P processes.
 type benchStoreConfig struct {
-	Workers int   `json:"workers"`
-	Procs   int   `json:"procs"`
-	TrialMS int   `json:"trial_ms"`
-	Trials  int   `json:"trials"`
-	LeaseMS int64 `json:"lease_ms"`
+	Workers int   `json:"workers"`  // K, simulated workers
+	Procs   int   `json:"procs"`    // P, processes they are spread over
+	TrialMS int   `json:"trial_ms"` // how long a trial lasts between its claim and its finish
+	Trials  int   `json:"trials"`   // trials planned and worked through
+	LeaseMS int64 `json:"lease_ms"` // the claims' lease, renewed every third of it
 }
 
+// lease is the claims' lease.
 func (c benchStoreConfig) lease() time.Duration { return time.Duration(c.LeaseMS) * time.Millisecond }
 
 // benchStoreReport is what bench store prints for one number of workers.
@@ -93,6 +94,13 @@ type benchStoreReport struct {
 	Connections int `json:"connections"`
 }
 
+// runBenchStore is effnas bench store: for each K of --workers it plans
+// --trials trials in a study of its own, starts --procs processes of this
+// program that run K workers between them, and reports how fast the store
+// gave out and took back the trials, and whether it gave one out twice or
+// lost one (an error then, after the report). A database on loopback is
+// assumed: double claims are found by comparing the database's clock with
+// the workers'.
 func runBenchStore(ctx context.Context, env *Env, args []string) error {
 	if os.Getenv(benchStoreChildEnv) == "1" {
 		return runBenchStoreChild(ctx, os.Stdin, env.Stdout)
