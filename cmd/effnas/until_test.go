@@ -288,4 +288,3 @@ func TestEmptyDB(t *testing.T) {
 		t.Errorf("Set(%q): %v; want it taken as a file name", "$(EFFNAS_DB)x", err)
 	}
 }
-
