@@ -40,9 +40,13 @@ const (
 	benchStoreMaxLease   = 24 * time.Hour
 )
 
-// benchStorePoll is how often at most a worker with nothing to claim looks
-// again while trials are still running.
-const benchStorePoll = 50 * time.Millisecond
+// A worker with nothing to claim while trials still run looks again every
+// third of a lease, but at least every benchStoreMaxPoll and at most every
+// benchStoreMinPoll.
+const (
+	benchStoreMinPoll = 50 * time.Millisecond
+	benchStoreMaxPoll = time.Second
+)
 
 // benchStoreChildEnv marks a process that bench store started to run some
 // of its workers; it reads its orders on stdin (benchStoreSpec) and writes
@@ -77,7 +81,7 @@ type benchStoreReport struct {
 	Database string `json:"database"` // sqlite or postgres
 	Study    int64  `json:"study"`    // the benchmark's own study
 	benchStoreConfig
-	Seconds             float64 `json:"seconds"`           // from the first worker's start to the last one's end
+	Seconds             float64 `json:"seconds"`           // from the workers' start to the last accepted finish
 	CyclesPerSecond     float64 `json:"cycles_per_second"` // accepted claim+finish cycles over Seconds
 	ClaimP50MS          float64 `json:"claim_p50_ms"`
 	ClaimP99MS          float64 `json:"claim_p99_ms"`
@@ -306,8 +310,9 @@ type benchClaim struct {
 type benchStoreChildReport struct {
 	Start      int64        `json:"start_ns"` // when its workers started, ns since the epoch
 	EndNS      int64        `json:"end_ns"`   // when its last worker ended
+	LastNS     int64        `json:"last_ns"`  // when its last accepted finish returned; 0: none
 	Claims     []benchClaim `json:"claims"`
-	ClaimNS    []int64      `json:"claim_ns"`  // every ClaimTrials call's latency, empty ones included
+	ClaimNS    []int64      `json:"claim_ns"`  // the latency of every ClaimTrials call that got a trial
 	FinishNS   []int64      `json:"finish_ns"` // every FinishTrial call's latency
 	Heartbeats int          `json:"heartbeats"`
 	LeasesLost int          `json:"leases_lost"`
@@ -528,6 +533,7 @@ func runBenchStoreChild(ctx context.Context, stdin io.Reader, stdout io.Writer) 
 			defer mu.Unlock()
 			rep.Claims = append(rep.Claims, w.Claims...)
 			rep.ClaimNS = append(rep.ClaimNS, w.ClaimNS...)
+			rep.LastNS = max(rep.LastNS, w.LastNS)
 			rep.FinishNS = append(rep.FinishNS, w.FinishNS...)
 			rep.Heartbeats += w.Heartbeats
 			rep.LeasesLost += w.LeasesLost
@@ -594,7 +600,7 @@ func benchStoreWorker(ctx context.Context, st store.Store, spec benchStoreSpec, 
 	for ctx.Err() == nil {
 		start := time.Now()
 		ts, err := st.ClaimTrials(ctx, spec.Study, store.Claim{Worker: name, Limit: 1, Lease: lease})
-		rep.ClaimNS = append(rep.ClaimNS, int64(time.Since(start)))
+		took := time.Since(start)
 		if err != nil {
 			return err
 		}
@@ -609,11 +615,14 @@ func benchStoreWorker(ctx context.Context, st store.Store, spec benchStoreSpec, 
 			if n.Pending+n.Running+n.Interrupted == 0 {
 				return nil
 			}
-			if err := sleepCtx(ctx, min(lease/3, benchStorePoll)); err != nil {
+			if err := sleepCtx(ctx, min(max(lease/3, benchStoreMinPoll), benchStoreMaxPoll)); err != nil {
 				return err
 			}
 			continue
 		}
+		// Only claims that got a trial count: a worker polling at the end
+		// of the run would swamp them with its empty ones.
+		rep.ClaimNS = append(rep.ClaimNS, int64(took))
 		t := ts[0]
 		c := benchClaim{Number: t.Number, Attempt: t.Attempt, Worker: t.Worker, Expires: t.LeaseExpires.UnixMilli(), At: t.LeaseExpires.UnixMilli() - spec.LeaseMS}
 		lost, err := benchStoreTrial(ctx, st, t.Lease(), lease, time.Duration(spec.TrialMS)*time.Millisecond, &c, rep)
@@ -627,6 +636,7 @@ func benchStoreWorker(ctx context.Context, st store.Store, spec benchStoreSpec, 
 			switch {
 			case err == nil:
 				c.Finished = sent.UnixMilli()
+				rep.LastNS = time.Now().UnixNano()
 			case errors.Is(err, store.ErrLeaseLost):
 				rep.LeasesLost++
 			default:
@@ -686,7 +696,9 @@ func (r *benchStoreReport) summarise(children []benchStoreChildReport, final []s
 		if i == 0 || c.Start < start {
 			start = c.Start
 		}
-		end = max(end, c.EndNS)
+		// The run ends with its last finish, not when the workers have
+		// seen that nothing is left.
+		end = max(end, cmp.Or(c.LastNS, c.EndNS))
 	}
 	for _, c := range claims {
 		if c.Finished != 0 {
