@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -92,6 +93,11 @@ type benchStoreReport struct {
 	LeasesLost          int     `json:"leases_lost"` // heartbeats or finishes refused with ErrLeaseLost
 	Heartbeats          int     `json:"heartbeats"`
 	HeartbeatsPerSecond float64 `json:"heartbeats_per_second"`
+	// ClientCPUSeconds is the CPU time the workers' processes spent
+	// from the start to their end, beside Seconds of wall time: on a
+	// machine shared with the database, the rest of its CPU is the
+	// server's.
+	ClientCPUSeconds float64 `json:"client_cpu_seconds"`
 	// Connections is the peak number of server connections of the run's
 	// processes (PostgreSQL, from pg_stat_activity), or their SQLite
 	// pools' sizes summed.
@@ -316,7 +322,8 @@ type benchStoreChildReport struct {
 	FinishNS   []int64      `json:"finish_ns"` // every FinishTrial call's latency
 	Heartbeats int          `json:"heartbeats"`
 	LeasesLost int          `json:"leases_lost"`
-	Pool       int          `json:"pool"` // the store's pool size
+	Pool       int          `json:"pool"`        // the store's pool size
+	CPUSeconds float64      `json:"cpu_seconds"` // CPU time spent from the start to the end
 	Error      string       `json:"error,omitempty"`
 }
 
@@ -510,6 +517,7 @@ func runBenchStoreChild(ctx context.Context, stdin io.Reader, stdout io.Writer) 
 		cancel()
 	}()
 	rep := benchStoreChildReport{Pool: pool, Start: time.Now().UnixNano()}
+	cpu0 := cpuSeconds()
 	var (
 		mu   sync.Mutex
 		wg   sync.WaitGroup
@@ -544,10 +552,20 @@ func runBenchStoreChild(ctx context.Context, stdin io.Reader, stdout io.Writer) 
 	}
 	wg.Wait()
 	rep.EndNS = time.Now().UnixNano()
+	rep.CPUSeconds = cpuSeconds() - cpu0
 	if err := errors.Join(errs...); err != nil {
 		rep.Error = err.Error()
 	}
 	return json.NewEncoder(stdout).Encode(rep)
+}
+
+// cpuSeconds is the CPU time this process has spent, user and system.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 // sleepCtx waits d or until ctx ends.
@@ -693,6 +711,7 @@ func (r *benchStoreReport) summarise(children []benchStoreChildReport, final []s
 		finishNS = append(finishNS, c.FinishNS...)
 		r.Heartbeats += c.Heartbeats
 		r.LeasesLost += c.LeasesLost
+		r.ClientCPUSeconds += c.CPUSeconds
 		if i == 0 || c.Start < start {
 			start = c.Start
 		}
