@@ -27,14 +27,15 @@
 #
 # The server is started as the postgres user (runuser when run as root)
 # from Debian's postgresql-15 (apt-get install -y postgresql) and is left
-# running; "store-load.sh stop" removes it. The machine's load average is
-# written beside the results (uptime.txt): a busy machine gives lower
-# numbers.
+# running; "store-load.sh stop" removes it. Each run's log line says how
+# idle the CPU was just before it (vmstat): a machine busy with anything
+# else gives lower numbers. (The load average is no guide: the benchmark's
+# own processes raise it.)
 set -euo pipefail
+OUT=$(realpath -m "${OUT:-./store-load}")
 cd "$(dirname "$0")/../.."
 PGDIR=${PGDIR:-/tmp/effnas-pg-load}
 PGPORT=${PGPORT:-54340}
-OUT=${OUT:-./store-load}
 KS=${KS:-1,2,4,8,16,32,64,128,256}
 TRIAL_MS=${TRIAL_MS:-0 100}
 TRIALS=${TRIALS:-}
@@ -92,7 +93,8 @@ if [ -z "${EFFNAS:-}" ]; then
 fi
 mkdir -p "$OUT"
 rm -f "$OUT"/*.tmp
-uptime >"$OUT/uptime.txt"
+# idle prints the CPU's idle percentage over the next second.
+idle() { vmstat 1 2 | tail -1 | awk '{print $15 "% idle"}'; }
 for db in $DBS; do
 	case $db in
 	sqlite)
@@ -115,7 +117,7 @@ for db in $DBS; do
 		sep="["
 		for k in ${KS//,/ }; do
 			n=${TRIALS:-$((k * 40 > 200 ? k * 40 : 200))}
-			echo "$db: $k workers, $n trials of $t ms ($(uptime | sed 's/.*load/load/'))" >&2
+			echo "$db: $k workers, $n trials of $t ms (CPU before: $(idle))" >&2
 			printf '%s\n' "$sep" >>"$out.tmp"
 			"$EFFNAS" bench store --db "$target" --workers "$k" --procs "$PROCS" --trial-ms "$t" --trials "$n" --json >>"$out.tmp"
 			sep=","
@@ -124,10 +126,9 @@ for db in $DBS; do
 		mv "$out.tmp" "$out"
 	done
 	if [ "$HEARTBEAT" = yes ]; then
-		echo "$db, heartbeats: 256 workers, trials of 3 s, lease 3s" >&2
+		echo "$db, heartbeats: 256 workers, trials of 3 s, lease 3s (CPU before: $(idle))" >&2
 		"$EFFNAS" bench store --db "$target" --workers 256 --procs "$PROCS" --trial-ms 3000 --lease 3s --trials 1024 --json \
 			>"$OUT/$db-heartbeat.json"
 	fi
 done
-uptime >>"$OUT/uptime.txt"
 echo "results in $OUT" >&2
