@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -186,7 +188,6 @@ func TestWorkerWaitRunsOut(t *testing.T) {
 		{"no database", []string{"--db", missing, "--until-done"}, []string{"database " + missing + ": it has no effnas tables", "after waiting 300ms", "never creates"}},
 		{"no database, no wait", []string{"--db", missing, "--once"}, []string{"it has no effnas tables", "start the coordinator"}},
 		{"no such study", []string{"--db", stopped, "--until-done", "--study-name", "typo"}, []string{`no study named "typo" appeared`, "--name"}},
-		{"study failed", []string{"--db", stopped, "--until-done", "--study-name", "halted"}, []string{`study 1 ("halted") is failed and was not resumed within --wait 300ms`, "effnas resume --study 1 --db " + stopped}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
@@ -216,6 +217,104 @@ func TestWorkerWaitRunsOut(t *testing.T) {
 	}
 }
 
+// TestWorkerUntilDoneSecondSweep: a study of the same name that was over
+// before the worker started is not its work: the worker waits for the new
+// one (and ends cleanly if none comes within --wait); a study it watched
+// that its coordinator stops makes it fail, once --wait has passed, saying
+// how to resume it.
+func TestWorkerUntilDoneSecondSweep(t *testing.T) {
+	ctx := t.Context()
+	db := filepath.Join(t.TempDir(), "again.db")
+	st, err := sqlite.Open(ctx, db, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	first := planNamed(t, st, "sweep", 1)
+	if err := st.SetStudyStatus(ctx, first.ID, store.StudyComplete); err != nil {
+		t.Fatal(err)
+	}
+	fast := []string{"--db", db, "--until-done", "--study-name", "sweep", "--poll", "20ms", "--workers", "1", "--threads", "1"}
+
+	// Nothing new comes: a clean end once --wait has passed, not before.
+	start := time.Now()
+	if _, err := runCmd(t, append([]string{"worker", "--wait", "400ms"}, fast...)...); err != nil {
+		t.Fatalf("worker with only an old study of its name: %v; want a clean end", err)
+	}
+	if took := time.Since(start); took < 400*time.Millisecond {
+		t.Fatalf("the worker ended after %v, before --wait 400ms: it took the old study for its own", took)
+	}
+
+	// A second sweep of the same name: the worker waits for it and trains it.
+	w := startWorker(t, append([]string{"--wait", "30s"}, fast...)...)
+	if w.ended(300 * time.Millisecond) {
+		t.Fatalf("the worker ended on the earlier study of its name: %v\n%s", w.err, w.log())
+	}
+	second := planNamed(t, st, "sweep", 1)
+	deadline := time.Now().Add(60 * time.Second)
+	for c, _ := st.CountTrials(ctx, second.ID); c.Complete < 1; c, _ = st.CountTrials(ctx, second.ID) {
+		if time.Now().After(deadline) || w.ended(0) {
+			t.Fatalf("the worker did not train the second study: %v\n%s", w.err, w.log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Its coordinator fails it: the worker waits --wait for a resume, then
+	// says what happened.
+	if err := st.SetStudyStatus(ctx, second.ID, store.StudyFailed); err != nil {
+		t.Fatal(err)
+	}
+	if w.ended(500 * time.Millisecond) {
+		t.Fatalf("the worker ended at once on a failed study; want it to wait --wait for a resume: %v", w.err)
+	}
+	w.mu.Lock()
+	log := w.stderr.String()
+	w.mu.Unlock()
+	if !strings.Contains(log, "to be resumed") {
+		t.Errorf("the worker does not say it waits for a resume:\n%s", log)
+	}
+	if err := st.SetStudyStatus(ctx, second.ID, store.StudyComplete); err != nil {
+		t.Fatal(err)
+	}
+	if !w.ended(10*time.Second) || w.err != nil {
+		t.Fatalf("worker after the second study completed: %v\n%s", w.err, w.log())
+	}
+	if c, _ := st.CountTrials(ctx, first.ID); c.Pending != 1 {
+		t.Errorf("the first study's trials %+v; want them untouched", c)
+	}
+}
+
+// TestWorkerGivesUpOnFailedStudy: a study the worker watched, failed and
+// never resumed, ends the worker with an error saying how to resume it.
+func TestWorkerGivesUpOnFailedStudy(t *testing.T) {
+	ctx := t.Context()
+	db := filepath.Join(t.TempDir(), "f.db")
+	st, err := sqlite.Open(ctx, db, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	s := planNamed(t, st, "halted", 1)
+	w := startWorker(t, "--db", db, "--until-done", "--study-name", "halted", "--wait", "400ms", "--poll", "20ms", "--workers", "1", "--threads", "1")
+	deadline := time.Now().Add(60 * time.Second)
+	for c, _ := st.CountTrials(ctx, s.ID); c.Complete < 1; c, _ = st.CountTrials(ctx, s.ID) {
+		if time.Now().After(deadline) || w.ended(0) {
+			t.Fatalf("the worker did not train the study: %v\n%s", w.err, w.log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := st.SetStudyStatus(ctx, s.ID, store.StudyFailed); err != nil {
+		t.Fatal(err)
+	}
+	if !w.ended(10 * time.Second) {
+		t.Fatalf("the worker still waits for a failed study long after --wait\n%s", w.log())
+	}
+	for _, want := range []string{`study 1 ("halted") is failed and was not resumed within --wait 400ms`, "effnas resume --study 1 --db " + db} {
+		if w.err == nil || !strings.Contains(w.err.Error(), want) {
+			t.Errorf("worker: %v; want it to say %q", w.err, want)
+		}
+	}
+}
+
 // TestWorkerWaitsForPostgresSchema: on a PostgreSQL database without
 // effnas's tables, a worker creates none, and its error names the database
 // without the password.
@@ -230,6 +329,10 @@ func TestWorkerWaitsForPostgresSchema(t *testing.T) {
 	}
 	if ok, err := postgres.HasSchema(t.Context(), url); err != nil || ok {
 		t.Fatalf("after the worker: HasSchema %v, %v; want no tables", ok, err)
+	}
+	// The pool's settings in a URL are the pool's, not the server's.
+	if ok, err := postgres.HasSchema(t.Context(), url+"&pool_max_conns=4"); err != nil || ok {
+		t.Fatalf("HasSchema of a URL with pool_max_conns: %v, %v; want no tables and no error", ok, err)
 	}
 	// A password the server refuses: the reason is given, the password is not.
 	bad := strings.Replace(url, "pw-Secret-4711", "wrong-Secret-99", 1)
@@ -286,5 +389,45 @@ func TestEmptyDB(t *testing.T) {
 	// A path that only looks like a variable is a path.
 	if err := (&dbName{}).Set("$(EFFNAS_DB)x"); err != nil {
 		t.Errorf("Set(%q): %v; want it taken as a file name", "$(EFFNAS_DB)x", err)
+	}
+}
+
+// TestWorkerWaitBoundsEachLook: a server that accepts and never answers
+// cannot hold a worker past --wait.
+func TestWorkerWaitBoundsEachLook(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c) // accepted, never answered
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		for _, c := range held {
+			c.Close()
+		}
+		mu.Unlock()
+	}()
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second) // a hung look fails the test, not CI
+	defer cancel()
+	err = Run(ctx, &Env{Stdout: io.Discard, Stderr: io.Discard}, []string{"worker", "--db", "postgres://effnas@" + ln.Addr().String() + "/effnas?sslmode=disable", "--until-done", "--wait", "1s", "--poll", "100ms"})
+	if err == nil || !strings.Contains(err.Error(), "after waiting 1s") {
+		t.Fatalf("worker against a silent server: %v; want it to give up after --wait", err)
+	}
+	if took := time.Since(start); took > 8*time.Second {
+		t.Fatalf("the worker gave up %v after starting with --wait 1s: a look outlasted the wait", took)
 	}
 }

@@ -140,11 +140,15 @@ func waitForSchema(ctx context.Context, db *dbName, wait, poll time.Duration, lo
 			ok  bool
 			err error
 		)
+		// One look never outlasts the wait (a server that accepts and
+		// never answers), nor ten seconds.
+		lctx, cancel := context.WithTimeout(ctx, min(max(time.Until(deadline), time.Second), 10*time.Second))
 		if postgres.IsURL(db.Raw()) {
-			ok, err = postgres.HasSchema(ctx, db.Raw())
+			ok, err = postgres.HasSchema(lctx, db.Raw())
 		} else {
-			ok, err = sqlite.HasSchema(ctx, db.Raw())
+			ok, err = sqlite.HasSchema(lctx, db.Raw())
 		}
+		cancel()
 		if ok {
 			return nil
 		}
@@ -212,9 +216,11 @@ type worker struct {
 
 	mu                        sync.Mutex
 	trained, complete, failed int
-	waiting                   string    // why an --until-done worker waits, said once
-	giveUp                    time.Time // when it stops waiting for that
-	seen                      int       // looks that found an open study
+	waiting                   string         // why an --until-done worker waits, said once
+	giveUp                    time.Time      // when it stops waiting for that
+	seen                      int            // looks that found an open study
+	old                       map[int64]bool // studies already over at the first look
+	faultSince                time.Time      // when the store started failing beyond retries; zero when it answers
 }
 
 func (w *worker) run(ctx context.Context) error {
@@ -237,6 +243,7 @@ func (w *worker) run(ctx context.Context) error {
 			}
 			continue
 		}
+		w.faultSince = time.Time{}
 		studies = w.mine(studies)
 		if w.untilDone {
 			if done, err := w.done(studies); done || err != nil {
@@ -291,7 +298,15 @@ func (w *worker) run(ctx context.Context) error {
 // pause reports a store fault that outlasted the retries and waits a poll
 // before the worker tries again.
 func (w *worker) pause(ctx context.Context, fault error) error {
-	fmt.Fprintf(w.log, "worker %s: %v; trying again in %v\n", w.opts.Worker, scrub(fault, w.db), w.poll)
+	switch {
+	case w.once:
+		return fault // --once ends at the first thing it cannot do
+	case w.faultSince.IsZero():
+		w.faultSince = time.Now()
+		fmt.Fprintf(w.log, "worker %s: %v; trying again every %v for up to %v\n", w.opts.Worker, scrub(fault, w.db), w.poll, w.outage())
+	case time.Since(w.faultSince) > w.outage():
+		return fmt.Errorf("database %s kept failing for %v: %w", w.db, time.Since(w.faultSince).Round(time.Second), scrub(fault, w.db))
+	}
 	select {
 	case <-ctx.Done():
 		return search.ErrInterrupted
@@ -299,6 +314,10 @@ func (w *worker) pause(ctx context.Context, fault error) error {
 		return nil
 	}
 }
+
+// outage is how long a worker outlives a database that keeps failing:
+// --wait, and at least a minute.
+func (w *worker) outage() time.Duration { return max(w.wait, time.Minute) }
 
 // mine keeps the studies this worker works on: all of them, or the newest
 // of the name it was given.
@@ -318,15 +337,43 @@ func (w *worker) mine(studies []store.Study) []store.Study {
 // (or every study) is complete. Until the study appears, or while it is
 // stopped or failed (its coordinator may resume it), the worker waits, up
 // to --wait from its start; past that it fails saying why.
-func (w *worker) done(studies []store.Study) (bool, error) {
+func (w *worker) done(all []store.Study) (bool, error) {
+	// Studies that were already over when the worker first looked are not
+	// its work: a worker started for a second sweep (a study name used
+	// again, a database kept from an earlier run) must wait for the new
+	// study rather than end at once on the old one. One resumed since is
+	// open again, and counts. A store benchmark's study is never a
+	// worker's.
+	if w.old == nil {
+		w.old = map[int64]bool{}
+		for _, s := range all {
+			if s.Status != store.StudyRunning {
+				w.old[s.ID] = true
+			}
+		}
+	}
+	var studies []store.Study
+	for _, s := range all {
+		if s.SpaceHash != benchStoreSpaceHash && (!w.old[s.ID] || s.Status == store.StudyRunning) {
+			studies = append(studies, s)
+		}
+	}
 	var (
 		waiting string // why the worker waits, "" when it has work
 		fail    error
+		over    bool // ending when the wait runs out is success: there was nothing new to do
 	)
 	switch {
+	case len(studies) == 0 && len(all) > 0 && w.study != "":
+		// The newest study of the name was over before the worker started.
+		waiting = fmt.Sprintf("for a new study named %q (study %d of that name is %s)", w.study, all[0].ID, all[0].Status)
+		over = true
 	case len(studies) == 0 && w.study != "":
 		waiting = fmt.Sprintf("for a study named %q", w.study)
 		fail = fmt.Errorf("no study named %q appeared in %s within --wait %v; is it the coordinator's --name?", w.study, w.db, w.wait)
+	case len(studies) == 0 && len(w.old) > 0:
+		waiting = "for a new study (every study in the database was over when this worker started)"
+		over = true
 	case len(studies) == 0:
 		waiting = "for a study"
 		fail = fmt.Errorf("no study appeared in %s within --wait %v; is the coordinator running on this database?", w.db, w.wait)
@@ -368,6 +415,10 @@ func (w *worker) done(studies []store.Study) (bool, error) {
 		fmt.Fprintf(w.log, "worker %s: waiting %s (until %s)\n", w.opts.Worker, waiting, w.giveUp.Format(time.TimeOnly))
 	}
 	if time.Now().After(w.giveUp) {
+		if over {
+			fmt.Fprintf(w.log, "worker %s: no new study within --wait %v; done\n", w.opts.Worker, w.wait)
+			return true, nil
+		}
 		return false, fail
 	}
 	return false, nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // HasSchema reports whether the database at url holds effnas's tables,
@@ -12,10 +13,11 @@ import (
 // coordinator waits for them instead of creating them. An error means the
 // server could not be asked (not reachable yet, a wrong password...).
 func HasSchema(ctx context.Context, url string) (bool, error) {
-	cfg, err := pgx.ParseConfig(url)
+	pcfg, err := pgxpool.ParseConfig(url) // takes the pool's settings (pool_max_conns...) out of the URL
 	if err != nil {
 		return false, fmt.Errorf("open database: %w; want a URL such as postgres://user@host:5432/effnas", err)
 	}
+	cfg := pcfg.ConnConfig
 	cfg.RuntimeParams["default_transaction_read_only"] = "on"
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
