@@ -149,11 +149,13 @@ func TestDroppedConnection(t *testing.T) {
 	study, err := search.Create(ctx, st, "dropped", tinyConfig(2, 2*longEpochs))
 	must(t, err)
 	first := planMore(t, st, study, 1)[0]
-	worker := func(name, db string) *proc {
+	// The rescuer's lease is long, so that a busy machine cannot make it
+	// lapse: only the cut-off worker's is under test.
+	worker := func(name, db string, lease time.Duration) *proc {
 		return start(t, name, "worker", "--db", db, "--workers", "1", "--threads", "1", "--lease", lease.String(), "--poll", "100ms")
 	}
 
-	cutOff := worker("cut-off worker", viaProxy)
+	cutOff := worker("cut-off worker", viaProxy, lease)
 	cutOff.waitFor(trainingLine, 1, 20*time.Second)
 	px.cut()
 	cutAt := time.Now()
@@ -176,7 +178,7 @@ func TestDroppedConnection(t *testing.T) {
 		t.Fatalf("trial %d after the lapse: %+v, %v; want it left running on attempt 1 for another worker", first, tr, err)
 	}
 
-	rescuer := worker("rescuer", direct)
+	rescuer := worker("rescuer", direct, 30*time.Second)
 	m := rescuer.waitFor(finishedLine, 1, 25*time.Second)
 	if n, _ := strconv.Atoi(m[2]); n != first {
 		t.Fatalf("the rescuer finished trial %d; want %d", n, first)

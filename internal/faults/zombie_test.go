@@ -33,11 +33,13 @@ func TestZombieWorker(t *testing.T) {
 	study, err := search.Create(ctx, st, "zombie", tinyConfig(2, longEpochs))
 	must(t, err)
 	first := planMore(t, st, study, 1)[0]
-	worker := func(name string) *proc {
-		return start(t, name, "worker", "--db", url, "--workers", "1", "--threads", "1", "--lease", "1s", "--poll", "100ms")
+	// The zombie's lease is short, so that it lapses while it is paused;
+	// the rescuer's is long, so that a busy machine cannot make it lapse.
+	worker := func(name, lease string) *proc {
+		return start(t, name, "worker", "--db", url, "--workers", "1", "--threads", "1", "--lease", lease, "--poll", "100ms")
 	}
 
-	zombie := worker("zombie")
+	zombie := worker("zombie", "1s")
 	zombie.waitFor(trainingLine, 1, 20*time.Second)
 	zombie.signal(syscall.SIGSTOP)
 	paused := time.Now()
@@ -45,7 +47,7 @@ func TestZombieWorker(t *testing.T) {
 		t.Fatalf("trial %d just after the pause: %+v, %v; want it running under the paused worker (a training of %d epochs should last longer)", first, tr, err, longEpochs)
 	}
 
-	rescuer := worker("rescuer")
+	rescuer := worker("rescuer", "30s")
 	waitTrials(t, st, study.ID, 15*time.Second, "the trial taken over", func(trials []store.Trial) bool {
 		tr, _ := trialOf(trials, first)
 		return tr.Attempt == 2 && tr.Worker == rescuer.worker()
