@@ -151,7 +151,7 @@ func runBenchStore(ctx context.Context, env *Env, args []string) error {
 		}
 	}
 	if db.Raw() == "" {
-		return usagef("--db is required: the database to load, e.g. --db bench.db or --db postgres://user@host/effnas (or set %s)", envDB)
+		return db.missing("the database to load, e.g. --db bench.db or --db postgres://user@host/effnas")
 	}
 	exe, err := os.Executable()
 	if err != nil {

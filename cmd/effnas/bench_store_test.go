@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
@@ -44,6 +45,10 @@ func TestBenchStoreBadFlags(t *testing.T) {
 		}
 	}
 	t.Setenv(envDB, "")
+	if _, err := runCmd(t, "bench", "store"); err == nil || !strings.Contains(err.Error(), "EFFNAS_DB is set but empty") {
+		t.Errorf("bench store with EFFNAS_DB empty: error %v; want it to say so", err)
+	}
+	os.Unsetenv(envDB) // restored by t.Setenv's cleanup
 	if _, err := runCmd(t, "bench", "store"); err == nil || !strings.Contains(err.Error(), "--db is required") {
 		t.Errorf("bench store without --db: error %v; want --db is required", err)
 	}

@@ -79,7 +79,7 @@ func CheckSchema(ctx context.Context, db *sql.DB, d *Dialect, ms []Migration) er
 	case v > len(ms):
 		return fmt.Errorf("%w: it has schema version %d and this effnas knows up to %d; use a newer effnas", ErrNewerSchema, v, len(ms))
 	case v == 0:
-		return fmt.Errorf("%w: it has no effnas tables yet; a command that writes (effnas search, grid or worker) creates them", ErrOlderSchema)
+		return fmt.Errorf("%w: it has no effnas tables yet; a coordinator (effnas search or grid) creates them; workers wait for them", ErrOlderSchema)
 	case v < len(ms):
 		var names []string
 		for _, m := range ms[v:] {
