@@ -19,7 +19,7 @@ import (
 )
 
 func init() {
-	register("bench", "benchmarks: bench proxy (how far a proxy can be trusted on your data), bench train (training speed), bench nb201 (a controller on NAS-Bench-201)", runBench)
+	register("bench", "benchmarks: bench proxy (how far a proxy can be trusted on your data), bench train (training speed), bench nb201 (a controller on NAS-Bench-201), bench store (how many workers a database can feed)", runBench)
 	registerBench("train", "time training steps of a network on random data", runBenchTrain)
 }
 
