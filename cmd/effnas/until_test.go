@@ -283,6 +283,34 @@ func TestWorkerUntilDoneSecondSweep(t *testing.T) {
 	}
 }
 
+// TestWorkerUntilDoneFastCoordinator: a study that was created and
+// completed while the worker waited for the tables is the worker's own,
+// however quickly it finished: the worker ends at once, not after --wait.
+func TestWorkerUntilDoneFastCoordinator(t *testing.T) {
+	ctx := t.Context()
+	db := filepath.Join(t.TempDir(), "fast.db")
+	w := startWorker(t, "--db", db, "--until-done", "--study-name", "quick", "--wait", "30s", "--poll", "300ms", "--workers", "1", "--threads", "1")
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(w.log(), "waiting up to") {
+		if time.Now().After(deadline) || w.ended(0) {
+			t.Fatalf("the worker did not wait for the tables: %v\n%s", w.err, w.log())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	st, err := sqlite.Open(ctx, db, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	s := planNamed(t, st, "quick", 1)
+	if err := st.SetStudyStatus(ctx, s.ID, store.StudyComplete); err != nil {
+		t.Fatal(err)
+	}
+	if !w.ended(10*time.Second) || w.err != nil {
+		t.Fatalf("worker after its study completed while it waited: ended %v, %v; want a clean end at once\n%s", w.ended(0), w.err, w.log())
+	}
+}
+
 // TestWorkerGivesUpOnFailedStudy: a study the worker watched, failed and
 // never resumed, ends the worker with an error saying how to resume it.
 func TestWorkerGivesUpOnFailedStudy(t *testing.T) {

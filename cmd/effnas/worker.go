@@ -85,7 +85,8 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 	start := time.Now()
 	// A worker joins studies someone created: it waits for their tables
 	// and never creates them, nor a SQLite file.
-	if err := waitForSchema(ctx, db, *wait, *poll, env.Stderr, *name); err != nil {
+	waited, err := waitForSchema(ctx, db, *wait, *poll, env.Stderr, *name)
+	if err != nil {
 		return err
 	}
 	st, err := openExisting(ctx, db)
@@ -100,6 +101,11 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 		opts: search.Options{Workers: *workers, Threads: *threads, Lease: *lease, Worker: *name, NoPropose: true, Data: search.NewDataCache(),
 			MaxMemory: mem},
 		sources: map[int64]sourceOrErr{},
+	}
+	if waited {
+		// The tables came after the worker: so did every study, however
+		// quickly one finished.
+		w.old = map[int64]bool{}
 	}
 	fmt.Fprintf(env.Stderr, "worker %s on %s: %d at once, lease %v, up to %s per training\n", *name, db, *workers, *lease, search.FormatBytes(mem))
 	err = w.run(ctx)
@@ -132,14 +138,11 @@ func flagGiven(fs *flag.FlagSet, name string) bool {
 // batch job, a Kubernetes Job) may come up first, before the database
 // server itself, and must not create the tables or a SQLite file. Past
 // wait it fails naming the database (its password hidden) and the last
-// reason.
-func waitForSchema(ctx context.Context, db *dbName, wait, poll time.Duration, log io.Writer, name string) error {
+// reason. It reports whether the tables came only after its first look.
+func waitForSchema(ctx context.Context, db *dbName, wait, poll time.Duration, log io.Writer, name string) (waited bool, err error) {
 	deadline := time.Now().Add(wait)
 	for tries := 1; ; tries++ {
-		var (
-			ok  bool
-			err error
-		)
+		var ok bool
 		// One look never outlasts the wait (a server that accepts and
 		// never answers), nor ten seconds.
 		lctx, cancel := context.WithTimeout(ctx, min(max(time.Until(deadline), time.Second), 10*time.Second))
@@ -150,10 +153,10 @@ func waitForSchema(ctx context.Context, db *dbName, wait, poll time.Duration, lo
 		}
 		cancel()
 		if ok {
-			return nil
+			return tries > 1, nil
 		}
 		if ctx.Err() != nil {
-			return errInterrupted
+			return false, errInterrupted
 		}
 		if time.Now().Add(poll).After(deadline) {
 			why := "it has no effnas tables"
@@ -164,7 +167,7 @@ func waitForSchema(ctx context.Context, db *dbName, wait, poll time.Duration, lo
 			if wait > 0 {
 				hint = fmt.Sprintf("after waiting %v (%d looks): is the coordinator running on this database? A longer --wait gives it more time", wait, tries)
 			}
-			return fmt.Errorf("database %s: %s; a worker joins the studies a coordinator created and never creates the tables; %s", db, why, hint)
+			return false, fmt.Errorf("database %s: %s; a worker joins the studies a coordinator created and never creates the tables; %s", db, why, hint)
 		}
 		if tries == 1 {
 			fmt.Fprintf(log, "worker %s: waiting up to %v for the coordinator to create effnas's tables in %s\n", name, wait.Round(time.Second), db)
@@ -173,7 +176,7 @@ func waitForSchema(ctx context.Context, db *dbName, wait, poll time.Duration, lo
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return errInterrupted
+			return false, errInterrupted
 		case <-t.C:
 		}
 	}
