@@ -67,6 +67,19 @@ func (b *bgWorker) ended(d time.Duration) bool {
 	}
 }
 
+// trains waits (up to a minute) until the worker has completed n trials of
+// the study, and fails the test if it ends first.
+func (b *bgWorker) trains(t *testing.T, st store.Store, study store.Study, n int) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for c, _ := st.CountTrials(t.Context(), study.ID); c.Complete < n; c, _ = st.CountTrials(t.Context(), study.ID) {
+		if time.Now().After(deadline) || b.ended(0) {
+			t.Fatalf("the worker did not train study %d (%q)'s %d trials (%+v): %v\n%s", study.ID, study.Name, n, c, b.err, b.log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // TestWorkerUntilDone: a worker started before anything exists waits for
 // the database and its study without creating either, trains the study's
 // trials, keeps waiting while the study is open though nothing is left to
@@ -90,13 +103,7 @@ func TestWorkerUntilDone(t *testing.T) {
 	other := planNamed(t, st, "other", 1) // not ours: left alone
 	time.Sleep(200 * time.Millisecond)
 	mine := planNamed(t, st, "mine", 2)
-	deadline := time.Now().Add(60 * time.Second)
-	for c, _ := st.CountTrials(ctx, mine.ID); c.Complete < 2; c, _ = st.CountTrials(ctx, mine.ID) {
-		if time.Now().After(deadline) || w.ended(0) {
-			t.Fatalf("the worker did not train study %q's 2 trials (%+v): %v\n%s", "mine", c, w.err, w.log())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	w.trains(t, st, mine, 2)
 	// Nothing left to claim, but the study is still open: a coordinator
 	// may plan more.
 	if w.ended(500 * time.Millisecond) {
@@ -142,13 +149,7 @@ func TestWorkerUntilDoneEveryStudy(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := startWorker(t, "--db", db, "--until-done", "--poll", "20ms", "--workers", "1", "--threads", "1")
-	deadline := time.Now().Add(60 * time.Second)
-	for c, _ := st.CountTrials(ctx, b.ID); c.Complete < 1; c, _ = st.CountTrials(ctx, b.ID) {
-		if time.Now().After(deadline) || w.ended(0) {
-			t.Fatalf("the worker did not train study b's trial: %v\n%s", w.err, w.log())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	w.trains(t, st, b, 1)
 	if w.ended(300 * time.Millisecond) {
 		t.Fatalf("the worker ended while study b was open: %v\n%s", w.err, w.log())
 	}
@@ -251,13 +252,7 @@ func TestWorkerUntilDoneSecondSweep(t *testing.T) {
 		t.Fatalf("the worker ended on the earlier study of its name: %v\n%s", w.err, w.log())
 	}
 	second := planNamed(t, st, "sweep", 1)
-	deadline := time.Now().Add(60 * time.Second)
-	for c, _ := st.CountTrials(ctx, second.ID); c.Complete < 1; c, _ = st.CountTrials(ctx, second.ID) {
-		if time.Now().After(deadline) || w.ended(0) {
-			t.Fatalf("the worker did not train the second study: %v\n%s", w.err, w.log())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	w.trains(t, st, second, 1)
 	// Its coordinator fails it: the worker waits --wait for a resume, then
 	// says what happened.
 	if err := st.SetStudyStatus(ctx, second.ID, store.StudyFailed); err != nil {
@@ -323,13 +318,7 @@ func TestWorkerGivesUpOnFailedStudy(t *testing.T) {
 	defer st.Close()
 	s := planNamed(t, st, "halted", 1)
 	w := startWorker(t, "--db", db, "--until-done", "--study-name", "halted", "--wait", "400ms", "--poll", "20ms", "--workers", "1", "--threads", "1")
-	deadline := time.Now().Add(60 * time.Second)
-	for c, _ := st.CountTrials(ctx, s.ID); c.Complete < 1; c, _ = st.CountTrials(ctx, s.ID) {
-		if time.Now().After(deadline) || w.ended(0) {
-			t.Fatalf("the worker did not train the study: %v\n%s", w.err, w.log())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	w.trains(t, st, s, 1)
 	if err := st.SetStudyStatus(ctx, s.ID, store.StudyFailed); err != nil {
 		t.Fatal(err)
 	}
