@@ -142,7 +142,7 @@ func TestHalvingKillResumeDeterministic(t *testing.T) {
 		"postgres": {
 			db: func(t *testing.T) string { return testenv.PostgresSchema(t, testenv.PostgresURL(t)) },
 			hold: func(t *testing.T, db string, p *proc) (int, func()) {
-				return holdTrial(t, db, p.worker(), 40*time.Second)
+				return holdTrial(t, db, p.Worker(), 40*time.Second)
 			},
 		},
 	}
@@ -156,15 +156,15 @@ func TestHalvingKillResumeDeterministic(t *testing.T) {
 			want := showStudy(t, bin, straight)
 
 			p := startProc(t, bin, "interrupted search", halvingArgs(killed)...)
-			p.waitFor(rung1Line, 1, 2*time.Minute) // a rung-1 trial has started
+			p.WaitFor(rung1Line, 1, 2*time.Minute) // a rung-1 trial has started
 			// Kill the search while holding a trial it is running, so
 			// that it cannot finish it between the look and the kill,
 			// nor finish the study meanwhile.
 			held, release := be.hold(t, killed, p)
-			if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			if err := p.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
-			p.wait(10 * time.Second)
+			p.Wait(10 * time.Second)
 			release()
 			mid := showStudy(t, bin, killed)
 			i := slices.IndexFunc(mid.Trials, func(tr shownTrial) bool { return tr.Number == held })

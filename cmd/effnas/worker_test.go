@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -159,117 +158,12 @@ func checkTrials(t *testing.T, st store.Store, study int64, n int) []store.Trial
 	return trials
 }
 
-// proc is a running effnas process whose stderr is kept and scanned.
-type proc struct {
-	t    *testing.T
-	name string
-	cmd  *exec.Cmd
-	done chan struct{} // closed when stderr is drained
-
-	mu    sync.Mutex
-	lines []string
-	cond  *sync.Cond
-}
+// proc is a running effnas process whose stderr the tests scan.
+type proc = testenv.Proc
 
 func startProc(t *testing.T, bin, name string, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, name: name, cmd: exec.Command(bin, args...), done: make(chan struct{})}
-	p.cond = sync.NewCond(&p.mu)
-	stderr, err := p.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		defer close(p.done)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.lines = append(p.lines, sc.Text())
-			p.cond.Broadcast()
-			p.mu.Unlock()
-		}
-		p.mu.Lock()
-		p.lines = append(p.lines, "<eof>")
-		p.cond.Broadcast()
-		p.mu.Unlock()
-	}()
-	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			p.cmd.Process.Kill()
-			p.cmd.Wait()
-		}
-		if t.Failed() {
-			t.Logf("%s stderr:\n%s", p.name, p.log())
-		}
-	})
-	return p
-}
-
-func (p *proc) log() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return strings.Join(p.lines, "\n")
-}
-
-// waitFor waits until the n-th line (counting from 1) matching re has
-// been written, and returns its submatches; it fails the test at eof or
-// after the timeout.
-func (p *proc) waitFor(re *regexp.Regexp, n int, timeout time.Duration) []string {
-	p.t.Helper()
-	deadline := time.AfterFunc(timeout, func() {
-		p.mu.Lock()
-		p.lines = append(p.lines, "<timeout>")
-		p.cond.Broadcast()
-		p.mu.Unlock()
-	})
-	defer deadline.Stop()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for i, seen := 0, 0; ; i++ {
-		for i >= len(p.lines) {
-			p.cond.Wait()
-		}
-		switch l := p.lines[i]; {
-		case l == "<eof>" || l == "<timeout>":
-			p.t.Fatalf("%s: no %d lines matching %q before %s:\n%s", p.name, n, re, l, strings.Join(p.lines, "\n"))
-		default:
-			if m := re.FindStringSubmatch(l); m != nil {
-				if seen++; seen == n {
-					return m
-				}
-			}
-		}
-	}
-}
-
-// wait waits for the process to exit and returns its exit status.
-func (p *proc) wait(timeout time.Duration) int {
-	p.t.Helper()
-	exited := make(chan error, 1)
-	go func() { <-p.done; exited <- p.cmd.Wait() }()
-	select {
-	case err := <-exited:
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return ee.ExitCode()
-		}
-		if err != nil {
-			p.t.Fatalf("%s: %v", p.name, err)
-		}
-		return 0
-	case <-time.After(timeout):
-		p.cmd.Process.Kill()
-		p.t.Fatalf("%s did not exit within %v:\n%s", p.name, timeout, p.log())
-		return -1
-	}
-}
-
-func (p *proc) worker() string {
-	host, _ := os.Hostname()
-	return fmt.Sprintf("%s:%d", host, p.cmd.Process.Pid)
+	return testenv.StartProc(t, name, exec.Command(bin, args...))
 }
 
 var finishedLine = regexp.MustCompile(`^study (\d+) trial (\d+): accuracy ([0-9.]+)`)
@@ -389,25 +283,25 @@ func TestWorkersPostgres(t *testing.T) {
 		// A fast coordinator could train every trial before a worker
 		// claims one: hold its trial until a worker has finished one. It
 		// keeps one trial queued meanwhile.
-		_, release := holdTrial(t, url, c.worker(), 40*time.Second)
+		_, release := holdTrial(t, url, c.Worker(), 40*time.Second)
 		waitTrials(t, url, 40*time.Second, "a trial finished by a worker", func(trials []store.Trial) bool {
 			for _, tr := range trials {
-				if tr.State == store.TrialComplete && (tr.Worker == w1.worker() || tr.Worker == w2.worker()) {
+				if tr.State == store.TrialComplete && (tr.Worker == w1.Worker() || tr.Worker == w2.Worker()) {
 					return true
 				}
 			}
 			return false
 		})
 		release()
-		if code := c.wait(60 * time.Second); code != 0 {
-			t.Fatalf("coordinator exited with %d:\n%s", code, c.log())
+		if code := c.Wait(60 * time.Second); code != 0 {
+			t.Fatalf("coordinator exited with %d:\n%s", code, c.Log())
 		}
 		for _, w := range []*proc{w1, w2} {
-			if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			if err := w.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 				t.Fatal(err)
 			}
-			if code := w.wait(20 * time.Second); code != 0 {
-				t.Errorf("%s exited with %d after SIGTERM; want 0", w.name, code)
+			if code := w.Wait(20 * time.Second); code != 0 {
+				t.Errorf("%s exited with %d after SIGTERM; want 0", w.Name, code)
 			}
 		}
 		study, trials := pgTrials(t, url)
@@ -421,11 +315,11 @@ func TestWorkersPostgres(t *testing.T) {
 				t.Errorf("trial %d ran %d times; want once", tr.Number, tr.Attempt)
 			}
 		}
-		t.Logf("trials by process: coordinator %d, worker 1 %d, worker 2 %d", by[c.worker()], by[w1.worker()], by[w2.worker()])
-		if by[c.worker()]+by[w1.worker()]+by[w2.worker()] != 6 {
-			t.Errorf("trials by worker %v; want all by the coordinator %s or the workers %s, %s", by, c.worker(), w1.worker(), w2.worker())
+		t.Logf("trials by process: coordinator %d, worker 1 %d, worker 2 %d", by[c.Worker()], by[w1.Worker()], by[w2.Worker()])
+		if by[c.Worker()]+by[w1.Worker()]+by[w2.Worker()] != 6 {
+			t.Errorf("trials by worker %v; want all by the coordinator %s or the workers %s, %s", by, c.Worker(), w1.Worker(), w2.Worker())
 		}
-		if by[w1.worker()]+by[w2.worker()] == 0 || len(by) < 2 {
+		if by[w1.Worker()]+by[w2.Worker()] == 0 || len(by) < 2 {
 			t.Errorf("trials by worker %v; want them spread over the processes", by)
 		}
 	})
@@ -438,44 +332,44 @@ func TestWorkersPostgres(t *testing.T) {
 		// Hold the coordinator's trial until the victim is dead: the
 		// coordinator keeps one trial queued but claims no other, so the
 		// victim trains one after another, however fast the coordinator.
-		_, releaseCoordinator := holdTrial(t, url, c.worker(), 40*time.Second)
+		_, releaseCoordinator := holdTrial(t, url, c.Worker(), 40*time.Second)
 		victim := worker(t, url, "victim", "--lease", "3s")
-		fin := victim.waitFor(finishedLine, 1, 40*time.Second)
+		fin := victim.WaitFor(finishedLine, 1, 40*time.Second)
 		doneNum, _ := strconv.Atoi(fin[2])
 		doneAcc, _ := strconv.ParseFloat(fin[3], 64)
 		// Kill it during its next trial, holding that trial's row so that
 		// the victim cannot finish it between this look and the kill.
-		killed, releaseKilled := holdTrial(t, url, victim.worker(), 40*time.Second)
-		if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		killed, releaseKilled := holdTrial(t, url, victim.Worker(), 40*time.Second)
+		if err := victim.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
 		killedAt := time.Now()
-		if code := victim.wait(10 * time.Second); code != -1 && code != 137 {
+		if code := victim.Wait(10 * time.Second); code != -1 && code != 137 {
 			t.Logf("victim exit status %d", code)
 		}
 		releaseKilled()
 		releaseCoordinator()
 		other := worker(t, url, "other")
-		if code := c.wait(60 * time.Second); code != 0 {
-			t.Fatalf("coordinator exited with %d:\n%s", code, c.log())
+		if code := c.Wait(60 * time.Second); code != 0 {
+			t.Fatalf("coordinator exited with %d:\n%s", code, c.Log())
 		}
 		took := time.Since(killedAt)
-		if err := other.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		if err := other.Cmd.Process.Signal(syscall.SIGINT); err != nil {
 			t.Fatal(err)
 		}
-		if code := other.wait(20 * time.Second); code != 0 {
+		if code := other.Wait(20 * time.Second); code != 0 {
 			t.Errorf("other worker exited with %d after SIGINT; want 0", code)
 		}
 		_, trials := pgTrials(t, url)
 		for _, tr := range trials {
 			switch tr.Number {
 			case doneNum:
-				if tr.Worker != victim.worker() || tr.Attempt != 1 || fmt.Sprintf("%.4f", tr.Accuracy) != fmt.Sprintf("%.4f", doneAcc) {
+				if tr.Worker != victim.Worker() || tr.Attempt != 1 || fmt.Sprintf("%.4f", tr.Accuracy) != fmt.Sprintf("%.4f", doneAcc) {
 					t.Errorf("trial %d the victim finished: worker %q attempt %d accuracy %v; want %q, 1, %.4f",
-						tr.Number, tr.Worker, tr.Attempt, tr.Accuracy, victim.worker(), doneAcc)
+						tr.Number, tr.Worker, tr.Attempt, tr.Accuracy, victim.Worker(), doneAcc)
 				}
 			case killed:
-				if tr.Worker == victim.worker() || tr.Attempt != 2 || tr.Crashes != 1 {
+				if tr.Worker == victim.Worker() || tr.Attempt != 2 || tr.Crashes != 1 {
 					t.Errorf("trial %d the victim was training when killed: worker %q attempt %d, %d crashes; want another worker, attempt 2 after 1 crash",
 						tr.Number, tr.Worker, tr.Attempt, tr.Crashes)
 				}

@@ -16,6 +16,7 @@ import (
 
 	_ "github.com/mattn/go-sqlite3"
 
+	"github.com/effnas/effnas/internal/testenv"
 	"github.com/effnas/effnas/store"
 	"github.com/effnas/effnas/store/sqlite"
 )
@@ -59,27 +60,27 @@ func TestDiskFullSQLite(t *testing.T) {
 		t.Logf("mount -t tmpfs failed (no privilege): the search runs under RLIMIT_FSIZE (prlimit --fsize) instead of on a full disk")
 		// The new database's write-ahead log takes some 100 KB, and each
 		// trial adds 20 to 40 KB: the bound is met after a few trials.
-		c = startCmd(t, "search", exec.Command(prlimit, append([]string{"--fsize=262144", "--", bin}, args...)...))
+		c = testenv.StartProc(t, "search", exec.Command(prlimit, append([]string{"--fsize=262144", "--", bin}, args...)...))
 	}
-	c.waitFor(coordinatorFinished, 1, 20*time.Second)
+	c.WaitFor(coordinatorFinished, 1, 20*time.Second)
 	filler := filepath.Join(dir, "filler")
 	if mounted {
 		fill(t, filler)
 	}
-	code := c.wait(20 * time.Second)
+	code := c.Wait(20 * time.Second)
 	if code == 0 {
-		t.Fatalf("the search on a full disk exited 0; want a failure:\n%s", c.log())
+		t.Fatalf("the search on a full disk exited 0; want a failure:\n%s", c.Log())
 	}
-	lines := strings.Split(c.log(), "\n")
+	lines := strings.Split(c.Log(), "\n")
 	t.Logf("the search exited %d: %s", code, lines[len(lines)-1])
-	if want := "disk is full: free space and run effnas resume"; !strings.Contains(c.log(), want) {
-		t.Errorf("the search's stderr does not say %q:\n%s", want, c.log())
+	if want := "disk is full: free space and run effnas resume"; !strings.Contains(c.Log(), want) {
+		t.Errorf("the search's stderr does not say %q:\n%s", want, c.Log())
 	}
-	if n := c.count(regexp.MustCompile(`kept failing`)); n > 0 {
-		t.Errorf("the search retried the full disk as if the store were unreachable:\n%s", c.log())
+	if n := c.Count(regexp.MustCompile(`kept failing`)); n > 0 {
+		t.Errorf("the search retried the full disk as if the store were unreachable:\n%s", c.Log())
 	}
-	if n := c.count(regexp.MustCompile(`^panic|^goroutine \d+`)); n > 0 {
-		t.Errorf("the search panicked:\n%s", c.log())
+	if n := c.Count(regexp.MustCompile(`^panic|^goroutine \d+`)); n > 0 {
+		t.Errorf("the search panicked:\n%s", c.Log())
 	}
 
 	// Every trial the search reported finished was committed: each is in
@@ -105,8 +106,8 @@ func TestDiskFullSQLite(t *testing.T) {
 		must(t, os.Remove(filler))
 	}
 	r := start(t, "resume", "resume", "--db", db, "--workers", "1", "--threads", "1")
-	if code := r.wait(30 * time.Second); code != 0 {
-		t.Fatalf("resume after space was freed exited %d:\n%s", code, r.log())
+	if code := r.Wait(30 * time.Second); code != 0 {
+		t.Fatalf("resume after space was freed exited %d:\n%s", code, r.Log())
 	}
 	st, err := sqlite.Open(ctx, db, sqlite.Options{ReadOnly: true})
 	must(t, err)
@@ -119,7 +120,7 @@ func TestDiskFullSQLite(t *testing.T) {
 	final, err := st.Trials(ctx, study.ID)
 	must(t, err)
 	host, _ := os.Hostname()
-	accounted(t, final, trials, fmt.Sprintf("%s:%d", host, c.cmd.Process.Pid), fmt.Sprintf("%s:%d", host, r.cmd.Process.Pid))
+	accounted(t, final, trials, fmt.Sprintf("%s:%d", host, c.Cmd.Process.Pid), fmt.Sprintf("%s:%d", host, r.Cmd.Process.Pid))
 	integrity(t, db)
 }
 

@@ -156,11 +156,11 @@ func TestDroppedConnection(t *testing.T) {
 	}
 
 	cutOff := worker("cut-off worker", viaProxy, lease)
-	cutOff.waitFor(trainingLine, 1, 20*time.Second)
+	cutOff.WaitFor(trainingLine, 1, 20*time.Second)
 	px.cut()
 	cutAt := time.Now()
 	lapsed := regexp.MustCompile(fmt.Sprintf(`^study %d trial %d \(attempt 1\): training stopped, left for another worker: lease lapsed`, study.ID, first))
-	line := cutOff.waitFor(lapsed, 1, 10*time.Second)[0]
+	line := cutOff.WaitFor(lapsed, 1, 10*time.Second)[0]
 	stoppedAfter := time.Since(cutAt)
 	t.Logf("cut-off worker, %v after the cut: %s", stoppedAfter.Round(10*time.Millisecond), line)
 	// The deadline is the last accepted renewal plus a lease, at most a
@@ -171,40 +171,40 @@ func TestDroppedConnection(t *testing.T) {
 	if stoppedAfter > lease+2*time.Second {
 		t.Errorf("the cut-off worker stopped training %v after the cut; want by its lease deadline, within %v", stoppedAfter, lease)
 	}
-	if n := cutOff.count(finishedLine); n > 0 {
-		t.Fatalf("the cut-off worker reported a result while cut off:\n%s", cutOff.log())
+	if n := cutOff.Count(finishedLine); n > 0 {
+		t.Fatalf("the cut-off worker reported a result while cut off:\n%s", cutOff.Log())
 	}
 	if tr, err := st.Trial(ctx, study.ID, first); err != nil || tr.State != store.TrialRunning || tr.Attempt != 1 {
 		t.Fatalf("trial %d after the lapse: %+v, %v; want it left running on attempt 1 for another worker", first, tr, err)
 	}
 
 	rescuer := worker("rescuer", direct, 30*time.Second)
-	m := rescuer.waitFor(finishedLine, 1, 25*time.Second)
+	m := rescuer.WaitFor(finishedLine, 1, 25*time.Second)
 	if n, _ := strconv.Atoi(m[2]); n != first {
 		t.Fatalf("the rescuer finished trial %d; want %d", n, first)
 	}
-	rescuer.stop()
+	rescuer.Stop()
 
 	// The link returns, with new work that only the cut-off worker can
 	// train.
 	px.restore()
 	second := planMore(t, st, study, 1)[0]
-	m = cutOff.waitFor(finishedLine, 1, 25*time.Second)
+	m = cutOff.WaitFor(finishedLine, 1, 25*time.Second)
 	if n, _ := strconv.Atoi(m[2]); n != second {
 		t.Errorf("the cut-off worker finished trial %d after the link returned; want the new trial %d", n, second)
 	}
-	cutOff.stop()
+	cutOff.Stop()
 
 	trials, err := st.Trials(ctx, study.ID)
 	must(t, err)
-	accounted(t, trials, 2, cutOff.worker(), rescuer.worker())
-	if tr, _ := trialOf(trials, first); tr.Worker != rescuer.worker() || tr.Attempt != 2 || tr.Crashes != 1 {
+	accounted(t, trials, 2, cutOff.Worker(), rescuer.Worker())
+	if tr, _ := trialOf(trials, first); tr.Worker != rescuer.Worker() || tr.Attempt != 2 || tr.Crashes != 1 {
 		t.Errorf("trial %d: worker %s, attempt %d, %d crashes; want the rescuer's attempt 2 after 1 crash", first, tr.Worker, tr.Attempt, tr.Crashes)
 	}
-	if tr, _ := trialOf(trials, second); tr.Worker != cutOff.worker() || tr.Attempt != 1 {
+	if tr, _ := trialOf(trials, second); tr.Worker != cutOff.Worker() || tr.Attempt != 1 {
 		t.Errorf("trial %d: worker %s, attempt %d; want the cut-off worker's first attempt", second, tr.Worker, tr.Attempt)
 	}
-	if down, up := cutOff.count(unreachable), cutOff.count(reachableAgain); down != 1 || up != 1 {
+	if down, up := cutOff.Count(unreachable), cutOff.Count(reachableAgain); down != 1 || up != 1 {
 		t.Errorf("the cut-off worker reported the store unreachable %d times and reachable again %d times; want once each", down, up)
 	}
 }

@@ -1,8 +1,6 @@
 package faults_test
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -11,11 +9,10 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/effnas/effnas/internal/testenv"
 	"github.com/effnas/effnas/search"
 	"github.com/effnas/effnas/store"
 	"github.com/effnas/effnas/trainer"
@@ -86,170 +83,14 @@ func planMore(t *testing.T, st store.Store, study store.Study, n int) []int {
 	return nums
 }
 
-// proc is a running effnas process whose stderr is kept and scanned.
-type proc struct {
-	t    *testing.T
-	name string
-	cmd  *exec.Cmd
-	done chan struct{} // closed when stderr is drained
-
-	mu    sync.Mutex
-	cond  *sync.Cond
-	lines []string
-	ended bool // stderr reached its end
-}
+// proc is a running effnas process whose stderr the tests scan.
+type proc = testenv.Proc
 
 // start runs effnas with args; the test's cleanup kills it if it still
 // runs, and a failed test logs its stderr.
 func start(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
-	return startCmd(t, name, exec.Command(bin, args...))
-}
-
-func startCmd(t *testing.T, name string, cmd *exec.Cmd) *proc {
-	t.Helper()
-	p := &proc{t: t, name: name, cmd: cmd, done: make(chan struct{})}
-	p.cond = sync.NewCond(&p.mu)
-	stderr, err := p.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		defer close(p.done)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.lines = append(p.lines, sc.Text())
-			p.cond.Broadcast()
-			p.mu.Unlock()
-		}
-		p.mu.Lock()
-		p.ended = true
-		p.cond.Broadcast()
-		p.mu.Unlock()
-	}()
-	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			p.cmd.Process.Signal(syscall.SIGCONT) // a stopped process cannot die
-			p.cmd.Process.Kill()
-			<-p.done
-			p.cmd.Wait()
-		}
-		if t.Failed() {
-			t.Logf("%s stderr:\n%s", p.name, p.log())
-		}
-	})
-	return p
-}
-
-func (p *proc) log() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return strings.Join(p.lines, "\n")
-}
-
-// count is how many lines of stderr so far match re.
-func (p *proc) count(re *regexp.Regexp) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	n := 0
-	for _, l := range p.lines {
-		if re.MatchString(l) {
-			n++
-		}
-	}
-	return n
-}
-
-// waitFor waits until the n-th line (counting from 1) matching re has
-// been written and returns its submatches; it fails the test when stderr
-// ends first or after the timeout.
-func (p *proc) waitFor(re *regexp.Regexp, n int, timeout time.Duration) []string {
-	p.t.Helper()
-	m, err := p.lookFor(re, n, timeout)
-	if err != nil {
-		p.t.Fatalf("%s: %v:\n%s", p.name, err, p.log())
-	}
-	return m
-}
-
-// lookFor is waitFor returning an error instead of failing the test.
-func (p *proc) lookFor(re *regexp.Regexp, n int, timeout time.Duration) ([]string, error) {
-	timedOut := false
-	timer := time.AfterFunc(timeout, func() {
-		p.mu.Lock()
-		timedOut = true
-		p.cond.Broadcast()
-		p.mu.Unlock()
-	})
-	defer timer.Stop()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for i, seen := 0, 0; ; {
-		for ; i < len(p.lines); i++ {
-			if m := re.FindStringSubmatch(p.lines[i]); m != nil {
-				if seen++; seen == n {
-					return m, nil
-				}
-			}
-		}
-		switch {
-		case p.ended:
-			return nil, fmt.Errorf("no %d lines matching %q before its stderr ended", n, re)
-		case timedOut:
-			return nil, fmt.Errorf("no %d lines matching %q within %v", n, re, timeout)
-		}
-		p.cond.Wait()
-	}
-}
-
-// wait waits for the process to exit and returns its exit status.
-func (p *proc) wait(timeout time.Duration) int {
-	p.t.Helper()
-	exited := make(chan error, 1)
-	go func() { <-p.done; exited <- p.cmd.Wait() }()
-	select {
-	case err := <-exited:
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return ee.ExitCode()
-		}
-		if err != nil {
-			p.t.Fatalf("%s: %v", p.name, err)
-		}
-		return 0
-	case <-time.After(timeout):
-		p.cmd.Process.Kill()
-		p.t.Fatalf("%s did not exit within %v:\n%s", p.name, timeout, p.log())
-		return -1
-	}
-}
-
-// signal sends sig to the process.
-func (p *proc) signal(sig os.Signal) {
-	p.t.Helper()
-	if err := p.cmd.Process.Signal(sig); err != nil {
-		p.t.Fatalf("signal %s to %s: %v", sig, p.name, err)
-	}
-}
-
-// stop ends an effnas worker with SIGTERM and checks that it exits 0.
-func (p *proc) stop() {
-	p.t.Helper()
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(20 * time.Second); code != 0 {
-		p.t.Errorf("%s exited with %d after SIGTERM; want 0", p.name, code)
-	}
-}
-
-// worker is the name an effnas process records as the worker of its trials.
-func (p *proc) worker() string {
-	host, _ := os.Hostname()
-	return fmt.Sprintf("%s:%d", host, p.cmd.Process.Pid)
+	return testenv.StartProc(t, name, exec.Command(bin, args...))
 }
 
 // Lines the tests look for.

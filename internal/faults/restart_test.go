@@ -151,19 +151,19 @@ func TestPostgresRestart(t *testing.T) {
 	pg.ctl("stop", "-m", "immediate", "-w")
 	down := time.Now()
 	for _, p := range procs {
-		p.waitFor(unreachable, 1, 15*time.Second)
+		p.WaitFor(unreachable, 1, 15*time.Second)
 	}
 	t.Logf("all saw it after %v", time.Since(down).Round(10*time.Millisecond))
 	pg.start()
 	t.Logf("the server was down for %v", time.Since(down).Round(10*time.Millisecond))
 
-	if code := c.wait(40 * time.Second); code != 0 {
+	if code := c.Wait(40 * time.Second); code != 0 {
 		t.Fatalf("coordinator exited with %d after the restart; want 0", code)
 	}
 	t.Logf("coordinator done after %v", time.Since(t0).Round(10*time.Millisecond))
 	for _, w := range []*proc{w1, w2} {
-		if code := w.wait(20 * time.Second); code != 0 {
-			t.Errorf("%s exited with %d once the study was complete; want 0", w.name, code)
+		if code := w.Wait(20 * time.Second); code != 0 {
+			t.Errorf("%s exited with %d once the study was complete; want 0", w.Name, code)
 		}
 	}
 
@@ -177,16 +177,16 @@ func TestPostgresRestart(t *testing.T) {
 	}
 	all, err := st.Trials(ctx, study.ID)
 	must(t, err)
-	accounted(t, all, trials, c.worker(), w1.worker(), w2.worker())
+	accounted(t, all, trials, c.Worker(), w1.Worker(), w2.Worker())
 	t.Logf("trials:%s", describe(all))
 	for _, p := range procs {
 		// Two outages (the restart, which a process may miss, and the
 		// stop): one report and one recovery each, never one per retry.
-		if down, up := p.count(unreachable), p.count(reachableAgain); down < 1 || down > 2 || up != down {
-			t.Errorf("%s reported the store unreachable %d times and reachable again %d times; want once each per outage it saw (1 or 2)", p.name, down, up)
+		if down, up := p.Count(unreachable), p.Count(reachableAgain); down < 1 || down > 2 || up != down {
+			t.Errorf("%s reported the store unreachable %d times and reachable again %d times; want once each per outage it saw (1 or 2)", p.Name, down, up)
 		}
-		if up, err := p.lookFor(reachableAgain, 1, 0); err == nil {
-			t.Logf("%s: %s", p.name, up[0])
+		if up, err := p.LookFor(reachableAgain, 1, 0); err == nil {
+			t.Logf("%s: %s", p.Name, up[0])
 		}
 	}
 }

@@ -40,50 +40,50 @@ func TestZombieWorker(t *testing.T) {
 	}
 
 	zombie := worker("zombie", "1s")
-	zombie.waitFor(trainingLine, 1, 20*time.Second)
-	zombie.signal(syscall.SIGSTOP)
+	zombie.WaitFor(trainingLine, 1, 20*time.Second)
+	zombie.Signal(syscall.SIGSTOP)
 	paused := time.Now()
-	if tr, err := st.Trial(ctx, study.ID, first); err != nil || tr.State != store.TrialRunning || tr.Worker != zombie.worker() {
+	if tr, err := st.Trial(ctx, study.ID, first); err != nil || tr.State != store.TrialRunning || tr.Worker != zombie.Worker() {
 		t.Fatalf("trial %d just after the pause: %+v, %v; want it running under the paused worker (a training of %d epochs should last longer)", first, tr, err, longEpochs)
 	}
 
 	rescuer := worker("rescuer", "30s")
 	waitTrials(t, st, study.ID, 15*time.Second, "the trial taken over", func(trials []store.Trial) bool {
 		tr, _ := trialOf(trials, first)
-		return tr.Attempt == 2 && tr.Worker == rescuer.worker()
+		return tr.Attempt == 2 && tr.Worker == rescuer.Worker()
 	})
-	zombie.signal(syscall.SIGCONT)
+	zombie.Signal(syscall.SIGCONT)
 	t.Logf("the zombie was paused for %v", time.Since(paused).Round(10*time.Millisecond))
 	refused := regexp.MustCompile(fmt.Sprintf(`^study %d trial %d \(attempt 1\): (training stopped, left for another worker|result refused): .*lease lost: the trial is now \w+, attempt 2 by worker "%s"`,
-		study.ID, first, regexp.QuoteMeta(rescuer.worker())))
-	t.Logf("zombie: %s", zombie.waitFor(refused, 1, 10*time.Second)[0])
+		study.ID, first, regexp.QuoteMeta(rescuer.Worker())))
+	t.Logf("zombie: %s", zombie.WaitFor(refused, 1, 10*time.Second)[0])
 
 	// The rescuer finishes the trial; then new work is planned, which only
 	// the zombie is left to train.
-	m := rescuer.waitFor(finishedLine, 1, 20*time.Second)
+	m := rescuer.WaitFor(finishedLine, 1, 20*time.Second)
 	if n, _ := strconv.Atoi(m[2]); n != first {
 		t.Fatalf("the rescuer finished trial %d; want %d", n, first)
 	}
 	rescuerAcc := m[3]
-	rescuer.stop()
+	rescuer.Stop()
 	second := planMore(t, st, study, 1)[0]
-	m = zombie.waitFor(finishedLine, 1, 20*time.Second)
+	m = zombie.WaitFor(finishedLine, 1, 20*time.Second)
 	if n, _ := strconv.Atoi(m[2]); n != second {
 		t.Errorf("the zombie finished trial %d; want the new trial %d", n, second)
 	}
-	zombie.stop()
+	zombie.Stop()
 
 	trials, err := st.Trials(ctx, study.ID)
 	must(t, err)
-	accounted(t, trials, 2, zombie.worker(), rescuer.worker())
-	if tr, _ := trialOf(trials, first); tr.Worker != rescuer.worker() || tr.Attempt != 2 || tr.Crashes != 1 || fmt.Sprintf("%.4f", tr.Accuracy) != rescuerAcc {
+	accounted(t, trials, 2, zombie.Worker(), rescuer.Worker())
+	if tr, _ := trialOf(trials, first); tr.Worker != rescuer.Worker() || tr.Attempt != 2 || tr.Crashes != 1 || fmt.Sprintf("%.4f", tr.Accuracy) != rescuerAcc {
 		t.Errorf("trial %d: worker %s, attempt %d, %d crashes, accuracy %.4f; want the rescuer's %s on attempt 2 after 1 crash",
 			first, tr.Worker, tr.Attempt, tr.Crashes, tr.Accuracy, rescuerAcc)
 	}
-	if tr, _ := trialOf(trials, second); tr.Worker != zombie.worker() || tr.Attempt != 1 {
+	if tr, _ := trialOf(trials, second); tr.Worker != zombie.Worker() || tr.Attempt != 1 {
 		t.Errorf("trial %d: worker %s, attempt %d; want the zombie's first attempt", second, tr.Worker, tr.Attempt)
 	}
-	if n := zombie.count(finishedLine); n != 1 {
+	if n := zombie.Count(finishedLine); n != 1 {
 		t.Errorf("the zombie reported %d results; want 1 (the new trial's)", n)
 	}
 }
