@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -157,16 +156,7 @@ func (o *reporter) notef(format string, args ...any) {
 	}
 }
 
-// Passwords a driver's error might hold: a URL's user information and
-// password parameters (password=, sslpassword=).
-var (
-	urlPassword   = regexp.MustCompile(`(://[^:/@\s]*:)[^@\s]*@`)
-	passwordParam = regexp.MustCompile(`(?i)(password=)[^&\s]*`)
-)
-
 // oneLine is err as one line with any password hidden.
 func oneLine(err error) string {
-	s := strings.Join(strings.Fields(err.Error()), " ")
-	s = urlPassword.ReplaceAllString(s, "${1}xxxxx@")
-	return passwordParam.ReplaceAllString(s, "${1}xxxxx")
+	return store.HidePasswords(strings.Join(strings.Fields(err.Error()), " "))
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -58,6 +59,20 @@ func IsDiskFull(err error) bool {
 		}
 	}
 	return false
+}
+
+// Passwords a database name or a driver's error might hold: a URL's user
+// information and password parameters (password=, sslpassword=).
+var (
+	urlPassword   = regexp.MustCompile(`(://[^:/@\s]*:)[^@\s]*@`)
+	passwordParam = regexp.MustCompile(`(?i)(password=)[^&\s]*`)
+)
+
+// HidePasswords replaces every password in s, a database URL, a key=value
+// connection string or a message that quotes one, with xxxxx.
+func HidePasswords(s string) string {
+	s = urlPassword.ReplaceAllString(s, "${1}xxxxx@")
+	return passwordParam.ReplaceAllString(s, "${1}xxxxx")
 }
 
 // Store keeps studies, their trials (search candidates and grid points) and

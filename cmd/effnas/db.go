@@ -89,8 +89,6 @@ func orNone(s string) string {
 	return s
 }
 
-var passwordParam = regexp.MustCompile(`(?i)(password=)[^&\s]*`)
-
 // redact hides the password of a database URL: the user-info password and
 // any parameter whose name holds "password" (sslpassword, PASSWORD;
 // key=value connection strings too). A file path is returned as it is.
@@ -128,7 +126,7 @@ func hidePassword(db string, drop bool) string {
 			return db[:i+3] + "xxxxx" + db[j:]
 		}
 	}
-	return passwordParam.ReplaceAllString(db, "${1}xxxxx")
+	return store.HidePasswords(db)
 }
 
 // shellQuote quotes s for a shell when it holds anything but plain
