@@ -93,6 +93,19 @@ type Options struct {
 	Retry time.Duration
 }
 
+// Patience is how long a store call is retried: Retry, or its default, a
+// lease. A caller that retries its own store calls beside a run (with
+// Retry) waits as long as the run would.
+func (o Options) Patience() time.Duration {
+	switch {
+	case o.Retry > 0:
+		return o.Retry
+	case o.Lease > 0:
+		return o.Lease
+	}
+	return 2 * time.Minute // the default lease
+}
+
 // DataCache keeps loaded datasets, keyed by dataset and options, for runs
 // that share it. It is safe for concurrent use; a load that failed is not
 // kept, so a later run tries again.
@@ -183,9 +196,7 @@ func Run(ctx context.Context, st store.Store, study store.Study, src Source, opt
 	if opts.Queue < 0 {
 		opts.Queue = 0
 	}
-	if opts.Retry <= 0 {
-		opts.Retry = opts.Lease
-	}
+	opts.Retry = opts.Patience()
 	if opts.MaxMemory <= 0 {
 		opts.MaxMemory = MemoryBudget(opts.Workers)
 	}

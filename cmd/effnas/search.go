@@ -9,7 +9,6 @@ import (
 	"math"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/effnas/effnas/controller"
 	"github.com/effnas/effnas/export"
@@ -114,18 +113,6 @@ func runStudy(ctx context.Context, env *Env, st store.Store, db *dbName, study s
 		})
 }
 
-// storePatience is how long a coordinator retries a store call outside
-// search.Run, as Run retries its own: a lease (2 minutes unless set).
-func storePatience(opts search.Options) time.Duration {
-	if opts.Retry > 0 {
-		return opts.Retry
-	}
-	if opts.Lease > 0 {
-		return opts.Lease
-	}
-	return 2 * time.Minute
-}
-
 // report is what search and grid print when a run ends.
 type report interface{ print(w io.Writer, db *dbName) }
 
@@ -144,7 +131,7 @@ func runAndReport(ctx context.Context, env *Env, st store.Store, db *dbName, stu
 	// The study is saved: a database restarting just now must not lose
 	// its report.
 	var trials []store.Trial
-	err := search.Retry(context.WithoutCancel(ctx), storePatience(opts), "read the trials", func(ctx context.Context) error {
+	err := search.Retry(context.WithoutCancel(ctx), opts.Patience(), "read the trials", func(ctx context.Context) error {
 		var err error
 		trials, err = st.Trials(ctx, study.ID)
 		return err

@@ -232,7 +232,7 @@ func (w *worker) run(ctx context.Context) error {
 			return search.ErrInterrupted
 		}
 		var studies []store.Study
-		err := search.Retry(ctx, w.opts.Lease, "list the studies", func(ctx context.Context) error {
+		err := search.Retry(ctx, w.opts.Patience(), "list the studies", func(ctx context.Context) error {
 			var err error
 			studies, err = w.st.Studies(ctx)
 			return err
