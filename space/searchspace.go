@@ -252,3 +252,22 @@ func (s *Space) Hash() string {
 	h := sha256.Sum256(s.json)
 	return hex.EncodeToString(h[:])
 }
+
+// Bound returns the network every member of the space fits in: in each
+// stage the most layers and filters, the largest kernel and
+// squeeze-excite ratio, and the largest expansion ratio of its ops (the op
+// is the one with that ratio; a supernet keeps each op's weights apart,
+// so Bound's op says nothing about which ops are allowed). A supernet over
+// the space is sized by it.
+func (s *Space) Bound() Arch {
+	return s.arch(func(st stage) Block {
+		op := st.ops[0]
+		for _, o := range st.ops {
+			if o.expand > op.expand {
+				op = o
+			}
+		}
+		return Block{Op: op.op, Expand: op.expand, Repeats: slices.Max(st.layers), Kernel: slices.Max(st.kernels),
+			Stride: st.stride, Out: slices.Max(st.filters), SE: slices.Max(st.se), Skip: true}
+	})
+}
