@@ -160,31 +160,33 @@ func newBlock(rt *runtime, n, h int, blk space.Block, in, stride int, survival f
 	return l
 }
 
-// alloc allocates what the layer keeps.
-func (l *blockLayer) alloc() {
+// alloc allocates what the layer keeps, from a when it is not nil (a
+// supernet's layers at one position share one arena: only one of them
+// runs in a step).
+func (l *blockLayer) alloc(a *arena) {
 	hwI, hwO := l.h*l.w, l.ho*l.wo
 	if l.keepZ1 {
-		l.z1 = make([]float32, l.n*hwI*l.mid)
+		l.z1 = a.take(l.n * hwI * l.mid)
 	}
-	l.z2 = make([]float32, l.n*hwO*l.mid)
+	l.z2 = a.take(l.n * hwO * l.mid)
 	if !l.conv {
-		l.z4 = make([]float32, l.n*hwO*l.cout)
+		l.z4 = a.take(l.n * hwO * l.cout)
 	}
 	if l.se > 0 {
-		l.pool = make([]float32, l.n*l.mid)
-		l.seh = make([]float32, l.n*l.se)
-		l.ses = make([]float32, l.n*l.mid)
+		l.pool = a.take(l.n * l.mid)
+		l.seh = a.take(l.n * l.se)
+		l.ses = a.take(l.n * l.mid)
 	}
-	l.mask = make([]float32, l.n)
+	l.mask = a.take(l.n)
 	for t := range l.vec {
-		l.vec[t] = make([]float32, 2*max(l.mid, l.cout))
+		l.vec[t] = a.take(2 * max(l.mid, l.cout))
 	}
 	if l.expand && !l.keepZ1 {
 		l.gram = make([][]float64, len(l.vec))
 		l.gramTmp = make([][]float32, len(l.vec))
 		for t := range l.gram {
 			l.gram[t] = make([]float64, l.cin*l.cin+l.cin)
-			l.gramTmp[t] = make([]float32, l.cin*l.cin+l.cin)
+			l.gramTmp[t] = a.take(l.cin*l.cin + l.cin)
 		}
 	}
 }

@@ -41,7 +41,7 @@ func (l *stemLayer) selfTimed() bool        { return true }
 func (l *stemLayer) floats() int64 {
 	return int64(l.n*l.cv.ho*l.cv.wo)*int64(l.cout) + l.bn.floats()
 }
-func (l *stemLayer) alloc() { l.z = make([]float32, l.n*l.cv.ho*l.cv.wo*l.cout) }
+func (l *stemLayer) alloc(a *arena) { l.z = a.take(l.n * l.cv.ho * l.cv.wo * l.cout) }
 
 func (l *stemLayer) forward(rt *runtime, in [][]float32, out []float32) {
 	hw, kk, c := l.cv.ho*l.cv.wo, l.cv.width(), l.cout
@@ -130,7 +130,7 @@ func newHead(rt *runtime, n, hw, cin, cout, act int) *headLayer {
 	return l
 }
 
-func (l *headLayer) alloc() { l.z = make([]float32, l.n*l.hw*l.cout) }
+func (l *headLayer) alloc(a *arena) { l.z = a.take(l.n * l.hw * l.cout) }
 
 func (l *headLayer) name() string {
 	return fmt.Sprintf("head(%dx%d,%d->%d)", l.n, l.hw, l.cin, l.cout)

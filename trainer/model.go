@@ -134,7 +134,7 @@ func (b *builder) block(x *G.Node, h int, blk space.Block, in, stride int, survi
 			b.net.bns = append(b.net.bns, bn)
 		}
 	}
-	l.alloc()
+	l.alloc(nil)
 	return b.layer(l, append([]*G.Node{x}, b.params(l.specs)...)...), l.ho
 }
 
@@ -157,7 +157,7 @@ func buildNetwork(arch space.Arch, batch int, rt *runtime, seed uint64, labelSmo
 		G.WithValue(tensor.New(tensor.WithShape(xs...), tensor.WithBacking(net.x))))
 
 	stem := newStem(rt, batch, h, arch.InChannels, arch.Stem, b.act)
-	stem.alloc()
+	stem.alloc(nil)
 	net.bns = append(net.bns, stem.bn)
 	y := b.layer(stem, append([]*G.Node{x}, b.params([]paramSpec{
 		{name: "stem.w", shape: tensor.Shape{9 * arch.InChannels, arch.Stem}, decay: true, bound: 1 / math.Sqrt(float64(9*arch.InChannels))},
@@ -183,7 +183,7 @@ func buildNetwork(arch space.Arch, batch int, rt *runtime, seed uint64, labelSmo
 		ch = blk.Out
 	}
 	head := newHead(rt, batch, h*h, ch, arch.Head, b.act)
-	head.alloc()
+	head.alloc(nil)
 	net.bns = append(net.bns, head.bn)
 	y = b.layer(head, append([]*G.Node{y}, b.params([]paramSpec{
 		{name: "head.w", shape: tensor.Shape{ch, arch.Head}, decay: true, bound: 1 / math.Sqrt(float64(ch))},
@@ -220,10 +220,16 @@ func buildNetwork(arch space.Arch, batch int, rt *runtime, seed uint64, labelSmo
 // setBatch copies images idx of set into the input (NCHW to NHWC) and their
 // labels into the loss; rows past len(idx) are zero padding.
 func (net *network) setBatch(set *dataSet, idx []int) {
-	c, hw := net.inCh, net.res*net.res
+	loadBatch(net.x, net.xent, net.inCh, net.res*net.res, net.batch, set, idx)
+}
+
+// loadBatch copies images idx of set (c channels of hw pixels) into x
+// (NCHW to NHWC) and their labels into xent; rows past len(idx), up to
+// batch, are zero padding.
+func loadBatch(x []float32, xent *xentLayer, c, hw, batch int, set *dataSet, idx []int) {
 	for r, i := range idx {
 		img := set.x[i*c*hw:][:c*hw]
-		dst := net.x[r*hw*c:][:hw*c]
+		dst := x[r*hw*c:][:hw*c]
 		if c == 1 {
 			copy(dst, img)
 		} else {
@@ -233,13 +239,13 @@ func (net *network) setBatch(set *dataSet, idx []int) {
 				}
 			}
 		}
-		net.xent.labels[r] = set.y[i]
+		xent.labels[r] = set.y[i]
 	}
-	clear(net.x[len(idx)*hw*c:])
-	for r := len(idx); r < net.batch; r++ {
-		net.xent.labels[r] = 0
+	clear(x[len(idx)*hw*c:])
+	for r := len(idx); r < batch; r++ {
+		xent.labels[r] = 0
 	}
-	net.xent.valid = len(idx)
+	xent.valid = len(idx)
 }
 
 // dataSet is the part of a dataset.Set the trainer reads.

@@ -221,8 +221,8 @@ func specInputs(specs []paramSpec) []gradInput {
 func built(newLayer func(rt *runtime) layer) func(rt *runtime, in []*G.Node) (*G.Node, func() float64, error) {
 	return func(rt *runtime, in []*G.Node) (*G.Node, func() float64, error) {
 		l := newLayer(rt)
-		if a, ok := l.(interface{ alloc() }); ok {
-			a.alloc()
+		if a, ok := l.(interface{ alloc(*arena) }); ok {
+			a.alloc(nil)
 		}
 		rt.allocate()
 		y, _, err := apply(rt, l, in...)

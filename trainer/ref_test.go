@@ -234,8 +234,8 @@ func compare(got []float32, want []float64, tol float64) error {
 
 // forwardLayer runs l's forward pass in training mode on threads threads.
 func forwardLayer(l layer, threads int, in [][]float32, rt *runtime) []float32 {
-	if a, ok := l.(interface{ alloc() }); ok {
-		a.alloc()
+	if a, ok := l.(interface{ alloc(*arena) }); ok {
+		a.alloc(nil)
 	}
 	rt.allocate()
 	out := make([]float32, l.outShape().TotalSize())

@@ -186,3 +186,27 @@ func (rt *runtime) single(kind profKind, fn func()) {
 	ph.mark(0, kind)
 	ph.end()
 }
+
+// grow allocates the scratch that the needs recorded since the last
+// allocate or grow no longer fit in, keeping what still fits: a supernet
+// builds the layers of its paths as it meets them.
+func (rt *runtime) grow() {
+	if len(rt.zeros) < rt.needZero {
+		rt.zeros = make([]float32, rt.needZero)
+	}
+	for i, n := range rt.needShare {
+		if len(rt.shared[i]) < n {
+			rt.shared[i] = make([]float32, n)
+		}
+	}
+	for len(rt.local) < max(rt.threads, 1) {
+		rt.local = append(rt.local, [numLocal][]float32{})
+	}
+	for t := range rt.local {
+		for i, n := range rt.needLocal {
+			if len(rt.local[t][i]) < n {
+				rt.local[t][i] = make([]float32, n)
+			}
+		}
+	}
+}
