@@ -722,6 +722,9 @@ func (s *Supernet) Step(ctx context.Context, arch space.Arch) (float64, error) {
 // Steps returns the number of steps trained so far.
 func (s *Supernet) Steps() int { return s.steps }
 
+// Bound returns the largest network of the supernet.
+func (s *Supernet) Bound() space.Arch { return s.bound.Clone() }
+
 // Config returns the supernet's config, with its defaults.
 func (s *Supernet) Config() SupernetConfig { return s.cfg }
 
