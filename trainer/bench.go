@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/effnas/effnas/space"
+	"github.com/effnas/effnas/trainer/dataset"
 	"github.com/effnas/effnas/trainer/internal/kern"
 )
 
@@ -40,6 +41,11 @@ type BenchConfig struct {
 	Threads int    // goroutines the kernels may use
 	Seed    uint64 // of the weights and the random data
 	Profile bool   // time every kind of work in the step too (BenchResult.Profile)
+	// Supernet, when set, is the bound of a supernet: the steps train arch
+	// as a path of it (Supernet.Step: its weights gathered from the shared
+	// tensors and scattered back) instead of as a plain network. Not with
+	// Profile.
+	Supernet *space.Arch
 }
 
 // BenchTrain times steps training steps of arch (after two warm-up steps)
@@ -56,6 +62,9 @@ func Bench(ctx context.Context, arch space.Arch, cfg BenchConfig) (BenchResult, 
 	batch, steps, threads, seed := cfg.Batch, cfg.Steps, cfg.Threads, cfg.Seed
 	if batch < 1 || steps < 1 || threads < 1 {
 		return BenchResult{}, fmt.Errorf("batch (%d), steps (%d) and threads (%d) must all be at least 1", batch, steps, threads)
+	}
+	if cfg.Supernet != nil {
+		return benchSupernet(ctx, arch, cfg)
 	}
 	t0 := time.Now()
 	s, err := newSession(arch, batch, threads, seed, 0)
@@ -118,6 +127,59 @@ func Bench(ctx context.Context, arch space.Arch, cfg BenchConfig) (BenchResult, 
 	}
 	if cfg.Profile {
 		res.Profile = prof.entries(steps, elapsed)
+	}
+	return res, nil
+}
+
+// benchSupernet is Bench of arch as a path of the supernet cfg.Supernet,
+// with the plain benchmark's optimizer (Nesterov SGD).
+func benchSupernet(ctx context.Context, arch space.Arch, cfg BenchConfig) (BenchResult, error) {
+	if cfg.Profile {
+		return BenchResult{}, fmt.Errorf("a supernet's steps are not profiled; leave out the profile")
+	}
+	batch, steps := cfg.Batch, cfg.Steps
+	r := rand.New(rand.NewPCG(cfg.Seed, 4))
+	b := *cfg.Supernet
+	n := batch * 2
+	mk := func(n int) dataset.Set {
+		set := dataset.Set{X: make([]float32, n*b.InChannels*b.Resolution*b.Resolution), Y: make([]int, n), N: n, C: b.InChannels, H: b.Resolution, W: b.Resolution}
+		for i := range set.X {
+			set.X[i] = float32(r.NormFloat64())
+		}
+		for i := range set.Y {
+			set.Y[i] = r.IntN(b.Classes)
+		}
+		return set
+	}
+	data := &dataset.Data{Name: "random", Classes: b.Classes, Channels: b.InChannels, Train: mk(n), Val: mk(batch)}
+	t0 := time.Now()
+	sn, err := NewSupernet(b, data, SupernetConfig{Train: Config{Batch: batch, Threads: cfg.Threads, Seed: cfg.Seed, Optimizer: "sgd", LR: 0.01, WarmupEpochs: -1}, Steps: steps + 2, Calib: 1})
+	if err != nil {
+		return BenchResult{}, err
+	}
+	if err := sn.Fits(arch); err != nil {
+		return BenchResult{}, err
+	}
+	res := BenchResult{Batch: batch, Steps: steps, Threads: cfg.Threads, Params: arch.Params(), FLOPs: arch.FLOPs()}
+	res.PeakGFLOPs, res.PeakISA = kern.PeakGFLOPs(cfg.Threads), kern.PeakISA()
+	var elapsed time.Duration
+	for i := 0; i < steps+2; i++ {
+		if i == 1 {
+			res.BuildSeconds = time.Since(t0).Seconds() // the supernet and the path's first step
+		}
+		t := time.Now()
+		if _, err := sn.Step(ctx, arch); err != nil {
+			return BenchResult{}, err
+		}
+		if i >= 2 {
+			elapsed += time.Since(t)
+		}
+	}
+	res.StepSeconds = elapsed.Seconds() / float64(steps)
+	res.ImagesPerSecond = float64(batch) / res.StepSeconds
+	res.GFLOPs = float64(res.FLOPs) * 6 * res.ImagesPerSecond / 1e9
+	if res.PeakGFLOPs > 0 {
+		res.PeakFraction = res.GFLOPs / res.PeakGFLOPs
 	}
 	return res, nil
 }

@@ -112,6 +112,7 @@ func runBenchTrain(ctx context.Context, env *Env, args []string) error {
 	fs.Var((*seedValue)(seed), "seed", "seed of the weights and the random data")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	profile := fs.Bool("profile", false, "also print where the step time goes, by kind of layer")
+	supernet := fs.Bool("supernet", false, "train the network as a path of the built-in space's supernet at the same width and resolution (its weights gathered from shared tensors and scattered back every step), with drop-connect off")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -129,7 +130,17 @@ func runBenchTrain(ctx context.Context, env *Env, args []string) error {
 	case *threads < 1 || *threads > 256:
 		return usagef("--threads %d: must be 1 to 256", *threads)
 	}
-	r, err := trainer.Bench(ctx, arch, trainer.BenchConfig{Batch: *batch, Steps: *steps, Threads: *threads, Seed: *seed, Profile: *profile})
+	bc := trainer.BenchConfig{Batch: *batch, Steps: *steps, Threads: *threads, Seed: *seed, Profile: *profile}
+	if *supernet {
+		if *profile {
+			return usagef("--supernet and --profile: a supernet's steps are not profiled; give one of them")
+		}
+		b := space.DefaultSpace().Bound().Scale(*width, 1, *res)
+		b.InChannels, b.Classes, b.DropConnect = arch.InChannels, arch.Classes, 0
+		arch.DropConnect = 0
+		bc.Supernet = &b
+	}
+	r, err := trainer.Bench(ctx, arch, bc)
 	if err != nil {
 		return err
 	}
