@@ -29,6 +29,10 @@ var (
 	ErrInvalidMetric = errors.New("metric is NaN or infinite")
 	// ErrInvalid: an argument is malformed (empty worker, unknown kind...).
 	ErrInvalid = errors.New("invalid argument")
+	// ErrDuplicateScreened: a screened candidate's number is already
+	// recorded in the study (or twice in one AddScreened). Nothing of the
+	// batch is written.
+	ErrDuplicateScreened = errors.New("screened candidate number already recorded in this study")
 	// ErrDiskFull: the database's disk is full. No retry can mend it: the
 	// run stops, and resumes once space is freed. Drivers' own errors for
 	// it are recognised by IsDiskFull too.
@@ -140,7 +144,9 @@ type Store interface {
 	// study: interrupted trials and trials left running (whatever their
 	// lease) go back to pending with the same candidate. A running trial
 	// counts a crash, and one whose crashes reach MaxAttempts is marked
-	// failed instead. Complete and failed trials are never touched.
+	// failed instead. Complete and failed trials are never touched. A
+	// claim on the study's supernet is dropped (its checkpoint kept), so
+	// the resuming process may claim it at once.
 	RecoverTrials(ctx context.Context, study int64) (Recovered, error)
 
 	// Trial returns one trial by number or ErrNotFound.
@@ -157,6 +163,55 @@ type Store interface {
 	SaveControllerState(ctx context.Context, study int64, state []byte) error
 	// LoadControllerState returns the last snapshot or ErrNotFound.
 	LoadControllerState(ctx context.Context, study int64) ([]byte, error)
+
+	// ClaimSupernet claims for worker the right to train the study's
+	// supernet, with a lease of lease (database clock), when nobody holds
+	// it, its holder's lease expired, or worker holds it already (the
+	// lease is then renewed). It returns the latest checkpoint either way
+	// (Step 0 and no Weights before the first save) with its Holder, and
+	// claimed false when another worker holds a live lease; a refused
+	// claim's checkpoint has no Weights, which the refused caller may not
+	// train from (Supernet reads them). A Done training is claimed by
+	// anyone, with its Weights and without changing its holder: the
+	// caller sees it finished. ErrNotFound when the study does not exist.
+	ClaimSupernet(ctx context.Context, study int64, worker string, lease time.Duration) (ck SupernetCheckpoint, claimed bool, err error)
+	// SaveSupernet replaces the study's checkpoint by ck when worker
+	// holds the claim with a live lease, and extends that lease to lease
+	// from now; otherwise it fails with ErrLeaseLost and writes nothing. A
+	// Step lower than the stored one fails with ErrInvalid (a late save
+	// of an older state), NaN or infinite Seconds with ErrInvalidMetric.
+	// Checkpoints, Seconds, Done, Meta and Weights are stored as given;
+	// Holder and Updated are the store's.
+	SaveSupernet(ctx context.Context, worker string, ck SupernetCheckpoint, lease time.Duration) error
+	// HeartbeatSupernet extends worker's claim on the study's supernet to
+	// lease from now (database clock), or fails with ErrLeaseLost when
+	// worker does not hold it or its lease expired.
+	HeartbeatSupernet(ctx context.Context, study int64, worker string, lease time.Duration) error
+	// ReleaseSupernet hands worker's claim back (a worker stopping while
+	// others go on): any worker may claim it at once. ErrLeaseLost when
+	// worker does not hold it. RecoverTrials drops any holder's claim,
+	// as it requeues running trials.
+	ReleaseSupernet(ctx context.Context, study int64, worker string) error
+	// Supernet returns the study's checkpoint with its Weights, or
+	// ErrNotFound when its supernet was never claimed.
+	Supernet(ctx context.Context, study int64) (SupernetCheckpoint, error)
+	// SupernetInfo is Supernet without the Weights (nil), for reports.
+	SupernetInfo(ctx context.Context, study int64) (SupernetCheckpoint, error)
+
+	// AddScreened records candidates scored on the study's supernet,
+	// apart from its trials (they never appear in Trials or CountTrials),
+	// all or nothing. A Number already recorded in the study, or twice in
+	// s, fails with ErrDuplicateScreened; a NaN or infinite Score or Reward
+	// with ErrInvalidMetric.
+	AddScreened(ctx context.Context, study int64, s []Screened) error
+	// PromoteScreened marks the screened candidates numbered numbers as
+	// sent on to rung 0 of successive halving, all or nothing: a number
+	// not recorded fails with ErrNotFound.
+	PromoteScreened(ctx context.Context, study int64, numbers []int) error
+	// Screened returns the study's screened candidates ordered by Number.
+	Screened(ctx context.Context, study int64) ([]Screened, error)
+	// CountScreened counts the study's screened candidates.
+	CountScreened(ctx context.Context, study int64) (int, error)
 
 	// Close releases the database.
 	Close() error
@@ -455,6 +510,84 @@ func ValidatePlans(plans []Plan) error {
 func ValidateLease(l Lease) error {
 	if l.Worker == "" || l.Attempt < 1 {
 		return fmt.Errorf("%v: %w: a lease needs the worker and attempt returned by ClaimTrials", l, ErrInvalid)
+	}
+	return nil
+}
+
+// SupernetCheckpoint is the latest saved state of a study's supernet
+// training: one per study, each save replacing the previous one.
+type SupernetCheckpoint struct {
+	Study       int64
+	Step        int       // training steps done
+	Checkpoints int       // how many checkpoints were saved so far, this one included
+	Seconds     float64   // wall clock of the training, summed over resumes
+	Done        bool      // the training reached its budget
+	Meta        []byte    // JSON describing what was trained (space hash, proxy); opaque to the store
+	Weights     []byte    // the trainer's binary checkpoint (tens of MB); nil before the first save
+	Holder      string    // the worker training it ("" when released)
+	Updated     time.Time // when the checkpoint was saved (before any save: first claimed)
+}
+
+// Validate checks a checkpoint before it is saved: a study, counts of 0 or
+// more, Seconds finite (ErrInvalidMetric) and 0 or more.
+func (c SupernetCheckpoint) Validate() error {
+	if math.IsNaN(c.Seconds) || math.IsInf(c.Seconds, 0) {
+		return fmt.Errorf("supernet checkpoint of study %d: seconds is %v: %w; want a finite number", c.Study, c.Seconds, ErrInvalidMetric)
+	}
+	if c.Study == 0 || c.Step < 0 || c.Checkpoints < 0 || c.Seconds < 0 {
+		return fmt.Errorf("supernet checkpoint of study %d: step %d, checkpoints %d, seconds %v: %w: want a study id and counts and seconds of 0 or more",
+			c.Study, c.Step, c.Checkpoints, c.Seconds, ErrInvalid)
+	}
+	return nil
+}
+
+// Screened is a candidate scored on a study's supernet: the lowest rung of
+// a one-shot search, stored apart from the trials.
+type Screened struct {
+	Study    int64           `json:"study"`
+	Number   int             `json:"number"` // 0-based order of scoring, unique within the study
+	Key      string          `json:"key"`    // stable candidate key
+	Choices  json.RawMessage `json:"choices"`
+	Blocks   []string        `json:"blocks"`
+	Params   int64           `json:"params"`
+	FLOPs    int64           `json:"flops"`
+	Score    float64         `json:"score"`    // accuracy on the supernet
+	Reward   float64         `json:"reward"`   // the search objective of that score
+	Step     int             `json:"step"`     // the step of the supernet checkpoint it was scored on
+	Promoted bool            `json:"promoted"` // sent on to rung 0 of successive halving
+}
+
+// ValidateScreened checks screened candidates of study before they are
+// written: each of the study (Study 0 or study), a number of 0 or more not
+// twice in s (ErrDuplicateScreened), a key, choices valid JSON, a step of 0
+// or more, and a finite Score and Reward (ErrInvalidMetric).
+func ValidateScreened(study int64, s []Screened) error {
+	seen := make(map[int]bool, len(s))
+	for i, c := range s {
+		if c.Study != 0 && c.Study != study {
+			return fmt.Errorf("screened %d (number %d): study %d: %w: want %d (or 0)", i, c.Number, c.Study, ErrInvalid, study)
+		}
+		if c.Number < 0 || c.Step < 0 {
+			return fmt.Errorf("screened %d: number %d, step %d: %w: want 0 or more", i, c.Number, c.Step, ErrInvalid)
+		}
+		if seen[c.Number] {
+			return fmt.Errorf("screened %d: number %d twice: %w", i, c.Number, ErrDuplicateScreened)
+		}
+		seen[c.Number] = true
+		if c.Key == "" {
+			return fmt.Errorf("screened %d (number %d): %w: empty candidate key", i, c.Number, ErrInvalid)
+		}
+		if len(c.Choices) > 0 && !json.Valid(c.Choices) {
+			return fmt.Errorf("screened %d (number %d, key %q): choices: %w: not valid JSON", i, c.Number, c.Key, ErrInvalid)
+		}
+		for _, m := range []struct {
+			name string
+			v    float64
+		}{{"score", c.Score}, {"reward", c.Reward}} {
+			if math.IsNaN(m.v) || math.IsInf(m.v, 0) {
+				return fmt.Errorf("screened %d (number %d, key %q): %s is %v: %w; want a finite number", i, c.Number, c.Key, m.name, m.v, ErrInvalidMetric)
+			}
+		}
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/stdlib"
 
@@ -60,6 +61,19 @@ func TestUpgradeKeepsData(t *testing.T) {
 	}
 	if b, err := s.LoadControllerState(ctx, 4); err != nil || string(b) != "\x01\x02" {
 		t.Fatalf("controller state after upgrade = %q, %v", b, err)
+	}
+	// The old study can train a supernet and screen candidates.
+	if _, ok, err := s.ClaimSupernet(ctx, 4, "w", time.Minute); err != nil || !ok {
+		t.Fatalf("claim the old study's supernet: %v, %v", ok, err)
+	}
+	if err := s.SaveSupernet(ctx, "w", store.SupernetCheckpoint{Study: 4, Step: 1, Weights: []byte{1}}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddScreened(ctx, 4, []store.Screened{{Number: 0, Key: "k0", Score: 0.5}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.CountScreened(ctx, 4); err != nil || n != 1 {
+		t.Fatalf("CountScreened after upgrade = %d, %v", n, err)
 	}
 	if _, err := s.CreateStudy(ctx, store.Study{Kind: store.KindProxy}, []store.Plan{{Key: "k0"}, {Key: "k0", Rung: 1}}); err != nil {
 		t.Fatal(err)

@@ -41,6 +41,14 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"StoppedStudyNotClaimed", testStoppedStudyNotClaimed},
 		{"CreateWithPlans", testCreateWithPlans},
 		{"MemoryBound", testMemoryBound},
+		{"SupernetLease", testSupernetLease},
+		{"SupernetHeartbeat", testSupernetHeartbeat},
+		{"SupernetSave", testSupernetSave},
+		{"SupernetBigWeights", testSupernetBigWeights},
+		{"SupernetRelease", testSupernetRelease},
+		{"SupernetConcurrentClaims", testSupernetConcurrentClaims},
+		{"Screened", testScreened},
+		{"ScreenedMany", testScreenedMany},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -623,8 +623,13 @@ func (s *Store) RecoverTrials(ctx context.Context, study int64) (store.Recovered
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
 		rec.Requeued = int(n)
+		// The supernet's trainer is gone too: its claim is dropped, its
+		// checkpoint kept.
+		_, err = tx.ExecContext(ctx, s.q(`UPDATE supernets SET holder = '', `+s.d.LeaseExpires+` = `+s.d.NoLease+` WHERE study_id = ?`), study)
 		return err
 	})
 	if err != nil {
