@@ -10,6 +10,7 @@ import (
 
 	"github.com/effnas/effnas/space"
 	"github.com/effnas/effnas/store"
+	"github.com/effnas/effnas/trainer"
 )
 
 // Defaults of PanelConfig.
@@ -33,6 +34,14 @@ const (
 // rungs are trials at rungs 0 to Rungs-1, the reference at rung Rungs.
 // Stored as a study of kind proxy, so it runs, stops and resumes like any
 // study.
+//
+// A proxy kind other than train (ProxyKind) ranks the panel by a score
+// instead of a training: each member's score under each seed is computed
+// when the benchmark is created (CreatePanelWith) and stored as its run
+// at rung 0, complete, its Accuracy the score and its Seconds the time it
+// took, so that the report's figures (seed sd, tau between seeds and
+// against the reference) are computed as for a training; only the
+// reference is left to train, or reused.
 type PanelConfig struct {
 	Proxy     Proxy           `json:"proxy"`     // the proxy: data, width, resolution, recipe, train size and epochs
 	Panel     int             `json:"panel"`     // random members of the space, besides B0; default 12
@@ -44,6 +53,16 @@ type PanelConfig struct {
 	// ReferenceFrom is the earlier benchmark whose reference runs were
 	// reused (the same data, recipe, panel and reference); 0 when none.
 	ReferenceFrom int64 `json:"reference_from,omitempty"`
+	// ProxyKind is what ranks the panel, one of ProxyKinds; default
+	// "train" (a benchmark stored before kinds is one).
+	ProxyKind string `json:"proxy_kind,omitempty"`
+	// Supernet is how kind supernet's supernets train and score (its
+	// Train is the proxy's); nil for every other kind. Zero fields take
+	// trainer's defaults (3000 steps, K = 4, V = 500).
+	Supernet *trainer.SupernetConfig `json:"supernet,omitempty"`
+	// Scoring is what scoring the panel cost, written when a benchmark of
+	// a kind other than train is created.
+	Scoring *PanelScoring `json:"scoring,omitempty"`
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -61,6 +80,17 @@ func (c PanelConfig) WithDefaults() PanelConfig {
 	h := c.Proxy.Halving
 	c.Proxy.Halving = Halving{Rungs: cmp.Or(h.Rungs, 1), Eta: cmp.Or(h.Eta, DefaultEta), TopSeeds: 1, Finalists: 1}
 	c.Proxy = c.Proxy.WithDefaults()
+	c.ProxyKind = cmp.Or(c.ProxyKind, ProxyTrain)
+	if c.ProxyKind == ProxySupernet {
+		sn := trainer.SupernetConfig{}
+		if c.Supernet != nil {
+			sn = *c.Supernet
+		}
+		sn.Steps = cmp.Or(sn.Steps, trainer.DefaultSupernetSteps)
+		sn.Calib = cmp.Or(sn.Calib, trainer.DefaultScoreCalib)
+		sn.ScoreImages = cmp.Or(sn.ScoreImages, trainer.DefaultScoreImages)
+		c.Supernet = &sn
+	}
 	return c
 }
 
@@ -81,6 +111,9 @@ func (c PanelConfig) Validate() error {
 		return fmt.Errorf("reference epochs %d: must be at least 1", c.Reference.Epochs)
 	case c.Proxy.TrainSize < 1:
 		return fmt.Errorf("proxy train size %d: want a number of images", c.Proxy.TrainSize)
+	}
+	if err := c.validateKind(); err != nil {
+		return err
 	}
 	// The proxy's own rungs are checked as search checks them; a one-rung
 	// proxy as a benchmark stored before rungs was (its data loaded at
@@ -141,8 +174,19 @@ func (c PanelConfig) Members(sp *space.Space) ([]space.Candidate, error) {
 // run planned: rungs 0 to Rungs-1 are the proxy's (seeds 0..Seeds-1 at
 // each), rung Rungs the reference (seeds 0..RefSeeds-1). A new benchmark
 // needs at least 2 seeds on each side: a spread, and an agreement between
-// seeds, need two.
+// seeds, need two. A proxy kind other than train is scored as
+// CreatePanelWith does, with default options.
 func CreatePanel(ctx context.Context, st store.Store, name string, cfg PanelConfig) (store.Study, error) {
+	return CreatePanelWith(ctx, st, name, cfg, ScoreOptions{})
+}
+
+// CreatePanelWith is CreatePanel with the options that score a proxy
+// kind other than train: the panel is scored under every seed first
+// (opts.Workers at once; supernets trained), and the study written with
+// the scores as its complete rung-0 runs (a member whose score failed as
+// a failed run). Nothing is written when the scoring fails or ctx is
+// cancelled.
+func CreatePanelWith(ctx context.Context, st store.Store, name string, cfg PanelConfig, opts ScoreOptions) (store.Study, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return store.Study{}, err
@@ -200,6 +244,25 @@ func CreatePanel(ctx context.Context, st store.Store, name string, cfg PanelConf
 		}
 	}
 	cfg.ReferenceFrom = from
+	if scored(cfg.ProxyKind) {
+		// A score that builds the candidate (at initialisation) needs
+		// the memory a training does: one over the study's budget is
+		// left rejected.
+		skip := map[refRun]bool{}
+		for _, pl := range plans {
+			if pl.Rung == 0 && pl.Rejected != "" && (cfg.ProxyKind == ProxyGradNorm || cfg.ProxyKind == ProxySynFlow) {
+				skip[refRun{pl.Key, pl.Seed}] = true
+			}
+		}
+		scores, scoring, err := scorePanel(ctx, cfg, sp, members, skip, opts)
+		if err != nil {
+			return store.Study{}, fmt.Errorf("score the panel with %s (nothing was written): %w", cfg.ProxyKind, err)
+		}
+		if err := applyScores(cfg, plans, scores); err != nil {
+			return store.Study{}, err
+		}
+		cfg.Scoring = scoring
+	}
 	raw, err := json.Marshal(cfg)
 	if err != nil {
 		return store.Study{}, fmt.Errorf("encode proxy benchmark config: %w", err)
@@ -348,10 +411,13 @@ func (p *Panel) Proxy() Proxy {
 // are fractions; standard deviations are over seeds (n-1). Proxy, its
 // mean and sd are at the top rung; Rungs has every rung's.
 type PanelArch struct {
-	Key          string         `json:"key"`
-	B0           bool           `json:"b0"`
-	FLOPs        int64          `json:"flops"` // full-size multiply-adds
-	Proxy        []float64      `json:"proxy"` // validation accuracy at the proxy's top rung, by seed
+	Key    string `json:"key"`
+	B0     bool   `json:"b0"`
+	FLOPs  int64  `json:"flops"`  // full-size multiply-adds
+	Params int64  `json:"params"` // full-size parameters
+	// Proxy is the validation accuracy at the proxy's top rung by seed,
+	// or for a scored kind the score (PanelReport.ScoreUnit).
+	Proxy        []float64      `json:"proxy"`
 	ProxyMean    float64        `json:"proxy_mean"`
 	ProxyStd     float64        `json:"proxy_std"`
 	Rungs        []PanelArchRun `json:"rungs"`          // the proxy at each rung, rung 0 first
@@ -361,7 +427,8 @@ type PanelArch struct {
 	Failed       int            `json:"failed"` // runs that failed (diverged...), left out
 }
 
-// PanelArchRun is one architecture's validation accuracy at one rung.
+// PanelArchRun is one architecture's validation accuracy at one rung (a
+// scored kind's score at rung 0).
 type PanelArchRun struct {
 	Rung int     `json:"rung"`
 	Runs int     `json:"runs"` // complete runs (seeds)
@@ -373,7 +440,7 @@ type PanelArchRun struct {
 // noise, its agreement with itself and with the reference.
 type PanelRung struct {
 	Rung      int `json:"rung"`
-	TrainSize int `json:"train_size"`
+	TrainSize int `json:"train_size"` // 0 for a scored kind: nothing is trained at the rung
 	Epochs    int `json:"epochs"`
 	// Archs counts the architectures with every run at this rung and at
 	// the reference: the ones the figures are over.
@@ -390,10 +457,19 @@ type PanelRung struct {
 // and how well it ranks architectures against the reference. The
 // top-level figures describe the proxy's top rung; Rungs has every rung's.
 type PanelReport struct {
-	Study     int64   `json:"study"`
-	Complete  bool    `json:"complete"`
-	Dataset   string  `json:"dataset"`
-	Proxy     string  `json:"proxy"`     // the top rung: "6000 images x 2 epochs"
+	Study    int64  `json:"study"`
+	Complete bool   `json:"complete"`
+	Dataset  string `json:"dataset"`
+	// ProxyKind is what ranks the panel (ProxyKinds): "train", or a
+	// score whose unit is ScoreUnit. The report's proxy figures (proxy
+	// values, seed_std, noise) are in that unit; its taus are rank
+	// correlations, whatever the unit.
+	ProxyKind string `json:"proxy_kind"`
+	ScoreUnit string `json:"score_unit"`
+	// Proxy says what the proxy is: the top rung ("6000 images x 2
+	// epochs"), or a score ("gradnorm at initialisation on one batch of
+	// 64 images").
+	Proxy     string  `json:"proxy"`
 	Reference string  `json:"reference"` // "30000 images x 3 epochs"
 	Seeds     int     `json:"seeds"`
 	RefSeeds  int     `json:"ref_seeds"`
@@ -428,9 +504,12 @@ type PanelReport struct {
 	Verdict   string      `json:"verdict"`
 	Archs     []PanelArch `json:"archs"`
 	// BelowChance counts the top rung's proxy runs under twice chance
-	// (2/classes).
+	// (2/classes); 0 for a scored kind.
 	BelowChance int `json:"below_twice_chance"`
 	Diverged    int `json:"diverged"`
+	// Scoring is what a scored kind's scores cost, and the supernet's
+	// K, V and binomial sd; nil for train.
+	Scoring *ScoringReport `json:"scoring,omitempty"`
 }
 
 // Report analyses a proxy benchmark's trials. At each rung, architectures
@@ -439,10 +518,9 @@ type PanelReport struct {
 func (p *Panel) Report(study store.Study, trials []store.Trial, classes int) *PanelReport {
 	cfg := p.cfg
 	nr := cfg.RefRung()
-	top := cfg.Proxy.Fidelity(nr - 1)
 	r := &PanelReport{Study: study.ID, Dataset: cfg.Proxy.Dataset, Seeds: cfg.Seeds, RefSeeds: cfg.RefSeeds, ReferenceFrom: cfg.ReferenceFrom,
-		Eta:       cfg.Proxy.Halving.Eta,
-		Proxy:     fmt.Sprintf("%d images x %d epochs", top.TrainSize, top.Epochs),
+		Eta: cfg.Proxy.Halving.Eta, ProxyKind: cfg.ProxyKind, ScoreUnit: ScoreUnit(cfg.ProxyKind),
+		Proxy:     cfg.describe(),
 		Reference: fmt.Sprintf("%d images x %d epochs", cfg.Reference.TrainSize, cfg.Reference.Epochs), Archs: []PanelArch{}, Rungs: []PanelRung{}}
 	b0 := ""
 	if c, err := p.space.Encode(space.B0()); err == nil {
@@ -458,7 +536,7 @@ func (p *Panel) Report(study store.Study, trials []store.Trial, classes int) *Pa
 	for _, t := range effective(trials) {
 		a, ok := byKey[t.Key]
 		if !ok {
-			a = &PanelArch{Key: t.Key, FLOPs: t.FLOPs, B0: t.Key == b0}
+			a = &PanelArch{Key: t.Key, FLOPs: t.FLOPs, Params: t.Params, B0: t.Key == b0}
 			byKey[t.Key] = a
 			order = append(order, t.Key)
 			acc[t.Key] = make([][]float64, nr+1)
@@ -478,7 +556,7 @@ func (p *Panel) Report(study store.Study, trials []store.Trial, classes int) *Pa
 			v := t.Accuracy
 			if t.Rung == nr {
 				v = t.TestAccuracy
-			} else if classes > 0 && t.Accuracy < 2/float64(classes) {
+			} else if classes > 0 && t.Accuracy < 2/float64(classes) && !scored(cfg.ProxyKind) {
 				below[t.Rung]++
 			}
 			acc[t.Key][t.Rung][t.Seed] = v
@@ -522,6 +600,9 @@ func (p *Panel) Report(study store.Study, trials []store.Trial, classes int) *Pa
 			}
 		}
 		f := cfg.Proxy.Fidelity(rung)
+		if scored(cfg.ProxyKind) {
+			f = Fidelity{}
+		}
 		pr := PanelRung{Rung: rung, TrainSize: f.TrainSize, Epochs: f.Epochs, Archs: len(full), BelowChance: below[rung]}
 		pr.SeedStd, _ = MeanStd(sds)
 		pr.TauSeeds, pr.SpearmanSeeds = pairwise(cfg.Seeds, func(s int) []float64 { return col(full, rung, s) })
@@ -544,6 +625,11 @@ func (p *Panel) Report(study store.Study, trials []store.Trial, classes int) *Pa
 		t.SeedStd, t.TauSeeds, t.SpearmanSeeds, t.TauReference, t.SpearmanReference, t.BelowChance
 	r.Noise = 2 * math.Sqrt2 * r.SeedStd
 	r.NoiseMean = 2 * math.Sqrt(2/float64(cfg.Seeds)) * r.SeedStd
+	var scores []float64
+	for _, a := range r.Archs {
+		scores = append(scores, a.Proxy...)
+	}
+	r.Scoring = cfg.scoringReport(scores)
 	r.Verdict = r.verdict(t.Archs)
 	return r
 }
@@ -558,10 +644,20 @@ func (r *PanelReport) verdict(n int) string {
 		quality = "well"
 	case r.TauReference >= 0.4:
 		quality = "fairly"
+	case r.TauReference <= -0.4:
+		quality = "in reverse"
 	}
 	ceiling := fmt.Sprintf("the reference's %d seeds agree to %.2f", r.RefSeeds, r.TauReferenceSeeds)
 	if r.RefSeeds < 2 {
 		ceiling = "with one reference seed, how far the reference agrees with itself is not measured"
+	}
+	if scored(r.ProxyKind) {
+		seeds := fmt.Sprintf("its %d seeds agree to %.2f", r.Seeds, r.TauSeeds)
+		if deterministic(r.ProxyKind) {
+			seeds = "it is the same under every seed"
+		}
+		return fmt.Sprintf("the %s score ranks architectures %s against the reference (Kendall tau %.2f; %s); %s",
+			r.ProxyKind, quality, r.TauReference, ceiling, seeds)
 	}
 	return fmt.Sprintf("differences under %.1f points between two single runs, or under %.1f between means over %d seeds, are noise at this proxy; "+
 		"it ranks architectures %s against the reference (Kendall tau %.2f; %s)",

@@ -2,15 +2,18 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/effnas/effnas/export"
 	"github.com/effnas/effnas/search"
 	"github.com/effnas/effnas/store"
+	"github.com/effnas/effnas/trainer"
 )
 
 func init() {
@@ -31,6 +34,11 @@ func runBenchProxy(ctx context.Context, env *Env, args []string) error {
 		name     = fs.String("name", "", "a name for the study")
 		asJSON   = fs.Bool("json", false, "print the report as JSON")
 		db       = dbFlag(fs, "effnas.db", "SQLite file (created if missing) or postgres:// URL that keeps the benchmark as a study")
+		kind     = fs.String("proxy", search.ProxyTrain, "what ranks the panel against the reference: "+strings.Join(search.ProxyKinds, ", ")+
+			" (train: a training at the proxy; the others a score: a supernet's accuracy, a score at initialisation from one batch, the full-size parameter count or multiply-adds)")
+		snSteps  = fs.Int("supernet-steps", trainer.DefaultSupernetSteps, "--proxy supernet: training steps of each supernet (one per seed), one sampled path each")
+		snCalib  = fs.Int("score-calib", trainer.DefaultScoreCalib, "--proxy supernet: K, training batches each candidate's batch norms are recalibrated over before it is scored")
+		snImages = fs.Int("score-images", trainer.DefaultScoreImages, "--proxy supernet: V, validation images every candidate is scored on")
 	)
 	var pf proxyFlags
 	pf.register(fs, nil)
@@ -38,6 +46,9 @@ func runBenchProxy(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	if err := pf.check(); err != nil {
+		return err
+	}
+	if err := checkProxyKind(fs, *kind); err != nil {
 		return err
 	}
 	switch {
@@ -57,6 +68,14 @@ func runBenchProxy(ctx context.Context, env *Env, args []string) error {
 		return usagef("--ref-train-size %d: must be a positive number of images", *refSize)
 	case pf.trainSize < 1:
 		return usagef("--train-size %d: the proxy needs a number of images", pf.trainSize)
+	case *kind == search.ProxySupernet && (*snSteps < 1 || *snSteps > 10_000_000):
+		return usagef("--supernet-steps %d: must be 1 to 10000000 training steps", *snSteps)
+	case *kind == search.ProxySupernet && (*snCalib < 1 || *snCalib > 10_000):
+		return usagef("--score-calib %d: must be 1 to 10000 batches (K)", *snCalib)
+	case *kind == search.ProxySupernet && *snImages < 1:
+		return usagef("--score-images %d: must be a positive number of validation images (V)", *snImages)
+	case *rungs > 1 && *kind != search.ProxyTrain:
+		return usagef("--rungs %d with --proxy %s: a score is not trained at rungs; rungs are for --proxy train", *rungs, *kind)
 	case *refSize < pf.trainSize || *refSize**refEp <= pf.trainSize*pf.epochs:
 		return usagef("--ref-train-size %d x --ref-epochs %d is no larger than the proxy's %d x %d: the reference must train longer than the proxy",
 			*refSize, *refEp, pf.trainSize, pf.epochs)
@@ -64,7 +83,10 @@ func runBenchProxy(ctx context.Context, env *Env, args []string) error {
 	px := pf.proxy()
 	px.Halving = search.Halving{Rungs: *rungs, Eta: *eta}
 	cfg := search.PanelConfig{Proxy: px, Panel: *panel, Seeds: *seeds, RefSeeds: *refSeeds, Seed: pf.seed,
-		Reference: search.Fidelity{TrainSize: *refSize, Epochs: *refEp}}
+		Reference: search.Fidelity{TrainSize: *refSize, Epochs: *refEp}, ProxyKind: *kind}
+	if *kind == search.ProxySupernet {
+		cfg.Supernet = &trainer.SupernetConfig{Steps: *snSteps, Calib: *snCalib, ScoreImages: *snImages}
+	}
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return usagef("%v", err)
@@ -74,13 +96,20 @@ func runBenchProxy(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer st.Close()
-	study, err := search.CreatePanel(ctx, st, *name, cfg)
+	// The scores and the reference's runs load the data once.
+	opts := pf.options()
+	opts.Data = search.NewDataCache()
+	study, err := search.CreatePanelWith(ctx, st, *name, cfg, search.ScoreOptions{Workers: opts.Workers, Threads: opts.Threads, Data: opts.Data,
+		Log: func(format string, args ...any) { fmt.Fprintf(env.Stderr, format+"\n", args...) }})
 	if err != nil {
 		return err
 	}
 	if !*asJSON {
 		proxy := fmt.Sprintf("proxy %d images x %d epochs", cfg.Proxy.TrainSize, cfg.Proxy.Train.Epochs)
-		if cfg.Proxy.Halving.Rungs > 1 {
+		switch {
+		case cfg.ProxyKind != search.ProxyTrain:
+			proxy = "proxy " + cfg.ProxyKind + " (scored)"
+		case cfg.Proxy.Halving.Rungs > 1:
 			proxy = "proxy " + cfg.Proxy.Schedule()
 		}
 		fmt.Fprintf(env.Stderr, "proxy benchmark study %d in %s: %d architectures on %s at %dx%d, width %v; %s, under %d seeds, reference %d x %d under %d seeds\n",
@@ -88,7 +117,28 @@ func runBenchProxy(ctx context.Context, env *Env, args []string) error {
 			proxy, cfg.Seeds, cfg.Reference.TrainSize, cfg.Reference.Epochs, cfg.RefSeeds)
 	}
 	proxyPNG = *pngOut
-	return runProxyStudy(ctx, env, st, db, study, pf.options(), *asJSON)
+	return runProxyStudy(ctx, env, st, db, study, opts, *asJSON)
+}
+
+// supernetFlags are bench proxy's flags that only --proxy supernet uses.
+var supernetFlags = []string{"supernet-steps", "score-calib", "score-images"}
+
+// checkProxyKind refuses an unknown --proxy, and the supernet's flags
+// with another kind.
+func checkProxyKind(fs *flag.FlagSet, kind string) error {
+	if !slices.Contains(search.ProxyKinds, kind) {
+		return usagef("--proxy %q: unknown; want one of %s", kind, strings.Join(search.ProxyKinds, ", "))
+	}
+	var given []string
+	fs.Visit(func(f *flag.Flag) {
+		if slices.Contains(supernetFlags, f.Name) {
+			given = append(given, "--"+f.Name)
+		}
+	})
+	if len(given) > 0 && kind != search.ProxySupernet {
+		return usagef("%s with --proxy %s: they apply to --proxy supernet only", strings.Join(given, ", "), kind)
+	}
+	return nil
 }
 
 // proxyPNG is --png of the running bench proxy ("" for the default name);
@@ -135,6 +185,10 @@ type proxyReport struct {
 }
 
 func (r *proxyReport) print(w io.Writer, db *dbName) {
+	if r.ProxyKind != "" && r.ProxyKind != search.ProxyTrain {
+		r.printScored(w, db)
+		return
+	}
 	status := "complete"
 	if !r.Complete {
 		status = "not complete"
@@ -199,4 +253,73 @@ func (r *proxyReport) print(w io.Writer, db *dbName) {
 	if !r.Complete {
 		fmt.Fprintf(w, "\nresume:  effnas resume%s --study %d\n", db.Flag(), r.Study)
 	}
+}
+
+// printScored prints the report of a benchmark whose proxy is a score:
+// the score in its own unit, never called an accuracy; what scoring cost.
+func (r *proxyReport) printScored(w io.Writer, db *dbName) {
+	status := "complete"
+	if !r.Complete {
+		status = "not complete"
+	}
+	fmt.Fprintf(w, "proxy benchmark study %d (%s) on %s: proxy %s under %d seeds, reference %s under %d seeds\n",
+		r.Study, status, r.Dataset, r.Proxy, r.Seeds, r.Reference, r.RefSeeds)
+	fmt.Fprintf(w, "the proxy is a score, not an accuracy: %s\n\n", r.ScoreUnit)
+	if r.ReferenceFrom != 0 {
+		fmt.Fprintf(w, "(the reference runs are reused from proxy benchmark study %d: same data, recipe, panel and reference)\n\n", r.ReferenceFrom)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "arch\tmult-adds\tparams\t%s\tsd\treference test\tsd\tfailed\t\n", r.ProxyKind)
+	for i, a := range r.Archs {
+		label := fmt.Sprintf("%d", i)
+		if a.B0 {
+			label = "B0"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.4f\t%.4f\t%d\t\n", label, fmtCount(a.FLOPs), fmtCount(a.Params),
+			fmtScore(r.ProxyKind, a.ProxyMean), fmtScore(r.ProxyKind, a.ProxyStd), a.Reference, a.ReferenceStd, a.Failed)
+	}
+	tw.Flush()
+	if sc := r.Scoring; sc != nil && sc.Deterministic {
+		fmt.Fprintf(w, "\nseed sd: %s 0, deterministic: every seed gives the same score; reference %.2f points (mean over the architectures)\n", r.ProxyKind, 100*r.ReferenceStd)
+	} else {
+		fmt.Fprintf(w, "\nseed sd: %s %s (in its unit), reference %.2f points (means over the architectures)\n", r.ProxyKind, fmtScore(r.ProxyKind, r.SeedStd), 100*r.ReferenceStd)
+	}
+	fmt.Fprintf(w, "Kendall tau (Spearman rho): between score seeds %.2f (%.2f); between reference seeds %.2f (%.2f), the ceiling; score mean vs reference mean %.2f (%.2f)\n",
+		r.TauSeeds, r.SpearmanSeeds, r.TauReferenceSeeds, r.SpearmanReferenceSeeds, r.TauReference, r.SpearmanReference)
+	if sc := r.Scoring; sc != nil {
+		n := 0
+		for _, s := range sc.Seeds {
+			n += s.Scored
+		}
+		fmt.Fprintf(w, "scoring: %d scores in %.1fs, %.3g candidates a second per core (%d threads each)\n", n, sc.Seconds, sc.CandidatesPerCoreSecond, sc.Threads)
+		if sc.Steps > 0 {
+			fmt.Fprintf(w, "supernets: %d steps each; K = %d calibration batches, V = %d validation images: binomial sd %.2f points at the mean score\n",
+				sc.Steps, sc.Calib, sc.ScoreImages, 100*sc.BinomialSD)
+			for _, s := range sc.Seeds {
+				fmt.Fprintf(w, "  seed %d: trained in %.1fs, %d candidates scored in %.1fs\n", s.Seed, s.TrainSeconds, s.Scored, s.ScoreSeconds)
+			}
+		}
+	}
+	if r.Diverged > 0 {
+		fmt.Fprintf(w, "%d runs diverged\n", r.Diverged)
+	}
+	fmt.Fprintf(w, "verdict: %s\n", r.Verdict)
+	if r.PNG != "" {
+		fmt.Fprintf(w, "plot: %s\n", r.PNG)
+	}
+	if !r.Complete {
+		fmt.Fprintf(w, "\nresume:  effnas resume%s --study %d\n", db.Flag(), r.Study)
+	}
+}
+
+// fmtScore formats a score of a proxy kind: counts as counts, accuracies
+// to 4 places, other scores to 4 significant digits.
+func fmtScore(kind string, v float64) string {
+	switch kind {
+	case search.ProxyParams, search.ProxyFLOPs:
+		return fmtCount(int64(math.Round(v)))
+	case search.ProxySupernet, search.ProxyTrain:
+		return fmt.Sprintf("%.4f", v)
+	}
+	return fmt.Sprintf("%.4g", v)
 }
