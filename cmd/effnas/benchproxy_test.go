@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/effnas/effnas/internal/testenv"
 )
 
 // TestBenchProxyRungs: bench proxy --rungs 2 --eta 2 trains the panel at
@@ -376,5 +378,31 @@ func TestBenchProxyKindRefused(t *testing.T) {
 		if _, serr := os.Stat(db); !errors.Is(serr, os.ErrNotExist) {
 			t.Errorf("%v: the database was written (%v); want nothing written", c.args, serr)
 		}
+	}
+}
+
+// TestBenchProxyScoresPostgres: on PostgreSQL, whose JSONB config keeps
+// neither the bytes nor the key order, a gradnorm benchmark reuses the
+// reference of a params benchmark, and its stored kind and scoring come
+// back in its report (show, which reads them from the database).
+func TestBenchProxyScoresPostgres(t *testing.T) {
+	db := testenv.PostgresSchema(t, testenv.PostgresURL(t))
+	if out, err := runCmd(t, tinyPanel(db, "--proxy", "params")...); err != nil {
+		t.Fatalf("bench proxy --proxy params: %v\n%s", err, out)
+	}
+	out, err := runCmd(t, tinyPanel(db, "--proxy", "gradnorm", "--json")...)
+	if err != nil {
+		t.Fatalf("bench proxy --proxy gradnorm: %v\n%s", err, out)
+	}
+	var r scoredReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if r.ProxyKind != "gradnorm" || r.ReferenceFrom != 1 || r.Scoring == nil || len(r.Scoring.Seeds) != 2 || r.Scoring.Seeds[1].Scored != 4 {
+		t.Fatalf("proxy_kind %q, reference_from %d, scoring %+v; want gradnorm reusing study 1's reference, 4 scores under each of 2 seeds", r.ProxyKind, r.ReferenceFrom, r.Scoring)
+	}
+	text, err := runCmd(t, "show", "--db", db, "--study", strconv.FormatInt(r.Study, 10))
+	if err != nil || !strings.Contains(text, "gradnorm at initialisation") || !strings.Contains(text, "scoring: 8 scores") {
+		t.Errorf("show of the gradnorm benchmark: %v; want its kind and scoring as stored\n%s", err, text)
 	}
 }

@@ -34,8 +34,10 @@ fi
 name=$(basename "${data%/}")
 db=$out/$name.db
 if [ ! -e "$db" ]; then
-	# A consistent copy, WAL included, without writing to the original.
-	sqlite3 "file:$src?mode=ro" ".backup '$db'"
+	# The original is only read (no SQLite connection to it: even a
+	# read-only one may touch its -shm); nothing may be writing to it.
+	cp "$src" "$db"
+	if [ -s "$src-wal" ]; then cp "$src-wal" "$db-wal"; fi
 fi
 tsv=$out/$name.tsv
 [ -e "$tsv" ] || printf 'seed\tkind\ttau_reference\ttau_reference_seeds\ttau_seeds\treference_from\tseconds\n' >"$tsv"
