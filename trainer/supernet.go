@@ -167,10 +167,37 @@ type link struct {
 }
 
 // position is one layer slot of a stage: the layers of every member that
-// has a layer there, and the memory they share.
+// has a layer there, and the memory they share: one arena per slot, the
+// layers of a mean path (StepMean) taking one slot each.
 type position struct {
-	arena arena
-	links map[blockKey]*link
+	arenas []*arena
+	size   int // of an arena, in floats
+	links  map[linkKey]*link
+	mean   []float32   // a mean path's output here
+	dx     [][]float32 // per slot past the first: a mean path's input gradient
+}
+
+// linkKey is a built layer of a position: its block and slot.
+type linkKey struct {
+	blockKey
+	slot int
+}
+
+// arena returns the position's arena of slot, allocating it when first
+// needed.
+func (p *position) arena(slot int) *arena {
+	for len(p.arenas) <= slot {
+		p.arenas = append(p.arenas, &arena{buf: make([]float32, p.size)})
+	}
+	return p.arenas[slot]
+}
+
+// group is one step of a path: a layer, or at a position where a mean
+// path runs several, their mean.
+type group struct {
+	links   []*link
+	pos     *position // nil for a single layer
+	out, dy []float32
 }
 
 // blockKey is what a block layer is built from.
@@ -260,7 +287,7 @@ func NewSupernet(bound space.Arch, data *dataset.Data, cfg SupernetConfig) (*Sup
 				stride, cin = 1, b.Out
 			}
 			res = append(res, h)
-			p := &position{links: map[blockKey]*link{}}
+			p := &position{links: map[linkKey]*link{}}
 			need := 0
 			for _, kind := range s.kinds(b) {
 				c := &arena{count: true}
@@ -276,7 +303,8 @@ func NewSupernet(bound space.Arch, data *dataset.Data, cfg SupernetConfig) (*Sup
 				}
 				need = max(need, c.off)
 			}
-			p.arena.buf = make([]float32, need)
+			p.size = need
+			p.arena(0)
 			ps = append(ps, p)
 			h, _ = samePad(h, b.Kernel, stride)
 		}
@@ -512,38 +540,76 @@ func (s *Supernet) Fits(arch space.Arch) error {
 	return nil
 }
 
-// path returns the links of arch's network, building those it has not
-// met.
-func (s *Supernet) path(arch space.Arch) ([]*link, error) {
-	if err := s.Fits(arch); err != nil {
-		return nil, err
+// path returns the groups of the network of archs (one member, or
+// members alike in their layers and filters whose distinct blocks at each
+// position are averaged), building the layers it has not met.
+func (s *Supernet) path(archs ...space.Arch) ([]group, error) {
+	if len(archs) == 0 {
+		return nil, errors.New("supernet: no member to run")
 	}
-	links := []*link{s.stem}
+	for k, arch := range archs {
+		if err := s.Fits(arch); err != nil {
+			return nil, err
+		}
+		for i, b := range arch.Blocks {
+			if a0 := archs[0].Blocks[i]; b.Repeats != a0.Repeats || b.Out != a0.Out {
+				return nil, fmt.Errorf("supernet: members %d and 0 of a mean path differ in stage %d's layers or filters (%s, %s); they must differ only in their blocks' kind", k, i, b, a0)
+			}
+		}
+	}
+	tensors := map[*sharedTensor]bool{}
+	single := func(lk *link) group { return group{links: []*link{lk}, out: lk.out, dy: lk.dy} }
+	groups := []group{single(s.stem)}
+	arch := archs[0]
 	for i, blk := range arch.Blocks {
 		for j := 0; j < blk.Repeats; j++ {
 			in, stride := blk.In, blk.Stride
 			if j > 0 {
 				in, stride = blk.Out, 1
 			}
-			b := blk
-			b.In, b.Stride, b.Repeats = in, stride, 1
-			if b.Op != space.OpMBConv {
-				b.Expand = 1
-			}
 			p := s.pos[i][j]
-			key := blockKey{blk: b, in: in}
-			lk := p.links[key]
-			if lk == nil {
-				var err error
-				if lk, err = s.blockLink(i, j, b, in, stride); err != nil {
-					return nil, err
+			var keys []blockKey
+			for _, a := range archs {
+				b := a.Blocks[i]
+				b.In, b.Stride, b.Repeats = in, stride, 1
+				if b.Op != space.OpMBConv {
+					b.Expand = 1
 				}
-				if len(p.links) >= maxLinksPerPosition {
-					clear(p.links)
+				if key := (blockKey{blk: b, in: in}); !slices.Contains(keys, key) {
+					keys = append(keys, key)
 				}
-				p.links[key] = lk
 			}
-			links = append(links, lk)
+			g := group{}
+			for slot, key := range keys {
+				lk := p.links[linkKey{key, slot}]
+				if lk == nil {
+					var err error
+					if lk, err = s.blockLink(i, j, key.blk, in, stride, slot); err != nil {
+						return nil, err
+					}
+					if len(p.links) >= maxLinksPerPosition {
+						clear(p.links)
+					}
+					p.links[linkKey{key, slot}] = lk
+				}
+				for _, pp := range lk.params {
+					if tensors[pp.t] {
+						return nil, fmt.Errorf("supernet: two blocks of a mean path at stage %d layer %d share the weights %s; average blocks of distinct kinds only", i, j, pp.t.name)
+					}
+					tensors[pp.t] = true
+				}
+				g.links = append(g.links, lk)
+			}
+			if len(g.links) == 1 {
+				g = single(g.links[0])
+			} else {
+				n := len(g.links[0].out)
+				if len(p.mean) < n {
+					p.mean = make([]float32, n)
+				}
+				g.pos, g.out, g.dy = p, p.mean[:n], g.links[0].dy
+			}
+			groups = append(groups, g)
 		}
 	}
 	last := arch.Blocks[len(arch.Blocks)-1].Out
@@ -555,15 +621,24 @@ func (s *Supernet) path(arch space.Arch) ([]*link, error) {
 		}
 		s.heads[last] = head
 	}
-	links = append(links, head)
+	groups = append(groups, single(head))
 	if s.drop != nil {
-		links = append(links, s.drop)
+		groups = append(groups, single(s.drop))
 	}
-	return append(links, s.dense, s.loss), nil
+	return append(groups, single(s.dense), single(s.loss)), nil
+}
+
+// links returns every layer of groups.
+func links(groups []group) []*link {
+	var out []*link
+	for _, g := range groups {
+		out = append(out, g.links...)
+	}
+	return out
 }
 
 // blockLink builds the layer of block b at position (i, j).
-func (s *Supernet) blockLink(i, j int, b space.Block, in, stride int) (*link, error) {
+func (s *Supernet) blockLink(i, j int, b space.Block, in, stride, slot int) (*link, error) {
 	kind := blockKind(b)
 	name := fmt.Sprintf("blocks.%d.%d.%s", i, j, kind)
 	h := s.res[i][j]
@@ -580,7 +655,7 @@ func (s *Supernet) blockLink(i, j int, b space.Block, in, stride int) (*link, er
 		s.maxSpec[name] = ms
 	}
 	l := newBlock(s.rt, s.batch, h, b, in, stride, 1, s.act, 1, name)
-	a := &s.pos[i][j].arena
+	a := s.pos[i][j].arena(slot)
 	a.reset()
 	l.alloc(a)
 	lk, err := s.newLink(a, l, l.specs, ms, l.k, s.bound.Blocks[i].Kernel, nil)
@@ -647,31 +722,84 @@ func scatter(links []*link) {
 }
 
 // forward runs the path's layers in order; the loss is the last output.
-func (s *Supernet) forward(links []*link) float64 {
+// A group of several layers outputs their mean.
+func (s *Supernet) forward(groups []group) float64 {
 	s.rt.gen++
-	var x []float32 = s.x
-	for _, lk := range links {
-		lk.ins[0] = x
-		lk.l.forward(s.rt, lk.ins, lk.out)
-		x = lk.out
+	x := s.x
+	for _, g := range groups {
+		for _, lk := range g.links {
+			lk.ins[0] = x
+			lk.l.forward(s.rt, lk.ins, lk.out)
+		}
+		if len(g.links) > 1 {
+			w := 1 / float32(len(g.links))
+			for i := range g.out {
+				var sum float32
+				for _, lk := range g.links {
+					sum += lk.out[i]
+				}
+				g.out[i] = sum * w
+			}
+		}
+		x = g.out
 	}
 	return float64(s.loss.out[0])
 }
 
 // backward runs the layers' gradients in reverse order: each writes its
-// input's gradient into the layer before's dy and its parameters'.
-func (s *Supernet) backward(links []*link) {
-	for i := len(links) - 1; i >= 0; i-- {
-		lk := links[i]
-		lk.din[0] = nil
-		if i > 0 && lk.l.diff()[0] {
-			lk.din[0] = links[i-1].dy
+// input's gradient into the group before's dy, and its parameters'. The
+// layers of a group share the gradient of their mean, and their input
+// gradients add up.
+func (s *Supernet) backward(groups []group) {
+	for i := len(groups) - 1; i >= 0; i-- {
+		g := groups[i]
+		var prev []float32
+		if i > 0 {
+			prev = groups[i-1].dy
 		}
-		dy := lk.dy
+		dy := g.dy
 		if dy == nil { // the loss
 			dy = s.one
 		}
-		lk.l.backward(s.rt, lk.ins, lk.out, dy, lk.din)
+		if len(g.links) > 1 {
+			// g.dy is the first layer's dy: scale it last.
+			w := 1 / float32(len(g.links))
+			for _, lk := range g.links[1:] {
+				for k, v := range dy {
+					lk.dy[k] = v * w
+				}
+			}
+			for k := range dy {
+				dy[k] *= w
+			}
+		}
+		for k, lk := range g.links {
+			lk.din[0] = nil
+			if prev != nil && lk.l.diff()[0] {
+				lk.din[0] = prev
+				if k > 0 {
+					for len(g.pos.dx) < k {
+						g.pos.dx = append(g.pos.dx, nil)
+					}
+					if len(g.pos.dx[k-1]) < len(prev) {
+						g.pos.dx[k-1] = make([]float32, len(prev))
+					}
+					lk.din[0] = g.pos.dx[k-1][:len(prev)]
+				}
+			}
+			ldy := lk.dy
+			if ldy == nil {
+				ldy = s.one
+			}
+			lk.l.backward(s.rt, lk.ins, lk.out, ldy, lk.din)
+		}
+		if prev != nil && len(g.links) > 1 {
+			for k := 1; k < len(g.links); k++ {
+				for m, v := range g.pos.dx[k-1][:len(prev)] {
+					prev[m] += v
+				}
+			}
+		}
 	}
 }
 
@@ -681,13 +809,24 @@ func (s *Supernet) backward(links []*link) {
 // supernet restored from a checkpoint goes on exactly as the one saved
 // would have.
 func (s *Supernet) Step(ctx context.Context, arch space.Arch) (float64, error) {
+	return s.StepMean(ctx, arch)
+}
+
+// StepMean trains one step on the mean of archs' paths: archs alike in
+// every stage's layers and filters, differing in their blocks' kinds (an
+// MBConv, a separable or a regular convolution); at each position their
+// distinct blocks run on the same input and their outputs are averaged.
+// TuNAS's op warm-up trains such paths early on, so that every kind's
+// weights learn to serve the layers after it. With one arch it is Step.
+func (s *Supernet) StepMean(ctx context.Context, archs ...space.Arch) (float64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	links, err := s.path(arch)
+	groups, err := s.path(archs...)
 	if err != nil {
 		return 0, err
 	}
+	links := links(groups)
 	gather(links, true)
 	e, b := s.steps/s.perEpoch, s.steps%s.perEpoch
 	if e != s.epoch {
@@ -701,11 +840,11 @@ func (s *Supernet) Step(ctx context.Context, arch space.Arch) (float64, error) {
 	loadBatch(s.x, s.xent, s.bound.InChannels, res*res, s.batch, s.train, s.order[b*s.batch:(b+1)*s.batch])
 	s.rt.training, s.rt.calib = true, false
 	s.rt.rng = rand.New(rand.NewPCG(s.cfg.Train.Seed^0x5eed, uint64(s.steps)))
-	loss := s.forward(links)
+	loss := s.forward(groups)
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
 		return loss, fmt.Errorf("supernet loss is %v at step %d; lower the learning rate (%g): %w", loss, s.steps+1, s.cfg.Train.LR, ErrDiverged)
 	}
-	s.backward(links)
+	s.backward(groups)
 	var params []*param
 	for _, lk := range links {
 		for _, pp := range lk.params {
@@ -733,10 +872,11 @@ func (s *Supernet) Config() SupernetConfig { return s.cfg }
 // recalibrated over Calib training batches (the same batches for every
 // candidate).
 func (s *Supernet) Score(ctx context.Context, arch space.Arch) (float64, error) {
-	links, err := s.path(arch)
+	groups, err := s.path(arch)
 	if err != nil {
 		return 0, err
 	}
+	links := links(groups)
 	gather(links, false)
 	res := s.bound.Resolution
 	s.rt.training, s.rt.calib = false, true
@@ -751,7 +891,7 @@ func (s *Supernet) Score(ctx context.Context, arch space.Arch) (float64, error) 
 			return 0, err
 		}
 		loadBatch(s.x, s.xent, s.bound.InChannels, res*res, s.batch, s.train, s.calib[i*s.batch:(i+1)*s.batch])
-		s.forward(links)
+		s.forward(groups)
 	}
 	for _, lk := range links {
 		for _, bn := range lk.bns {
@@ -773,21 +913,23 @@ func (s *Supernet) Score(ctx context.Context, arch space.Arch) (float64, error) 
 			idx = append(idx, i)
 		}
 		loadBatch(s.x, s.xent, s.bound.InChannels, res*res, s.batch, s.val, idx)
-		s.forward(links)
+		s.forward(groups)
 		correct += s.xent.correct
 	}
 	return float64(correct) / float64(s.val.n), nil
 }
 
 // fingerprint hashes what a checkpoint must match: the bound, the data's
-// shape and the config.
+// size and the config, but for the threads.
 func (s *Supernet) fingerprint() uint64 {
 	h := fnv.New64a()
+	cfg := s.cfg
+	cfg.Train.Threads = 0 // threads change the last bits, not the supernet
 	b, _ := json.Marshal(struct {
 		Bound space.Arch
 		Cfg   SupernetConfig
 		N     int
-	}{s.bound, s.cfg, s.data.Train.N})
+	}{s.bound, cfg, s.data.Train.N})
 	h.Write(b)
 	return h.Sum64()
 }

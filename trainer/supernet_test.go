@@ -2,6 +2,7 @@ package trainer
 
 import (
 	"bytes"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -91,16 +92,17 @@ func TestSupernetPathIsPlainNetwork(t *testing.T) {
 			if _, err := sn.Step(t.Context(), tinyMembers(t)[(mi+1)%4]); err != nil {
 				t.Fatal(err)
 			}
-			links, err := sn.path(arch)
+			groups, err := sn.path(arch)
 			if err != nil {
 				t.Fatal(err)
 			}
+			links := links(groups)
 			gather(links, true)
 			idx := rand.New(rand.NewPCG(uint64(mi), 9)).Perm(train.n)[:16]
 			loadBatch(sn.x, sn.xent, 2, 144, 16, train, idx)
 			sn.rt.training = true
-			loss := sn.forward(links)
-			sn.backward(links)
+			loss := sn.forward(groups)
+			sn.backward(groups)
 			var got []*param
 			for _, lk := range links {
 				for _, pp := range lk.params {
@@ -374,5 +376,79 @@ func checkSharing(t *testing.T, sn *Supernet, links []*link, p *param) {
 				t.Fatalf("%s[%d,%d] = %v is not the shared [%d,%d] %v", p.name, r, c, p.data[r*cols+c], src, c, w[src*mcols+c])
 			}
 		}
+	}
+}
+
+// TestSupernetMeanPathGradient: on a mean path (two or three kinds of
+// block averaged at each position of some stages), the gradient of every
+// layer's weights, those before a mean included, matches central
+// differences of the loss: the mean's gradient is shared out and the
+// input gradients add up.
+func TestSupernetMeanPathGradient(t *testing.T) {
+	sn := tinySupernet(t, 1)
+	ms := tinyMembers(t)
+	a := ms[1]
+	b, c := a.Clone(), a.Clone()
+	b.Blocks[0].Op, b.Blocks[0].Expand = space.OpSepConv, 1
+	c.Blocks[0].Op, c.Blocks[0].Expand = space.OpConv, 1
+	b.Blocks[2].Op, b.Blocks[2].Expand = space.OpConv, 1
+	c.Blocks[2].Op, c.Blocks[2].Expand = space.OpConv, 1
+	groups, err := sn.path(a, b, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(groups[1].links) != 3 || len(groups[5].links) != 2 {
+		t.Fatalf("stage 0 averages %d blocks, stage 2 %d; want 3 and 2", len(groups[1].links), len(groups[5].links))
+	}
+	lks := links(groups)
+	gather(lks, false)
+	idx := rand.New(rand.NewPCG(1, 2)).Perm(sn.train.n)[:16]
+	loadBatch(sn.x, sn.xent, 2, 144, 16, sn.train, idx)
+	sn.rt.training = true
+	sn.rt.rng = rand.New(rand.NewPCG(1, 1))
+	loss := func() float64 {
+		sn.forward(groups)
+		return sn.xent.lossSum / 16
+	}
+	loss()
+	sn.backward(groups)
+	r := rand.New(rand.NewPCG(3, 3))
+	checked := 0
+	for _, lk := range lks {
+		for _, pp := range lk.params {
+			if !strings.HasSuffix(pp.p.name, ".w") {
+				continue
+			}
+			grad := slices.Clone(pp.p.grad)
+			for range 6 {
+				k := r.IntN(len(pp.p.data))
+				old := pp.p.data[k]
+				const h = 1e-2
+				pp.p.data[k] = old + h
+				up := loss()
+				pp.p.data[k] = old - h
+				down := loss()
+				pp.p.data[k] = old
+				num := (up - down) / (2 * h)
+				if math.Abs(num) < 4e-4 {
+					continue
+				}
+				checked++
+				if math.Abs(float64(grad[k])-num) > 0.03*math.Abs(num)+2e-5 {
+					t.Errorf("%s[%d]: gradient %.6g, central difference %.6g", pp.p.name, k, grad[k], num)
+				}
+			}
+		}
+	}
+	if checked < 20 {
+		t.Fatalf("only %d coordinates checked", checked)
+	}
+	if _, err := sn.path(a, ms[0]); err == nil || !strings.Contains(err.Error(), "differ") {
+		t.Errorf("members with other layers in one mean path: error %v", err)
+	}
+	d := a.Clone()
+	d.Blocks[0].Expand = 3
+	if _, err := sn.path(a, d); err == nil || !strings.Contains(err.Error(), "share the weights") {
+		t.Errorf("two MBConvs (one kind's weights) in one mean path: error %v", err)
 	}
 }
