@@ -97,7 +97,11 @@ func (c PanelConfig) validateKind() error {
 // proxy kind but train), stored with it when it is created.
 type PanelScoring struct {
 	Threads int           `json:"threads"` // kernel goroutines each score (and each supernet) ran on
+	Workers int           `json:"workers"` // scores (supernets) computed at once
 	Seeds   []SeedScoring `json:"seeds"`   // one per seed, seed 0 first
+	// WallSeconds is the wall time of the whole scoring, the data's
+	// loading included.
+	WallSeconds float64 `json:"wall_seconds"`
 	// ScoreImages is V as used: the validation images every candidate
 	// was scored on (supernet only; at most the validation set).
 	ScoreImages int `json:"score_images,omitempty"`
@@ -144,6 +148,7 @@ type panelScore struct {
 // built or trained fail the whole scoring. skip lists the runs not to
 // score (the members over the study's memory budget).
 func scorePanel(ctx context.Context, cfg PanelConfig, sp *space.Space, members []space.Candidate, skip map[refRun]bool, opts ScoreOptions) (map[refRun]panelScore, *PanelScoring, error) {
+	start := time.Now()
 	ncpu := runtime.NumCPU()
 	opts.Workers = cmp.Or(max(opts.Workers, 0), ncpu)
 	opts.Threads = cmp.Or(max(opts.Threads, 0), max(1, ncpu/opts.Workers))
@@ -163,7 +168,7 @@ func scorePanel(ctx context.Context, cfg PanelConfig, sp *space.Space, members [
 		}
 		fulls[i], keys[i] = full, sp.Key(c)
 	}
-	scoring := &PanelScoring{Threads: opts.Threads, Seeds: make([]SeedScoring, cfg.Seeds)}
+	scoring := &PanelScoring{Threads: opts.Threads, Workers: opts.Workers, Seeds: make([]SeedScoring, cfg.Seeds)}
 	for s := range scoring.Seeds {
 		scoring.Seeds[s].Seed = s
 	}
@@ -182,6 +187,7 @@ func scorePanel(ctx context.Context, cfg PanelConfig, sp *space.Space, members [
 				scoring.Seeds[s].Scored++
 			}
 		}
+		scoring.WallSeconds = time.Since(start).Seconds()
 		return out, scoring, nil
 	}
 	// The proxy's data as a proxy run trains on it: the first TrainSize
@@ -244,6 +250,7 @@ func scorePanel(ctx context.Context, cfg PanelConfig, sp *space.Space, members [
 	if err := g.Wait(); err != nil {
 		return nil, nil, err
 	}
+	scoring.WallSeconds = time.Since(start).Seconds()
 	return out, scoring, nil
 }
 
@@ -285,7 +292,7 @@ func scoreOnSupernet(ctx context.Context, cfg PanelConfig, sp *space.Space, data
 	if err != nil {
 		return fmt.Errorf("supernet of seed %d: %w", s, err)
 	}
-	if err := TrainSupernet(ctx, sn, sp, cfg.Proxy, seed, nil); err != nil {
+	if err := TrainSupernet(ctx, sn, sp, cfg.Proxy, seed, DefaultWarmup, nil); err != nil {
 		return fmt.Errorf("train the supernet of seed %d: %w", s, err)
 	}
 	train := time.Since(t0).Seconds()
@@ -315,10 +322,13 @@ func scoreOnSupernet(ctx context.Context, cfg PanelConfig, sp *space.Space, data
 // they cost (every proxy kind but train).
 type ScoringReport struct {
 	Threads int           `json:"threads"` // kernel goroutines per score
+	Workers int           `json:"workers"` // scores (supernets) computed at once
 	Seeds   []SeedScoring `json:"seeds"`
-	// Seconds is the scoring's wall time summed over seeds (supernets'
-	// training included).
-	Seconds float64 `json:"seconds"`
+	// Seconds is the time spent scoring (supernets' training included),
+	// summed over seeds; WallSeconds the whole scoring's wall time, with
+	// Workers seeds or scores at once and the data's loading.
+	Seconds     float64 `json:"seconds"`
+	WallSeconds float64 `json:"wall_seconds"`
 	// CandidatesPerCoreSecond is the candidates scored a second by one
 	// core: scores / (scoring seconds x threads), supernets' training
 	// left out.
@@ -342,7 +352,7 @@ func (c PanelConfig) scoringReport(scores []float64) *ScoringReport {
 	if !scored(c.ProxyKind) || sc == nil {
 		return nil
 	}
-	r := &ScoringReport{Threads: sc.Threads, Seeds: sc.Seeds, Deterministic: deterministic(c.ProxyKind)}
+	r := &ScoringReport{Threads: sc.Threads, Workers: sc.Workers, Seeds: sc.Seeds, WallSeconds: sc.WallSeconds, Deterministic: deterministic(c.ProxyKind)}
 	var scoreSec float64
 	n := 0
 	for _, s := range sc.Seeds {

@@ -291,7 +291,8 @@ func (r *proxyReport) printScored(w io.Writer, db *dbName) {
 		for _, s := range sc.Seeds {
 			n += s.Scored
 		}
-		fmt.Fprintf(w, "scoring: %d scores in %.1fs, %.3g candidates a second per core (%d threads each)\n", n, sc.Seconds, sc.CandidatesPerCoreSecond, sc.Threads)
+		fmt.Fprintf(w, "scoring: %d scores, %.1fs summed over seeds (%.1fs of wall time, %d at once on %d threads each): %.3g candidates a second per core\n",
+			n, sc.Seconds, sc.WallSeconds, sc.Workers, sc.Threads, sc.CandidatesPerCoreSecond)
 		if sc.Steps > 0 {
 			fmt.Fprintf(w, "supernets: %d steps each; K = %d calibration batches, V = %d validation images: binomial sd %.2f points at the mean score\n",
 				sc.Steps, sc.Calib, sc.ScoreImages, 100*sc.BinomialSD)

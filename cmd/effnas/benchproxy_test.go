@@ -148,7 +148,9 @@ type scoredReport struct {
 	} `json:"archs"`
 	Scoring *struct {
 		Threads     int     `json:"threads"`
+		Workers     int     `json:"workers"`
 		Seconds     float64 `json:"seconds"`
+		WallSeconds float64 `json:"wall_seconds"`
 		PerCore     float64 `json:"candidates_per_second_per_core"`
 		Determinist bool    `json:"deterministic"`
 		Steps       int     `json:"steps"`
@@ -330,8 +332,8 @@ func TestBenchProxySupernet(t *testing.T) {
 	if want := math.Sqrt(p * (1 - p) / 32); sc.Steps != 6 || sc.Calib != 1 || sc.ScoreImages != 32 || math.Abs(sc.BinomialSD-want) > 1e-12 {
 		t.Errorf("scoring %+v; want 6 steps, K 1, V 32, binomial sd %v", *sc, want)
 	}
-	if len(sc.Seeds) != 2 || sc.PerCore <= 0 {
-		t.Fatalf("scoring %+v; want 2 supernets and a rate", *sc)
+	if len(sc.Seeds) != 2 || sc.PerCore <= 0 || sc.Workers != 2 || sc.WallSeconds <= 0 {
+		t.Fatalf("scoring %+v; want 2 supernets, 2 at once, the wall time and a rate", *sc)
 	}
 	for _, s := range sc.Seeds {
 		if s.TrainSeconds <= 0 || s.ScoreSeconds <= 0 || s.Scored != 4 {
