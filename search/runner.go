@@ -271,6 +271,16 @@ func (r *runner) run(ctx context.Context) (Summary, error) {
 			return sum, err
 		}
 		sum.Classes = d.Classes
+		if sc, ok := r.src.(*Searcher); ok && sc.cfg.Screen != nil {
+			if err := sc.screen(ctx, r, d); err != nil {
+				return sum, err
+			}
+		}
+	} else if sc, ok := r.src.(*Searcher); ok && sc.cfg.Screen != nil {
+		// A worker trains a supernet whose trainer died.
+		if err := sc.takeOver(ctx, r); err != nil {
+			return sum, err
+		}
 	}
 
 	g, gctx := errgroup.WithContext(ctx)

@@ -32,6 +32,9 @@ type Config struct {
 	Reward           controller.RewardConfig `json:"reward"`            // ACC * (FLOPS/T)^w on the full-size candidate
 	Proxy            Proxy                   `json:"proxy"`             // how candidates are trained
 	MaxAttempts      int                     `json:"max_attempts"`      // tries of a trial that crashes; default 3
+	// Screen, when set, scores Screen.N candidates on a weight-sharing
+	// supernet first; its best Trials are rung 0. Default none.
+	Screen *Screen `json:"screen,omitempty"`
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -55,6 +58,14 @@ func (c Config) WithDefaults() Config {
 	c.Proxy.Train.Seed = c.Seed
 	c.Proxy = c.Proxy.WithDefaults()
 	c.MaxAttempts = cmp.Or(c.MaxAttempts, store.DefaultMaxAttempts)
+	if c.Screen != nil {
+		if c.Screen.N == 0 {
+			c.Screen = nil
+		} else {
+			sc := c.Screen.WithDefaults()
+			c.Screen = &sc
+		}
+	}
 	return c
 }
 
@@ -75,6 +86,11 @@ func (c Config) Validate() error {
 	}
 	if err := c.Reward.Validate(); err != nil {
 		return fmt.Errorf("reward: %w", err)
+	}
+	if c.Screen != nil {
+		if err := c.Screen.Validate(c.Trials); err != nil {
+			return err
+		}
 	}
 	if err := c.Proxy.Validate(); err != nil {
 		return err
@@ -133,6 +149,9 @@ type Searcher struct {
 	space *space.Space
 	ctl   controller.Controller
 	dims  []controller.Dim
+	// promoted are the plans of rung 0 when the study screens: its best
+	// screened candidates, best first (set by the screening).
+	promoted []store.Plan
 }
 
 // Open returns the Searcher of a stored search study, with its controller's
@@ -241,6 +260,23 @@ func (s *Searcher) Plan(ctx context.Context, trials []store.Trial, n int) ([]sto
 	plans := s.cfg.Proxy.Halving.Next(trials, room > 0, noPins, false)
 	if len(plans) >= n || room <= 0 {
 		return plans[:min(n, len(plans))], nil, nil
+	}
+	if s.cfg.Screen != nil {
+		// Rung 0 is the best screened candidates, in order.
+		if s.promoted == nil {
+			return nil, nil, errors.New("the study screens candidates, but its screening has not run in this process")
+		}
+		for _, p := range s.promoted {
+			if len(plans) >= n || room <= 0 {
+				break
+			}
+			if !started[p.Key] {
+				started[p.Key] = true
+				plans = append(plans, p)
+				room--
+			}
+		}
+		return plans, nil, nil
 	}
 	more, state, err := s.propose(ctx, trials, min(n-len(plans), room))
 	return append(plans, more...), state, err

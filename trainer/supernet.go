@@ -345,8 +345,10 @@ func (s *Supernet) kinds(b space.Block) []string {
 	return ks
 }
 
-// blockKind is the kind of weights a block uses.
-func blockKind(b space.Block) string {
+// BlockKind is the kind of weights a block uses in a supernet: "conv",
+// "sepconv" or "mbconv" (every expansion of an MBConv shares one kind's
+// weights).
+func BlockKind(b space.Block) string {
 	switch {
 	case b.Op == space.OpConv:
 		return "conv"
@@ -639,7 +641,7 @@ func links(groups []group) []*link {
 
 // blockLink builds the layer of block b at position (i, j).
 func (s *Supernet) blockLink(i, j int, b space.Block, in, stride, slot int) (*link, error) {
-	kind := blockKind(b)
+	kind := BlockKind(b)
 	name := fmt.Sprintf("blocks.%d.%d.%s", i, j, kind)
 	h := s.res[i][j]
 	ms, ok := s.maxSpec[name]

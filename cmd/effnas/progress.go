@@ -110,3 +110,41 @@ func (p *progress) Close() {
 		fmt.Fprintln(p.w)
 	}
 }
+
+// SupernetStart implements search.ScreenEvents.
+func (p *progress) SupernetStart(from, total int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if from > 0 {
+		fmt.Fprintf(p.w, "supernet: resuming from the checkpoint at step %d of %d\n", from, total)
+	} else {
+		fmt.Fprintf(p.w, "supernet: training %d steps, one sampled member each\n", total)
+	}
+}
+
+// SupernetStep implements search.ScreenEvents: a line every 500 steps
+// (and at the last) off a terminal, the bar's description on one.
+func (p *progress) SupernetStep(done, total int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bar != nil {
+		p.bar.Describe(fmt.Sprintf("supernet: step %d of %d", done, total))
+		return
+	}
+	if done%500 == 0 || done == total {
+		fmt.Fprintf(p.w, "supernet: step %d of %d\n", done, total)
+	}
+}
+
+// ScreenProgress implements search.ScreenEvents.
+func (p *progress) ScreenProgress(done, total int, best float64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bar != nil {
+		p.bar.Describe(fmt.Sprintf("screening: %d of %d scored, best %.4f", done, total, best))
+		return
+	}
+	if done%(10*32) < 32 || done == total {
+		fmt.Fprintf(p.w, "screening: %d of %d candidates scored on the supernet, best score %.4f\n", done, total, best)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -15,6 +16,7 @@ import (
 	"github.com/effnas/effnas/search"
 	"github.com/effnas/effnas/space"
 	"github.com/effnas/effnas/store"
+	"github.com/effnas/effnas/trainer"
 )
 
 func init() {
@@ -37,6 +39,11 @@ func runSearch(ctx context.Context, env *Env, args []string) error {
 		name        = fs.String("name", "", "a name for the study")
 		asJSON      = fs.Bool("json", false, "print the result as JSON")
 		db          = dbFlag(fs, "effnas.db", "SQLite file (created if missing) or postgres:// URL that keeps the study")
+		screen      = fs.Int("screen", 0, "one-shot screening: score this many candidates on a weight-sharing supernet first and send the best --trials of them to rung 0 (0: none)")
+		snSteps     = fs.Int("supernet-steps", trainer.DefaultSupernetSteps, "with --screen: the supernet's training steps (one sampled member per step)")
+		ckEvery     = fs.Int("checkpoint-every", search.DefaultCheckpointEvery, "with --screen: supernet steps between checkpoints in the database (a killed run loses at most this many)")
+		scoreCalib  = fs.Int("score-calib", trainer.DefaultScoreCalib, "with --screen: K, training batches a candidate's batch norms are recalibrated over before it is scored")
+		scoreImages = fs.Int("score-images", trainer.DefaultScoreImages, "with --screen: V, validation images every candidate is scored on")
 	)
 	var pf proxyFlags
 	pf.register(fs, &search.DefaultHalving)
@@ -64,9 +71,36 @@ func runSearch(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return usagef("--max-flops: %v", err)
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *screen < 0 {
+		return usagef("--screen %d: must be 0 (no screening) or a number of candidates of at least --trials (%d)", *screen, *trials)
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"supernet-steps", *snSteps}, {"checkpoint-every", *ckEvery}, {"score-calib", *scoreCalib}, {"score-images", *scoreImages}} {
+		if f.v < 1 || f.v > 10_000_000 {
+			return usagef("--%s %d: must be 1 to 10000000", f.name, f.v)
+		}
+	}
+	if *screen == 0 {
+		for _, f := range []string{"supernet-steps", "checkpoint-every", "score-calib", "score-images"} {
+			if set[f] {
+				return usagef("--%s is a setting of one-shot screening: give --screen N too", f)
+			}
+		}
+	}
 	cfg := search.Config{
 		Controller: *ctl, Trials: *trials, Seed: pf.seed, Proxy: pf.proxy(),
 		Reward: controller.RewardConfig{Target: target, W: w, MaxFLOPs: int64(bound)},
+	}
+	if *screen != 0 {
+		cfg.Screen = &search.Screen{N: *screen, CheckpointEvery: *ckEvery,
+			Supernet: trainer.SupernetConfig{Steps: *snSteps, Calib: *scoreCalib, ScoreImages: *scoreImages}}
+		if err := cfg.Screen.WithDefaults().Validate(*trials); err != nil {
+			return usagef("%v", err)
+		}
 	}
 	if *spaceFile != "" {
 		sp, err := loadSpace(*spaceFile)
@@ -109,7 +143,15 @@ func runStudy(ctx context.Context, env *Env, st store.Store, db *dbName, study s
 	}
 	return runAndReport(ctx, env, st, db, study, src, opts, asJSON, "trials",
 		func(sum search.Summary, trials []store.Trial) (report, error) {
-			return newSearchReport(src, study, sum, trials)
+			rep, err := newSearchReport(src, study, sum, trials)
+			if err != nil {
+				return nil, err
+			}
+			err = search.Retry(context.WithoutCancel(ctx), opts.Patience(), "read the screening", func(ctx context.Context) (err error) {
+				rep.Screened, rep.Supernet, rep.Screening, err = search.ScreenOf(ctx, st, study)
+				return err
+			})
+			return rep, err
 		})
 }
 
@@ -207,7 +249,12 @@ type searchReport struct {
 	// RungAgreement: how each rung below the top ranked the candidates
 	// that reached the top, against their top-rung means.
 	RungAgreement []search.RungAgreement `json:"rung_agreement"`
-	Summary       search.Summary         `json:"-"`
+	// Screened, Supernet and Screening are the one-shot screening, as
+	// show --json gives them.
+	Screened  int                    `json:"screened"`
+	Supernet  *search.SupernetReport `json:"supernet"`
+	Screening *search.ScreenReport   `json:"screening,omitempty"`
+	Summary   search.Summary         `json:"-"`
 }
 
 // rungJSON is one rung's progress: its fidelity and its candidates.
@@ -289,6 +336,7 @@ func pm(mean, sd float64, seeds int) string {
 func (r *searchReport) print(w io.Writer, db *dbName) {
 	c := r.Counts
 	fmt.Fprintf(w, "study %d: %s; %d trials complete, %d failed, %d trained now in %.0fs\n", r.Study, r.Status, c.Complete, c.Failed, r.Trained, r.Seconds)
+	printScreening(w, r.Supernet, r.Screening)
 	for _, g := range r.Rungs {
 		fmt.Fprintf(w, "  rung %d (%d images x %d epochs): %d trials, %d complete, %d failed\n", g.Rung, g.TrainSize, g.Epochs, g.Trials, g.Complete, g.Failed)
 	}
@@ -334,4 +382,24 @@ func (r *searchReport) print(w io.Writer, db *dbName) {
 		fmt.Fprintf(w, "next:    effnas grid%s --from %d     (alpha, beta, gamma at phi = 1)\n", db.Flag(), r.Study)
 		fmt.Fprintf(w, "then:    effnas export%s --format md --out report/report.md\n", db.Flag())
 	}
+}
+
+// printScreening says what a study's one-shot screening did (nothing
+// without one).
+func printScreening(w io.Writer, sn *search.SupernetReport, sr *search.ScreenReport) {
+	if sn == nil {
+		return
+	}
+	fmt.Fprintf(w, "  supernet: %d of %d steps in %.0fs, %d checkpoints", sn.Steps, sn.Budget, sn.Seconds, sn.Checkpoints)
+	if sn.ScoreSeconds > 0 {
+		fmt.Fprintf(w, "; scoring took %.0fs", sn.ScoreSeconds)
+	}
+	fmt.Fprintln(w)
+	if sr == nil {
+		return
+	}
+	fmt.Fprintf(w, "  screened: %d of %d candidates scored on it (accuracy on the same %d validation images after %d batches of batch-norm recalibration; binomial sd %.4f at the median), %.1f a second\n",
+		sr.Screened, sr.N, sr.V, sr.K, sr.BinomialSD, sr.PerSecond)
+	fmt.Fprintf(w, "    scores %.4f to %.4f, median %.4f; the best %d went on to rung 0 (scores from %.4f)\n",
+		sr.ScoreMin, sr.ScoreMax, sr.ScoreMedian, sr.Promoted, sr.PromotedScore)
 }

@@ -96,6 +96,15 @@ type showJSON struct {
 	// Panel is a proxy benchmark's report, as bench proxy --json prints
 	// it (its count of runs below twice chance is 0: show loads no data).
 	Panel *search.PanelReport `json:"panel,omitempty"`
+	// Screened is the count of candidates scored on the study's supernet
+	// (one-shot screening, search --screen); 0 without.
+	Screened int `json:"screened"`
+	// Supernet is the supernet's training: steps, checkpoints, seconds;
+	// null without screening.
+	Supernet *search.SupernetReport `json:"supernet"`
+	// Screening summarises the screened candidates' scores and the ones
+	// that went on to rung 0; absent without screening.
+	Screening *search.ScreenReport `json:"screening,omitempty"`
 }
 
 func toStudyJSON(st store.Study, c store.Counts, withConfig bool) studyJSON {
@@ -216,12 +225,21 @@ func runShow(ctx context.Context, env *Env, args []string) error {
 		if out.Panel, err = panelReport(st, trials); err != nil {
 			return err
 		}
+		if out.Screened, out.Supernet, out.Screening, err = search.ScreenOf(ctx, s, st); err != nil {
+			return err
+		}
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
 	if err := printShow(env.Stdout, st, c, trials); err != nil {
 		return err
+	}
+	if _, sn, sr, err := search.ScreenOf(ctx, s, st); err != nil {
+		return err
+	} else if sn != nil {
+		fmt.Fprintln(env.Stdout, "\none-shot screening:")
+		printScreening(env.Stdout, sn, sr)
 	}
 	rep, err := panelReport(st, trials)
 	if rep != nil {
