@@ -60,6 +60,10 @@ type PanelConfig struct {
 	// Train is the proxy's); nil for every other kind. Zero fields take
 	// trainer's defaults (3000 steps, K = 4, V = 500).
 	Supernet *trainer.SupernetConfig `json:"supernet,omitempty"`
+	// SupernetWarmup is the fraction of kind supernet's steps over which
+	// TuNAS's warm-ups fade out (WarmupPaths), as search --screen trains
+	// it; default DefaultWarmup (0.25), negative for none.
+	SupernetWarmup float64 `json:"supernet_warmup,omitempty"`
 	// Scoring is what scoring the panel cost, written when a benchmark of
 	// a kind other than train is created.
 	Scoring *PanelScoring `json:"scoring,omitempty"`
@@ -90,6 +94,7 @@ func (c PanelConfig) WithDefaults() PanelConfig {
 		sn.Calib = cmp.Or(sn.Calib, trainer.DefaultScoreCalib)
 		sn.ScoreImages = cmp.Or(sn.ScoreImages, trainer.DefaultScoreImages)
 		c.Supernet = &sn
+		c.SupernetWarmup = cmp.Or(c.SupernetWarmup, DefaultWarmup)
 	}
 	return c
 }

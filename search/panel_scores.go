@@ -77,7 +77,7 @@ func (c PanelConfig) validateKind() error {
 			c.ProxyKind, c.Proxy.Halving.Rungs, c.ProxyKind)
 	}
 	if c.ProxyKind != ProxySupernet {
-		if c.Supernet != nil {
+		if c.Supernet != nil || c.SupernetWarmup != 0 {
 			return fmt.Errorf("supernet settings with proxy kind %s: they apply to proxy kind supernet only", c.ProxyKind)
 		}
 		return nil
@@ -89,6 +89,8 @@ func (c PanelConfig) validateKind() error {
 		return fmt.Errorf("supernet calibration batches (K) %d: must be 1 to 10,000", sn.Calib)
 	case sn.ScoreImages < 1:
 		return fmt.Errorf("supernet score images (V) %d: must be a positive number of validation images", sn.ScoreImages)
+	case math.IsNaN(c.SupernetWarmup) || c.SupernetWarmup > 1:
+		return fmt.Errorf("supernet warm-up %v: must be a fraction of its steps up to 1 (e.g. 0.25), or negative for none", c.SupernetWarmup)
 	}
 	return nil
 }
@@ -292,7 +294,7 @@ func scoreOnSupernet(ctx context.Context, cfg PanelConfig, sp *space.Space, data
 	if err != nil {
 		return fmt.Errorf("supernet of seed %d: %w", s, err)
 	}
-	if err := TrainSupernet(ctx, sn, sp, cfg.Proxy, seed, DefaultWarmup, nil); err != nil {
+	if err := TrainSupernet(ctx, sn, sp, cfg.Proxy, seed, cfg.SupernetWarmup, nil); err != nil {
 		return fmt.Errorf("train the supernet of seed %d: %w", s, err)
 	}
 	train := time.Since(t0).Seconds()
@@ -340,6 +342,7 @@ type ScoringReport struct {
 	// validation images every candidate is scored on, and BinomialSD,
 	// sqrt(p(1-p)/V) at the mean score p: the sampling noise of one score.
 	Steps       int     `json:"steps,omitempty"`
+	Warmup      float64 `json:"warmup,omitempty"` // the warm-ups' fraction of the steps (negative: none)
 	Calib       int     `json:"calib,omitempty"`
 	ScoreImages int     `json:"score_images,omitempty"`
 	BinomialSD  float64 `json:"binomial_sd,omitempty"`
@@ -364,7 +367,7 @@ func (c PanelConfig) scoringReport(scores []float64) *ScoringReport {
 		r.CandidatesPerCoreSecond = float64(n) / (scoreSec * float64(sc.Threads))
 	}
 	if c.ProxyKind == ProxySupernet && c.Supernet != nil {
-		r.Steps, r.Calib, r.ScoreImages = c.Supernet.Steps, c.Supernet.Calib, sc.ScoreImages
+		r.Steps, r.Warmup, r.Calib, r.ScoreImages = c.Supernet.Steps, c.SupernetWarmup, c.Supernet.Calib, sc.ScoreImages
 		if m, _ := MeanStd(scores); sc.ScoreImages > 0 && len(scores) > 0 {
 			r.BinomialSD = math.Sqrt(m * (1 - m) / float64(sc.ScoreImages))
 		}
@@ -381,8 +384,12 @@ func (c PanelConfig) describe() string {
 		if sn == nil {
 			sn = &trainer.SupernetConfig{}
 		}
-		return fmt.Sprintf("supernet of %d steps on %d images, scored after %d calibration batches (K) on %d validation images (V)",
-			sn.Steps, c.Proxy.TrainSize, sn.Calib, sn.ScoreImages)
+		warm := "no warm-up"
+		if c.SupernetWarmup > 0 {
+			warm = fmt.Sprintf("warm-ups over the first %g of them", c.SupernetWarmup)
+		}
+		return fmt.Sprintf("supernet of %d steps (%s) on %d images, scored after %d calibration batches (K) on %d validation images (V)",
+			sn.Steps, warm, c.Proxy.TrainSize, sn.Calib, sn.ScoreImages)
 	case ProxySynFlow, ProxyGradNorm:
 		return fmt.Sprintf("%s at initialisation on one batch of %d images", c.ProxyKind, c.Proxy.Train.Batch)
 	case ProxyParams:

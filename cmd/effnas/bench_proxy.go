@@ -39,6 +39,7 @@ func runBenchProxy(ctx context.Context, env *Env, args []string) error {
 		snSteps  = fs.Int("supernet-steps", trainer.DefaultSupernetSteps, "--proxy supernet: training steps of each supernet (one per seed), one sampled path each")
 		snCalib  = fs.Int("score-calib", trainer.DefaultScoreCalib, "--proxy supernet: K, training batches each candidate's batch norms are recalibrated over before it is scored")
 		snImages = fs.Int("score-images", trainer.DefaultScoreImages, "--proxy supernet: V, validation images every candidate is scored on")
+		snWarmup = fs.Float64("supernet-warmup", search.DefaultWarmup, "--proxy supernet: the fraction of the steps over which TuNAS's filter and op warm-ups fade out, as search --screen trains (negative: none)")
 	)
 	var pf proxyFlags
 	pf.register(fs, nil)
@@ -74,6 +75,8 @@ func runBenchProxy(ctx context.Context, env *Env, args []string) error {
 		return usagef("--score-calib %d: must be 1 to 10000 batches (K)", *snCalib)
 	case *kind == search.ProxySupernet && *snImages < 1:
 		return usagef("--score-images %d: must be a positive number of validation images (V)", *snImages)
+	case *kind == search.ProxySupernet && (math.IsNaN(*snWarmup) || *snWarmup > 1):
+		return usagef("--supernet-warmup %v: must be a fraction of the steps up to 1, e.g. 0.25, or negative for none", *snWarmup)
 	case *rungs > 1 && *kind != search.ProxyTrain:
 		return usagef("--rungs %d with --proxy %s: a score is not trained at rungs; rungs are for --proxy train", *rungs, *kind)
 	case *refSize < pf.trainSize || *refSize**refEp <= pf.trainSize*pf.epochs:
@@ -86,6 +89,7 @@ func runBenchProxy(ctx context.Context, env *Env, args []string) error {
 		Reference: search.Fidelity{TrainSize: *refSize, Epochs: *refEp}, ProxyKind: *kind}
 	if *kind == search.ProxySupernet {
 		cfg.Supernet = &trainer.SupernetConfig{Steps: *snSteps, Calib: *snCalib, ScoreImages: *snImages}
+		cfg.SupernetWarmup = *snWarmup
 	}
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -121,7 +125,7 @@ func runBenchProxy(ctx context.Context, env *Env, args []string) error {
 }
 
 // supernetFlags are bench proxy's flags that only --proxy supernet uses.
-var supernetFlags = []string{"supernet-steps", "score-calib", "score-images"}
+var supernetFlags = []string{"supernet-steps", "supernet-warmup", "score-calib", "score-images"}
 
 // checkProxyKind refuses an unknown --proxy, and the supernet's flags
 // with another kind.
@@ -294,8 +298,8 @@ func (r *proxyReport) printScored(w io.Writer, db *dbName) {
 		fmt.Fprintf(w, "scoring: %d scores, %.1fs summed over seeds (%.1fs of wall time, %d at once on %d threads each): %.3g candidates a second per core\n",
 			n, sc.Seconds, sc.WallSeconds, sc.Workers, sc.Threads, sc.CandidatesPerCoreSecond)
 		if sc.Steps > 0 {
-			fmt.Fprintf(w, "supernets: %d steps each; K = %d calibration batches, V = %d validation images: binomial sd %.2f points at the mean score\n",
-				sc.Steps, sc.Calib, sc.ScoreImages, 100*sc.BinomialSD)
+			fmt.Fprintf(w, "supernets: %d steps each, warm-up %g; K = %d calibration batches, V = %d validation images: binomial sd %.2f points at the mean score\n",
+				sc.Steps, sc.Warmup, sc.Calib, sc.ScoreImages, 100*sc.BinomialSD)
 			for _, s := range sc.Seeds {
 				fmt.Fprintf(w, "  seed %d: trained in %.1fs, %d candidates scored in %.1fs\n", s.Seed, s.TrainSeconds, s.Scored, s.ScoreSeconds)
 			}

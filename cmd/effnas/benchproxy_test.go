@@ -154,6 +154,7 @@ type scoredReport struct {
 		PerCore     float64 `json:"candidates_per_second_per_core"`
 		Determinist bool    `json:"deterministic"`
 		Steps       int     `json:"steps"`
+		Warmup      float64 `json:"warmup"`
 		Calib       int     `json:"calib"`
 		ScoreImages int     `json:"score_images"`
 		BinomialSD  float64 `json:"binomial_sd"`
@@ -304,7 +305,7 @@ func TestBenchProxySupernet(t *testing.T) {
 	if out, err := runCmd(t, tinyPanel(db, "--proxy", "params")...); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	out, err := runCmd(t, tinyPanel(db, "--proxy", "supernet", "--supernet-steps", "6", "--score-calib", "1", "--score-images", "32", "--json")...)
+	out, err := runCmd(t, tinyPanel(db, "--proxy", "supernet", "--supernet-steps", "6", "--supernet-warmup", "0.5", "--score-calib", "1", "--score-images", "32", "--json")...)
 	if err != nil {
 		t.Fatalf("bench proxy --proxy supernet: %v\n%s", err, out)
 	}
@@ -329,8 +330,8 @@ func TestBenchProxySupernet(t *testing.T) {
 		all = append(all, a.Proxy...)
 	}
 	p, _ := meanOf(all)
-	if want := math.Sqrt(p * (1 - p) / 32); sc.Steps != 6 || sc.Calib != 1 || sc.ScoreImages != 32 || math.Abs(sc.BinomialSD-want) > 1e-12 {
-		t.Errorf("scoring %+v; want 6 steps, K 1, V 32, binomial sd %v", *sc, want)
+	if want := math.Sqrt(p * (1 - p) / 32); sc.Steps != 6 || sc.Warmup != 0.5 || sc.Calib != 1 || sc.ScoreImages != 32 || math.Abs(sc.BinomialSD-want) > 1e-12 {
+		t.Errorf("scoring %+v; want 6 steps, warm-up 0.5, K 1, V 32, binomial sd %v", *sc, want)
 	}
 	if len(sc.Seeds) != 2 || sc.PerCore <= 0 || sc.Workers != 2 || sc.WallSeconds <= 0 {
 		t.Fatalf("scoring %+v; want 2 supernets, 2 at once, the wall time and a rate", *sc)
@@ -339,6 +340,20 @@ func TestBenchProxySupernet(t *testing.T) {
 		if s.TrainSeconds <= 0 || s.ScoreSeconds <= 0 || s.Scored != 4 {
 			t.Errorf("supernet %+v; want its training and scoring times, 4 candidates scored", s)
 		}
+	}
+	// The warm-up is the one asked for: without it the supernets train
+	// other paths, and score otherwise.
+	out, err = runCmd(t, tinyPanel(db, "--proxy", "supernet", "--supernet-steps", "6", "--supernet-warmup", "-1", "--score-calib", "1", "--score-images", "32", "--json")...)
+	var cold scoredReport
+	if err != nil || json.Unmarshal([]byte(out), &cold) != nil || cold.Scoring == nil || cold.Scoring.Warmup != -1 {
+		t.Fatalf("bench proxy --supernet-warmup -1: %v\n%s", err, out)
+	}
+	same := true
+	for i, a := range cold.Archs {
+		same = same && slices.Equal(a.Proxy, r.Archs[i].Proxy)
+	}
+	if same {
+		t.Errorf("the same scores with a warm-up over half the steps and without: want the warm-up applied")
 	}
 }
 
@@ -364,6 +379,8 @@ func TestBenchProxyKindRefused(t *testing.T) {
 		{[]string{"--score-images", "100"}, []string{"--score-images", "with --proxy train"}},
 		{[]string{"--proxy", "flops", "--rungs", "2"}, []string{"--rungs 2 with --proxy flops"}},
 		{[]string{"--proxy", "supernet", "--supernet-steps", "0"}, []string{"--supernet-steps 0"}},
+		{[]string{"--proxy", "params", "--supernet-warmup", "0.1"}, []string{"--supernet-warmup with --proxy params"}},
+		{[]string{"--proxy", "supernet", "--supernet-warmup", "2"}, []string{"--supernet-warmup 2"}},
 	} {
 		db := filepath.Join(dir, fmt.Sprintf("never%d.db", i))
 		_, err := runCmd(t, tinyPanel(db, c.args...)...)
