@@ -292,19 +292,27 @@ func (s *Searcher) trainSupernetOnce(ctx context.Context, r *runner, data *datas
 	base, t0 := ck.Seconds, time.Now()
 	rawMeta, _ := json.Marshal(meta)
 	err = TrainSupernet(tctx, sn, s.space, s.cfg.Proxy, meta.Seed, sc.Warmup, func(steps int) error {
-		if ev != nil && (steps%50 == 0 || steps == total) {
-			ev.SupernetStep(steps, total)
-		}
 		if steps%sc.CheckpointEvery != 0 && steps != total {
+			if ev != nil && steps%50 == 0 {
+				ev.SupernetStep(steps, total)
+			}
 			return nil
 		}
+		defer func() {
+			if ev != nil {
+				ev.SupernetStep(steps, total) // once the checkpoint is saved
+			}
+		}()
 		w, err := sn.MarshalBinary()
 		if err != nil {
 			return err
 		}
 		next := store.SupernetCheckpoint{Study: r.study.ID, Step: steps, Checkpoints: ck.Checkpoints + 1,
 			Seconds: base + time.Since(t0).Seconds(), Done: steps == total, Meta: rawMeta, Weights: w}
-		if err := r.call(tctx, "save a supernet checkpoint", func(ctx context.Context) error {
+		// A checkpoint can be tens of MB: its save gets at least a
+		// minute's patience, whatever the lease (the heartbeat keeps the
+		// claim meanwhile).
+		if err := Retry(tctx, max(r.opts.Patience(), time.Minute), "save a supernet checkpoint", func(ctx context.Context) error {
 			return r.st.SaveSupernet(ctx, r.opts.Worker, next, r.opts.Lease)
 		}); err != nil {
 			if errors.Is(err, store.ErrLeaseLost) {

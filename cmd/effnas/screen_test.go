@@ -406,3 +406,75 @@ func firstLine(log, prefix string) string {
 	}
 	return ""
 }
+
+var (
+	snTakeover = regexp.MustCompile(`^study \d+ supernet: taking its training over from the checkpoint at step (\d+) of`)
+	snTrained  = regexp.MustCompile(`^study \d+ supernet: trained`)
+)
+
+// TestWorkerTakesOverSupernet: on PostgreSQL, when the process training a
+// study's supernet dies (kill -9), an effnas worker takes the training
+// over from the last checkpoint once its lease lapses and finishes it; a
+// resumed coordinator then scores and runs the study to its end, which
+// the --until-done worker sees.
+func TestWorkerTakesOverSupernet(t *testing.T) {
+	bin := buildEffnas(t)
+	db := testenv.PostgresSchema(t, testenv.PostgresURL(t))
+	args := screenArgs(db, "--name", "oneshot", "--lease", "3s", "--workers", "1", "--threads", "1", "--supernet-steps", "400", "--checkpoint-every", "50")
+	coord := startProc(t, bin, "coordinator", args...)
+	coord.WaitFor(snFresh, 1, time.Minute)
+	st := openDB(t, db)
+	ctx := t.Context()
+	study, err := st.LatestStudy(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		ck, err := st.SupernetInfo(ctx, study.ID)
+		if err == nil && ck.Step >= 50 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint within a minute:\n%s", coord.Log())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	coord.Cmd.Process.Signal(syscall.SIGKILL)
+	coord.Wait(10 * time.Second)
+	held, err := st.SupernetInfo(ctx, study.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if held.Done {
+		t.Fatal("the supernet finished before the kill")
+	}
+
+	w := startProc(t, bin, "worker", "worker", "--db", db, "--until-done", "--study-name", "oneshot", "--lease", "3s",
+		"--workers", "1", "--threads", "1", "--wait", "1m")
+	m := w.WaitFor(snTakeover, 1, 30*time.Second)
+	if got := snTakeover.FindStringSubmatch(m[0]); got[1] != strconv.Itoa(held.Step) {
+		t.Errorf("the worker took over from step %s; the last checkpoint was at step %d", got[1], held.Step)
+	}
+	w.WaitFor(snTrained, 1, 2*time.Minute)
+	ck, err := st.SupernetInfo(ctx, study.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ck.Done || ck.Step != 400 || ck.Holder != w.Worker() || ck.Checkpoints != 8 {
+		t.Errorf("after the takeover: step %d done %v holder %q checkpoints %d; want 400, done, %q, 8", ck.Step, ck.Done, ck.Holder, ck.Checkpoints, w.Worker())
+	}
+	out, err := exec.Command(bin, "resume", "--db", db, "--study", strconv.FormatInt(study.ID, 10), "--workers", "1").CombinedOutput()
+	if err != nil {
+		t.Fatalf("resume: %v\n%s", err, out)
+	}
+	if strings.Contains(string(out), "supernet: resuming") || strings.Contains(string(out), "supernet: training") {
+		t.Errorf("the resumed coordinator trained the supernet again:\n%s", out)
+	}
+	if code := w.Wait(time.Minute); code != 0 {
+		t.Errorf("the --until-done worker exited %d:\n%s", code, w.Log())
+	}
+	if n, err := st.CountScreened(ctx, study.ID); err != nil || n != 40 {
+		t.Errorf("%d screened (%v); want 40", n, err)
+	}
+}

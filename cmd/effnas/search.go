@@ -10,6 +10,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/effnas/effnas/controller"
 	"github.com/effnas/effnas/export"
@@ -44,6 +45,7 @@ func runSearch(ctx context.Context, env *Env, args []string) error {
 		ckEvery     = fs.Int("checkpoint-every", search.DefaultCheckpointEvery, "with --screen: supernet steps between checkpoints in the database (a killed run loses at most this many)")
 		scoreCalib  = fs.Int("score-calib", trainer.DefaultScoreCalib, "with --screen: K, training batches a candidate's batch norms are recalibrated over before it is scored")
 		scoreImages = fs.Int("score-images", trainer.DefaultScoreImages, "with --screen: V, validation images every candidate is scored on")
+		lease       = fs.Duration("lease", 2*time.Minute, "claim lease of the trials this process trains (and of its supernet), renewed while training; another process takes them over when it lapses")
 	)
 	var pf proxyFlags
 	pf.register(fs, &search.DefaultHalving)
@@ -73,6 +75,9 @@ func runSearch(ctx context.Context, env *Env, args []string) error {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *lease < minLease || *lease > maxLease {
+		return usagef("--lease %v: must be %v to %v, e.g. 2m", *lease, minLease, maxLease)
+	}
 	if *screen < 0 {
 		return usagef("--screen %d: must be 0 (no screening) or a number of candidates of at least --trials (%d)", *screen, *trials)
 	}
@@ -127,7 +132,9 @@ func runSearch(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(env.Stderr, "study %d in %s: %s search of %d candidates, %d workers, proxy %s at %dx%d, width %v; %s\n",
 			study.ID, db, cfg.Controller, cfg.Trials, pf.workers, cfg.Proxy.Dataset, cfg.Proxy.Res, cfg.Proxy.Res, cfg.Proxy.Width, cfg.Proxy.Schedule())
 	}
-	return runStudy(ctx, env, st, db, study, pf.options(), *asJSON)
+	opts := pf.options()
+	opts.Lease = *lease
+	return runStudy(ctx, env, st, db, study, opts, *asJSON)
 }
 
 // runStudy runs (or resumes) a search study and reports it.

@@ -489,6 +489,26 @@ type workerEvents struct {
 
 func (e *workerEvents) Started(expected, finished int) {}
 
+// SupernetStart implements search.ScreenEvents: a worker taking over the
+// training of a study's supernet says so.
+func (e *workerEvents) SupernetStart(from, total int) {
+	e.w.mu.Lock()
+	defer e.w.mu.Unlock()
+	fmt.Fprintf(e.w.log, "study %d supernet: taking its training over from the checkpoint at step %d of %d\n", e.study.ID, from, total)
+}
+
+// SupernetStep implements search.ScreenEvents.
+func (e *workerEvents) SupernetStep(done, total int) {
+	if done == total {
+		e.w.mu.Lock()
+		defer e.w.mu.Unlock()
+		fmt.Fprintf(e.w.log, "study %d supernet: trained, %d steps\n", e.study.ID, total)
+	}
+}
+
+// ScreenProgress implements search.ScreenEvents (a worker never scores).
+func (e *workerEvents) ScreenProgress(done, total int, best float64) {}
+
 func (e *workerEvents) TrialStarted(t store.Trial) {
 	e.w.mu.Lock()
 	defer e.w.mu.Unlock()
