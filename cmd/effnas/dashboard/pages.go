@@ -46,6 +46,12 @@ var funcs = template.FuncMap{
 	"day":   func(t time.Time) string { return t.Local().Format("2006-01-02") },
 	"clock": func(t time.Time) string { return t.Local().Format("15:04:05") },
 	"secs":  func(s float64) string { return since(secs(s)) },
+	"dur": func(s float64) string { // secs, with a tenth below ten seconds
+		if s >= 0 && s < 9.95 {
+			return strconv.FormatFloat(s, 'f', 1, 64) + "s"
+		}
+		return since(secs(s))
+	},
 	"eta": func(p *float64) string { // the time left, in words
 		switch {
 		case p == nil:
@@ -182,6 +188,7 @@ type searchPage struct {
 	Total     int // of candidates at rung 0
 	RungPlot  Plot
 	B0        *B0
+	Screen    *screenCard // nil when the search does not screen
 }
 
 type gridPage struct {
@@ -237,6 +244,9 @@ func (s *Server) studyPage(w http.ResponseWriter, r *http.Request) error {
 		if p.B0, err = v.b0(); err != nil {
 			return err
 		}
+		if p.Screen, err = screening(ctx, s.st, v.Study, p.Config.Trials); err != nil {
+			return err
+		}
 		s.render(w, r, http.StatusOK, "search", p)
 	case v.grid() != nil:
 		fig, err := v.gridFigure(ctx, s.st)
@@ -274,6 +284,14 @@ type StudyJSON struct {
 	// that reached the top, against their top-rung means, rung 0 first.
 	RungAgreement []search.RungAgreement `json:"rung_agreement"`
 	Report        *search.PanelReport    `json:"report,omitempty"`
+	// Screened, Supernet and Screening are a search's one-shot screening
+	// (search.ScreenOf), as effnas show --json has them: the count of
+	// candidates scored on the supernet, the supernet's training (null
+	// when the study does not screen) and the summary of the scores and
+	// of the candidates promoted to rung 0 (omitted before any score).
+	Screened  int                    `json:"screened"`
+	Supernet  *search.SupernetReport `json:"supernet"`
+	Screening *search.ScreenReport   `json:"screening,omitempty"`
 }
 
 func (s *Server) apiStudy(w http.ResponseWriter, r *http.Request) error {
@@ -281,7 +299,8 @@ func (s *Server) apiStudy(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v, err := s.load(r.Context(), id)
+	ctx := r.Context()
+	v, err := s.load(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -295,6 +314,9 @@ func (s *Server) apiStudy(w http.ResponseWriter, r *http.Request) error {
 	case v.panel() != nil:
 		out.Config = v.panel().Config()
 		out.Report = v.panel().Report(v.Study, v.trials, 0)
+	}
+	if out.Screened, out.Supernet, out.Screening, err = search.ScreenOf(ctx, s.st, v.Study); err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

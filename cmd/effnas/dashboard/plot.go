@@ -127,6 +127,7 @@ type frame struct {
 	p      *Plot
 	x, y   axis
 	xticks []float64 // where to tick the x axis; nil: round values
+	yticks []float64 // where to tick the y axis; nil: round values
 }
 
 // Margins of a frame inside its figure.
@@ -157,7 +158,11 @@ func (f *frame) axes(xlabel, ylabel string, xfmt, yfmt func(float64) string) {
 		p.Segs = append(p.Segs, Seg{X1: x, Y1: t, X2: x, Y2: b, Class: "grid"})
 		p.Texts = append(p.Texts, Text{X: x, Y: b + 15, S: xfmt(v), Class: "tick", Anchor: "middle"})
 	}
-	for _, v := range f.y.ticks(5) {
+	yt := f.yticks
+	if yt == nil {
+		yt = f.y.ticks(5)
+	}
+	for _, v := range yt {
 		y := f.y.px(v)
 		p.Segs = append(p.Segs, Seg{X1: l, Y1: y, X2: r, Y2: y, Class: "grid"})
 		p.Texts = append(p.Texts, Text{X: l - 6, Y: y + 4, S: yfmt(v), Class: "tick", Anchor: "end"})
@@ -195,6 +200,15 @@ func (d *pathData) line(x, y float64) { d.cmd('L', x, y) }
 func (d *pathData) dot(x, y float64) {
 	d.cmd('M', x, y)
 	d.b = append(d.b, "h0"...)
+}
+
+// rect draws a closed rectangle between two corners.
+func (d *pathData) rect(x0, y0, x1, y1 float64) {
+	d.move(x0, y0)
+	d.line(x1, y0)
+	d.line(x1, y1)
+	d.line(x0, y1)
+	d.b = append(d.b, " Z"...)
 }
 
 func (d *pathData) String() string { return string(d.b) }

@@ -236,7 +236,8 @@ func (s *Server) load(ctx context.Context, id int64) (*study, error) {
 
 // version fingerprints what the pages of the given studies (every study
 // when ids is empty) show: a trial that is planned, claimed or finished,
-// or a study that changes status, changes it.
+// a study that changes status, or a search's screening (screenVersion)
+// changes it.
 func (s *Server) version(ctx context.Context, ids []int64) (string, error) {
 	h := fnv.New64a()
 	var studies []store.Study
@@ -264,8 +265,36 @@ func (s *Server) version(ctx context.Context, ids []int64) (string, error) {
 			return "", err
 		}
 		fmt.Fprintf(h, "%d %s %d %+v;", st.ID, st.Status, st.Updated.UnixNano(), c)
+		if st.Kind == store.KindSearch {
+			if err := s.screenVersion(ctx, h, st.ID); err != nil {
+				return "", err
+			}
+		}
 	}
 	return strconv.FormatUint(h.Sum64(), 36), nil
+}
+
+// screenVersion writes into h what a search's screening shows: while its
+// supernet trains and its candidates are scored no trial changes, so the
+// supernet's checkpoint (its step, checkpoints, holder and when it was
+// saved) and the count of screened candidates are fingerprinted. A study
+// that does not screen has no supernet: one lookup by key. Heartbeats do
+// not change the checkpoint, so a page does not reload on each; the
+// promotion to rung 0 plans trials, which change the version.
+func (s *Server) screenVersion(ctx context.Context, h io.Writer, id int64) error {
+	ck, err := s.st.SupernetInfo(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	n, err := s.st.CountScreened(ctx, id)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(h, "supernet %d %d %t %q %d screened %d;", ck.Step, ck.Checkpoints, ck.Done, ck.Holder, ck.Updated.UnixNano(), n)
+	return nil
 }
 
 // versionURL is where a page asks for its version.

@@ -217,6 +217,9 @@ func (v *study) what() string {
 	switch {
 	case v.searcher() != nil:
 		c := v.searcher().Config()
+		if c.Screen != nil {
+			return fmt.Sprintf("%s search of %d candidates, the best of %d screened on a supernet", c.Controller, c.Trials, c.Screen.N)
+		}
 		return fmt.Sprintf("%s search of %d candidates", c.Controller, c.Trials)
 	case v.grid() != nil:
 		c := v.grid().Config()
