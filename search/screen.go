@@ -174,9 +174,15 @@ func (s *Searcher) screen(ctx context.Context, r *runner, data *dataset.Data) er
 		if err != nil {
 			return err
 		}
+		// Keep the claim while scoring too, so that the scoring time can
+		// be saved with the checkpoint (when another process trained
+		// the supernet, this one holds no claim and the time is not
+		// saved).
+		_, stop := s.keepClaim(ctx, r)
 		t0 := time.Now()
 		err = s.scoreCandidates(ctx, r, data, sn, ck.Step, ev)
 		meta.ScoreSeconds += time.Since(t0).Seconds()
+		stop()
 		raw, _ := json.Marshal(meta)
 		ck.Meta = raw
 		if serr := r.call(ctx, "save the supernet's scoring time", func(ctx context.Context) error {
@@ -264,30 +270,8 @@ func (s *Searcher) trainSupernetOnce(ctx context.Context, r *runner, data *datas
 	}
 
 	// Keep the claim while training; a lost claim stops the training.
-	tctx, cancel := context.WithCancelCause(ctx)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel(nil)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(max(r.opts.Lease/3, 10*time.Millisecond))
-		defer tick.Stop()
-		for {
-			select {
-			case <-tctx.Done():
-				return
-			case <-tick.C:
-				err := Retry(tctx, r.opts.Lease/2, "heartbeat the supernet", func(ctx context.Context) error {
-					return r.st.HeartbeatSupernet(ctx, r.study.ID, r.opts.Worker, r.opts.Lease)
-				})
-				if err != nil && tctx.Err() == nil {
-					cancel(fmt.Errorf("%w: %w", errClaimLost, err))
-					return
-				}
-			}
-		}
-	}()
+	tctx, stop := s.keepClaim(ctx, r)
+	defer stop()
 
 	base, t0 := ck.Seconds, time.Now()
 	rawMeta, _ := json.Marshal(meta)
@@ -333,6 +317,38 @@ func (s *Searcher) trainSupernetOnce(ctx context.Context, r *runner, data *datas
 		return nil, meta, ck, err
 	}
 	return sn, meta, ck, nil
+}
+
+// keepClaim heartbeats the study's supernet claim every third of a lease
+// until stop is called; the context it returns is cancelled, with a cause
+// wrapping errClaimLost, when the claim is lost.
+func (s *Searcher) keepClaim(ctx context.Context, r *runner) (context.Context, func()) {
+	tctx, cancel := context.WithCancelCause(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(max(r.opts.Lease/3, 10*time.Millisecond))
+		defer tick.Stop()
+		for {
+			select {
+			case <-tctx.Done():
+				return
+			case <-tick.C:
+				err := Retry(tctx, r.opts.Lease/2, "heartbeat the supernet", func(ctx context.Context) error {
+					return r.st.HeartbeatSupernet(ctx, r.study.ID, r.opts.Worker, r.opts.Lease)
+				})
+				if err != nil && tctx.Err() == nil {
+					cancel(fmt.Errorf("%w: %w", errClaimLost, err))
+					return
+				}
+			}
+		}
+	}()
+	return tctx, func() {
+		cancel(nil)
+		wg.Wait()
+	}
 }
 
 // takeOver is a worker's part in a screening study: when the study's
