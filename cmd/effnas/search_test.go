@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -165,12 +167,36 @@ func TestSearchGridExportEndToEnd(t *testing.T) {
 // buildEffnas builds the command once for the process tests.
 func buildEffnas(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "effnas")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	built.once.Do(func() {
+		built.bin = filepath.Join(binDir, "effnas")
+		built.out, built.err = exec.Command("go", "build", "-o", built.bin, ".").CombinedOutput()
+	})
+	if built.err != nil {
+		t.Fatalf("go build: %v\n%s", built.err, built.out)
 	}
-	return bin
+	return built.bin
+}
+
+// built is the effnas binary the package's tests run, built once (in
+// binDir, which TestMain removes).
+var built struct {
+	once sync.Once
+	bin  string
+	out  []byte
+	err  error
+}
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	var err error
+	if binDir, err = os.MkdirTemp("", "effnas-test-bin"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(binDir)
+	os.Exit(code)
 }
 
 // TestCtrlCAndResume sends SIGINT to a real search process while it
