@@ -274,6 +274,9 @@ func PanelPlot(r *search.PanelReport) ([]byte, error) {
 	}
 	p := newPlot(title)
 	p.X.Label.Text = fmt.Sprintf("proxy validation accuracy (mean of %d seeds)", r.Seeds)
+	if r.ProxyKind != "" && r.ProxyKind != "train" {
+		p.X.Label.Text = fmt.Sprintf("%s (mean of %d seeds)", r.ScoreUnit, r.Seeds)
+	}
 	p.Y.Label.Text = fmt.Sprintf("reference test accuracy (mean of %d seeds)", r.RefSeeds)
 	p.X.Tick.Marker = plainTicks{}
 	top := len(r.Rungs) - 1
