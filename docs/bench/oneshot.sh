@@ -60,7 +60,7 @@ if [[ " $stages " == *" e2e "* ]]; then
 				r=$out/$name-$kind-seed$seed-retrain$ts.json
 				[ -e "$r" ] || "$EFFNAS" train --dataset "$fashion" --blocks "$blocks" --train-size 30000 --epochs 3 \
 					--val-size 1000 --test-size 1000 --data-seed 1 --width 0.5 --res 32 --seed "$ts" --json >"$r"
-				acc=$(jq '.test_accuracy' "$r")
+				acc=$(jq '.accuracy' "$r")
 				reward=$(echo "$acc * e(-0.07 * l($flops / 400000000))" | bc -l)
 				printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$seed" "$ts" "$acc" "$flops" "$reward" "$blocks" >>"$out/e2e.tsv"
 			done
