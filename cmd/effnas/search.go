@@ -45,6 +45,7 @@ func runSearch(ctx context.Context, env *Env, args []string) error {
 		ckEvery     = fs.Int("checkpoint-every", search.DefaultCheckpointEvery, "with --screen: supernet steps between checkpoints in the database (a killed run loses at most this many)")
 		scoreCalib  = fs.Int("score-calib", trainer.DefaultScoreCalib, "with --screen: K, training batches a candidate's batch norms are recalibrated over before it is scored")
 		scoreImages = fs.Int("score-images", trainer.DefaultScoreImages, "with --screen: V, validation images every candidate is scored on")
+		snWarmup    = fs.Float64("supernet-warmup", search.DefaultWarmup, "with --screen: the fraction of the supernet's steps over which TuNAS's filter and op warm-ups fade out (negative: none)")
 		lease       = fs.Duration("lease", 2*time.Minute, "claim lease of the trials this process trains (and of its supernet), renewed while training; another process takes them over when it lapses")
 	)
 	var pf proxyFlags
@@ -90,7 +91,7 @@ func runSearch(ctx context.Context, env *Env, args []string) error {
 		}
 	}
 	if *screen == 0 {
-		for _, f := range []string{"supernet-steps", "checkpoint-every", "score-calib", "score-images"} {
+		for _, f := range []string{"supernet-steps", "checkpoint-every", "score-calib", "score-images", "supernet-warmup"} {
 			if set[f] {
 				return usagef("--%s is a setting of one-shot screening: give --screen N too", f)
 			}
@@ -101,7 +102,7 @@ func runSearch(ctx context.Context, env *Env, args []string) error {
 		Reward: controller.RewardConfig{Target: target, W: w, MaxFLOPs: int64(bound)},
 	}
 	if *screen != 0 {
-		cfg.Screen = &search.Screen{N: *screen, CheckpointEvery: *ckEvery,
+		cfg.Screen = &search.Screen{N: *screen, CheckpointEvery: *ckEvery, Warmup: *snWarmup,
 			Supernet: trainer.SupernetConfig{Steps: *snSteps, Calib: *scoreCalib, ScoreImages: *scoreImages}}
 		if err := cfg.Screen.WithDefaults().Validate(*trials); err != nil {
 			return usagef("%v", err)
