@@ -223,7 +223,7 @@ func TestSearchScreenBadInput(t *testing.T) {
 		{[]string{"--screen", "40", "--supernet-steps", "0"}, "--supernet-steps 0"},
 		{[]string{"--screen", "40", "--checkpoint-every", "-5"}, "--checkpoint-every -5"},
 		{[]string{"--screen", "40", "--score-calib", "0"}, "--score-calib 0"},
-		{[]string{"--screen", "40", "--supernet-warmup", "2"}, "warm-up 2"},
+		{[]string{"--screen", "100", "--supernet-warmup", "2"}, "warm-up 2"},
 		{[]string{"--supernet-warmup", "0.5"}, "give --screen"},
 	} {
 		db := filepath.Join(t.TempDir(), "bad.db")
