@@ -19,8 +19,6 @@ import (
 
 	"github.com/effnas/effnas/internal/testenv"
 	"github.com/effnas/effnas/store"
-	"github.com/effnas/effnas/store/postgres"
-	"github.com/effnas/effnas/store/sqlite"
 )
 
 // screenArgs are a tiny one-shot search: 40 candidates screened on a
@@ -66,27 +64,10 @@ func showScreen(t *testing.T, db string) screenShown {
 	return s
 }
 
-// openDB opens a SQLite file or a PostgreSQL URL.
-func openDB(t *testing.T, db string) store.Store {
-	t.Helper()
-	var st store.Store
-	var err error
-	if strings.HasPrefix(db, "postgres") {
-		st, err = postgres.Open(t.Context(), db, postgres.Options{})
-	} else {
-		st, err = sqlite.Open(t.Context(), db, sqlite.Options{})
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
-
 // screenedOf returns the newest study's screened candidates and trials.
 func screenedOf(t *testing.T, db string) ([]store.Screened, []store.Trial) {
 	t.Helper()
-	st := openDB(t, db)
+	st := openBenchTestDB(t, db)
 	study, err := st.LatestStudy(t.Context(), "")
 	if err != nil {
 		t.Fatal(err)
@@ -399,7 +380,7 @@ func TestSearchScreenForeignCheckpoint(t *testing.T) {
 // lastCheckpoint returns the newest study's supernet checkpoint.
 func lastCheckpoint(t *testing.T, db string) store.SupernetCheckpoint {
 	t.Helper()
-	st := openDB(t, db)
+	st := openBenchTestDB(t, db)
 	ctx := context.Background()
 	study, err := st.LatestStudy(ctx, "")
 	if err != nil {
@@ -438,7 +419,7 @@ func TestWorkerTakesOverSupernet(t *testing.T) {
 	args := screenArgs(db, "--name", "oneshot", "--lease", "3s", "--workers", "1", "--threads", "1", "--supernet-steps", "200", "--checkpoint-every", "25")
 	coord := startProc(t, bin, "coordinator", args...)
 	coord.WaitFor(snFresh, 1, time.Minute)
-	st := openDB(t, db)
+	st := openBenchTestDB(t, db)
 	ctx := t.Context()
 	study, err := st.LatestStudy(ctx, "")
 	if err != nil {
