@@ -19,7 +19,7 @@ import (
 // out on its own deadline (a dead connection) is tried again.
 func permanent(err error) bool {
 	for _, e := range []error{store.ErrLeaseLost, store.ErrNotFound, store.ErrInvalid, store.ErrDuplicateKey,
-		store.ErrInvalidMetric} {
+		store.ErrDuplicateScreened, store.ErrInvalidMetric} {
 		if errors.Is(err, e) {
 			return true
 		}

@@ -273,6 +273,20 @@ func (r *runner) run(ctx context.Context) (Summary, error) {
 		sum.Classes = d.Classes
 		if sc, ok := r.src.(*Searcher); ok && sc.cfg.Screen != nil {
 			if err := sc.screen(ctx, r, d); err != nil {
+				// The study stops (interrupted) or fails here, as it
+				// would in its trials.
+				status := store.StudyFailed
+				if ctx.Err() != nil || errors.Is(err, ErrInterrupted) {
+					status = store.StudyStopped
+					if !errors.Is(err, ErrInterrupted) {
+						err = fmt.Errorf("%w: %w", ErrInterrupted, err)
+					}
+				}
+				if serr := r.call(context.WithoutCancel(ctx), "set the study's status", func(ctx context.Context) error {
+					return r.st.SetStudyStatus(ctx, r.study.ID, status)
+				}); serr != nil {
+					err = errors.Join(err, serr)
+				}
 				return sum, err
 			}
 		}

@@ -89,8 +89,10 @@ type supernetMeta struct {
 	Warmup    float64                `json:"warmup"`
 	Seed      uint64                 `json:"seed"`
 	// ScoreSeconds is the wall time spent scoring candidates, summed over
-	// resumes.
+	// resumes; ScoreCores the cores it used (workers x threads, the last
+	// run's).
 	ScoreSeconds float64 `json:"score_seconds"`
+	ScoreCores   int     `json:"score_cores,omitempty"`
 }
 
 // supernetSeed is the seed of a study's supernet.
@@ -182,12 +184,25 @@ func (s *Searcher) screen(ctx context.Context, r *runner, data *dataset.Data) er
 		t0 := time.Now()
 		err = s.scoreCandidates(ctx, r, data, sn, ck.Step, ev)
 		meta.ScoreSeconds += time.Since(t0).Seconds()
+		meta.ScoreCores = r.opts.Workers * r.opts.Threads
 		stop()
 		raw, _ := json.Marshal(meta)
 		ck.Meta = raw
-		if serr := r.call(ctx, "save the supernet's scoring time", func(ctx context.Context) error {
+		// Save the scoring time even when interrupted; a resumed run
+		// claims the trained supernet first (nobody holds it after a
+		// recovery).
+		sctx := context.WithoutCancel(ctx)
+		serr := r.call(sctx, "save the supernet's scoring time", func(ctx context.Context) error {
+			got, _, err := r.st.ClaimSupernet(ctx, r.study.ID, r.opts.Worker, r.opts.Lease)
+			if err != nil {
+				return err
+			}
+			if got.Holder != r.opts.Worker {
+				return nil // another process holds it: its time is not saved
+			}
 			return r.st.SaveSupernet(ctx, r.opts.Worker, ck, r.opts.Lease)
-		}); serr != nil && err == nil && !errors.Is(serr, store.ErrLeaseLost) {
+		})
+		if serr != nil && err == nil && !errors.Is(serr, store.ErrLeaseLost) {
 			err = serr
 		}
 		if err != nil {
@@ -313,6 +328,11 @@ func (s *Searcher) trainSupernetOnce(ctx context.Context, r *runner, data *datas
 		}
 		if ctx.Err() != nil {
 			err = fmt.Errorf("supernet training stopped at step %d of %d (the last checkpoint is at step %d): %w", sn.Steps(), total, ck.Step, ErrInterrupted)
+			// Hand the claim back, so that another process may go on at
+			// once rather than after the lease.
+			_ = r.call(context.WithoutCancel(ctx), "release the supernet", func(ctx context.Context) error {
+				return r.st.ReleaseSupernet(ctx, r.study.ID, r.opts.Worker)
+			})
 		}
 		return nil, meta, ck, err
 	}
@@ -483,14 +503,35 @@ func (s *Searcher) scoreCandidates(ctx context.Context, r *runner, data *dataset
 			}
 		}
 		close(jobs)
-		if err := g.Wait(); err != nil {
-			if ctx.Err() != nil {
-				return fmt.Errorf("screening stopped after %d of %d candidates: %w", next, sc.N, ErrInterrupted)
-			}
+		err := g.Wait()
+		if ctx.Err() != nil {
+			// A scorer may have stopped between candidates: the chunk
+			// is not whole.
+			return fmt.Errorf("screening stopped after %d of %d candidates: %w", next, sc.N, ErrInterrupted)
+		}
+		if err != nil {
 			return err
 		}
+		state, err := s.ctl.MarshalState()
+		if err != nil {
+			return fmt.Errorf("save the %s controller's state: %w", s.cfg.Controller, err)
+		}
+		first := true
 		if err := r.call(ctx, "record screened candidates", func(ctx context.Context) error {
-			return r.st.AddScreened(ctx, r.study.ID, rows)
+			err := r.st.AddScreened(ctx, r.study.ID, rows)
+			if !first && errors.Is(err, store.ErrDuplicateScreened) {
+				return nil // the first call was written after all; its reply was lost
+			}
+			first = false
+			return err
+		}); err != nil {
+			return err
+		}
+		// The controller's state goes with the chunk it proposed, so that
+		// a resumed screening proposes what an uninterrupted one would.
+		if err := r.call(ctx, "save the controller's state", func(ctx context.Context) error {
+			_, err := r.st.PlanTrials(ctx, r.study.ID, nil, state)
+			return err
 		}); err != nil {
 			return err
 		}

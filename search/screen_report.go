@@ -21,7 +21,8 @@ type SupernetReport struct {
 	// ScoreSeconds is the wall clock of scoring candidates, summed over
 	// resumes.
 	ScoreSeconds float64 `json:"score_seconds"`
-	Holder       string  `json:"holder"` // the process training it ("" when none)
+	ScoreCores   int     `json:"score_cores"` // cores the scoring used (workers x threads)
+	Holder       string  `json:"holder"`      // the process training it ("" when none)
 }
 
 // ScreenReport summarises a study's one-shot screening: its scores and the
@@ -42,8 +43,9 @@ type ScreenReport struct {
 	ScoreMax      float64 `json:"score_max"`
 	PromotedScore float64 `json:"promoted_min_score"`
 	// PerSecond is the candidates scored per second of scoring (all
-	// workers at once).
-	PerSecond float64 `json:"per_second"`
+	// workers at once), PerSecondPerCore the same per core used.
+	PerSecond        float64 `json:"per_second"`
+	PerSecondPerCore float64 `json:"per_second_per_core"`
 	// Histogram counts scores in ten bins of [ScoreMin, ScoreMax], and
 	// Promoted how many of each bin went on.
 	Histogram         []int            `json:"histogram"`
@@ -70,7 +72,7 @@ func ScreenOf(ctx context.Context, st store.Store, study store.Study) (int, *Sup
 		rep.Steps, rep.Checkpoints, rep.Seconds, rep.Done, rep.Holder = ck.Step, ck.Checkpoints, ck.Seconds, ck.Done, ck.Holder
 		var meta supernetMeta
 		if json.Unmarshal(ck.Meta, &meta) == nil {
-			rep.ScoreSeconds = meta.ScoreSeconds
+			rep.ScoreSeconds, rep.ScoreCores = meta.ScoreSeconds, meta.ScoreCores
 		}
 	case !errors.Is(err, store.ErrNotFound):
 		return 0, nil, nil, err
@@ -105,6 +107,7 @@ func ScreenOf(ctx context.Context, st store.Store, study store.Study) (int, *Sup
 	sr.BinomialSD = math.Sqrt(p * (1 - p) / float64(max(sr.V, 1)))
 	if rep.ScoreSeconds > 0 {
 		sr.PerSecond = float64(len(rows)) / rep.ScoreSeconds
+		sr.PerSecondPerCore = sr.PerSecond / float64(max(rep.ScoreCores, 1))
 	}
 	span := sr.ScoreMax - sr.ScoreMin
 	for _, r := range rows {

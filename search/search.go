@@ -91,6 +91,9 @@ func (c Config) Validate() error {
 		if err := c.Screen.Validate(c.Trials); err != nil {
 			return err
 		}
+		if k, b, n := c.Screen.Supernet.Calib, c.Proxy.Train.Batch, c.Proxy.TrainSize; n > 0 && k*b > n {
+			return fmt.Errorf("score calibration of %d batches of %d images needs %d training images, but the proxy has %d; lower --score-calib or --batch, or raise --train-size", k, b, k*b, n)
+		}
 	}
 	if err := c.Proxy.Validate(); err != nil {
 		return err

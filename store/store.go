@@ -172,8 +172,10 @@ type Store interface {
 	// claimed false when another worker holds a live lease; a refused
 	// claim's checkpoint has no Weights, which the refused caller may not
 	// train from (Supernet reads them). A Done training is claimed by
-	// anyone, with its Weights and without changing its holder: the
-	// caller sees it finished. ErrNotFound when the study does not exist.
+	// anyone, with its Weights: the caller sees it finished; its holder
+	// changes, as for a training under way, only when nobody holds a live
+	// lease (so that a resumed process may save the scoring's figures
+	// with it). ErrNotFound when the study does not exist.
 	ClaimSupernet(ctx context.Context, study int64, worker string, lease time.Duration) (ck SupernetCheckpoint, claimed bool, err error)
 	// SaveSupernet replaces the study's checkpoint by ck when worker
 	// holds the claim with a live lease, and extends that lease to lease

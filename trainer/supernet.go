@@ -1009,6 +1009,9 @@ func (s *Supernet) UnmarshalBinary(b []byte) error {
 		}
 		restored[t.name] = t
 	}
+	if r.Len() != 0 {
+		return fmt.Errorf("supernet checkpoint: %d bytes after its last tensor; it is corrupt", r.Len())
+	}
 	// Tensors met already take the restored values; the others wait.
 	for name, t := range s.tensors {
 		rt := restored[name]

@@ -256,6 +256,9 @@ func TestSupernetResume(t *testing.T) {
 	if err := b.UnmarshalBinary(ck[:len(ck)/2]); err == nil {
 		t.Error("a truncated checkpoint was accepted")
 	}
+	if err := b.UnmarshalBinary(append(slices.Clone(ck), 0)); err == nil {
+		t.Error("a checkpoint with trailing bytes was accepted")
+	}
 }
 
 // TestSupernetLearns: after a short training on an easy problem, members

@@ -38,6 +38,8 @@ type screenShown struct {
 		Checkpoints int     `json:"checkpoints"`
 		Seconds     float64 `json:"seconds"`
 		Done        bool    `json:"done"`
+		// ScoreSeconds is the scoring's time, summed over resumes.
+		ScoreSeconds float64 `json:"score_seconds"`
 	} `json:"supernet"`
 	Screening *struct {
 		Screened int `json:"screened"`
@@ -473,4 +475,82 @@ func TestWorkerTakesOverSupernet(t *testing.T) {
 	if n, err := st.CountScreened(ctx, study.ID); err != nil || n != 40 {
 		t.Errorf("%d screened (%v); want 40", n, err)
 	}
+}
+
+// TestSearchScreenInterruptScoring: Ctrl-C while candidates are scored
+// stops the study (exit 130, status stopped, a resume hint), and the
+// resumed screening scores exactly the candidates an uninterrupted one
+// does (the controller's state is saved with each chunk), with its
+// scoring time kept.
+func TestSearchScreenInterruptScoring(t *testing.T) {
+	bin := buildEffnas(t)
+	args := func(db string) []string {
+		return screenArgs(db, "--workers", "1", "--threads", "1", "--screen", "96")
+	}
+	straight := filepath.Join(t.TempDir(), "straight.db")
+	if out, err := exec.Command(bin, args(straight)...).CombinedOutput(); err != nil {
+		t.Fatalf("uninterrupted search: %v\n%s", err, out)
+	}
+	want, _ := screenedOf(t, straight)
+
+	db := filepath.Join(t.TempDir(), "int.db")
+	p := startProc(t, bin, "search", args(db)...)
+	p.WaitFor(snFresh, 1, time.Minute)
+	deadline := time.Now().Add(time.Minute)
+	for countScreened(t, db) < 32 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no chunk scored within a minute:\n%s", p.Log())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	release := holdSQLiteWrites(t, db) // the next chunk waits: the interrupt lands mid-scoring
+	if n := countScreened(t, db); n >= 96 {
+		t.Fatalf("all %d scored before the interrupt", n)
+	}
+	p.Signal(syscall.SIGINT)
+	time.Sleep(200 * time.Millisecond)
+	release()
+	if code := p.Wait(time.Minute); code != 130 {
+		t.Fatalf("interrupted while scoring: exit %d, want 130:\n%s", code, p.Log())
+	}
+	if !strings.Contains(p.Log(), "resume") {
+		t.Errorf("no resume hint:\n%s", p.Log())
+	}
+	st := openBenchTestDB(t, db)
+	study, err := st.LatestStudy(t.Context(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if study.Status != store.StudyStopped {
+		t.Errorf("status %s after the interrupt, want stopped", study.Status)
+	}
+	if out, err := exec.Command(bin, "resume", "--db", db, "--workers", "1", "--threads", "1").CombinedOutput(); err != nil {
+		t.Fatalf("resume: %v\n%s", err, out)
+	}
+	got, _ := screenedOf(t, db)
+	if !slices.EqualFunc(got, want, func(x, y store.Screened) bool {
+		return x.Key == y.Key && x.Score == y.Score && x.Promoted == y.Promoted
+	}) {
+		t.Error("the resumed screening scored other candidates than the uninterrupted one")
+	}
+	s := showScreen(t, db)
+	if s.Supernet == nil || s.Supernet.ScoreSeconds <= 0 {
+		t.Errorf("supernet %+v: want the scoring time kept", s.Supernet)
+	}
+}
+
+// countScreened counts the newest study's screened candidates (0 before
+// the table exists).
+func countScreened(t *testing.T, path string) int {
+	t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro&_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow("SELECT count(*) FROM screened").Scan(&n); err != nil {
+		return 0
+	}
+	return n
 }

@@ -236,6 +236,20 @@ func testSupernetSave(t *testing.T, s store.Store) {
 		t.Fatalf("claim of a done training by w2 = %+v, %v; want claimed, done, with its weights, holder still w1", got, ok)
 	}
 	wantErr(t, "save by w2 after its claim of a done training", s.SaveSupernet(ctx, "w2", intruder, time.Minute), store.ErrLeaseLost)
+	// Once w1 lets it go, a claim of the done training makes w2 its
+	// holder, which may then save (a resumed process's scoring figures).
+	if err := s.ReleaseSupernet(ctx, st.ID, "w1"); err != nil {
+		t.Fatal(err)
+	}
+	got, ok = claimSupernet(t, s, st.ID, "w2", time.Minute)
+	if !ok || !got.Done || got.Holder != "w2" {
+		t.Fatalf("claim of a released done training by w2 = %+v, %v; want claimed, done, held by w2", got, ok)
+	}
+	later := done
+	later.Meta = []byte(`{"scored":1}`)
+	if err := s.SaveSupernet(ctx, "w2", later, time.Minute); err != nil {
+		t.Fatalf("save by the new holder of a done training: %v", err)
+	}
 
 	other := newStudy(t, s, 0)
 	_, err = s.Supernet(ctx, other.ID)

@@ -67,7 +67,7 @@ func (s *Store) ClaimSupernet(ctx context.Context, study int64, worker string, l
 		}
 		res, err := tx.ExecContext(ctx, s.q(`INSERT INTO supernets (study_id, holder, `+le+`, `+s.d.Updated+`) VALUES (?, ?, `+s.d.LeaseIn+`, `+s.d.Now+`)
 			ON CONFLICT (study_id) DO UPDATE SET holder = excluded.holder, `+le+` = excluded.`+le+`
-			WHERE NOT supernets.done AND (supernets.holder = '' OR supernets.holder = excluded.holder OR supernets.`+le+` < `+s.d.Now+`)`),
+			WHERE supernets.holder = '' OR supernets.holder = excluded.holder OR supernets.`+le+` < `+s.d.Now+``),
 			study, worker, lease.Milliseconds())
 		if err != nil {
 			return err
