@@ -208,6 +208,7 @@ func TestSearchScreenBadInput(t *testing.T) {
 		{[]string{"--screen", "40", "--score-calib", "0"}, "--score-calib 0"},
 		{[]string{"--screen", "100", "--supernet-warmup", "2"}, "warm-up 2"},
 		{[]string{"--supernet-warmup", "0.5"}, "give --screen"},
+		{[]string{"--screen", "100", "--score-calib", "9"}, "lower --score-calib"},
 	} {
 		db := filepath.Join(t.TempDir(), "bad.db")
 		_, err := runCmd(t, append(append([]string{"search", "--db", db}, tiny...), c.args...)...)
