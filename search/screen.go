@@ -182,7 +182,7 @@ func (s *Searcher) screen(ctx context.Context, r *runner, data *dataset.Data) er
 		// saved).
 		_, stop := s.keepClaim(ctx, r)
 		t0 := time.Now()
-		err = s.scoreCandidates(ctx, r, data, sn, ck.Step, ev)
+		err = s.scoreCandidates(ctx, r, data, sn, ck.Weights, ck.Step, ev)
 		meta.ScoreSeconds += time.Since(t0).Seconds()
 		meta.ScoreCores = r.opts.Workers * r.opts.Threads
 		stop()
@@ -401,7 +401,7 @@ func (s *Searcher) takeOver(ctx context.Context, r *runner) error {
 // scoreCandidates scores candidates on sn (its weights those of
 // checkpoint step) until N are recorded, the controller proposing them
 // from the scores so far; Workers supernets score at once.
-func (s *Searcher) scoreCandidates(ctx context.Context, r *runner, data *dataset.Data, sn *trainer.Supernet, step int, ev ScreenEvents) error {
+func (s *Searcher) scoreCandidates(ctx context.Context, r *runner, data *dataset.Data, sn *trainer.Supernet, weights []byte, step int, ev ScreenEvents) error {
 	sc := *s.cfg.Screen
 	var done []store.Screened
 	if err := r.call(ctx, "read the screened candidates", func(ctx context.Context) (err error) {
@@ -413,13 +413,11 @@ func (s *Searcher) scoreCandidates(ctx context.Context, r *runner, data *dataset
 	if len(done) >= sc.N {
 		return nil
 	}
-	// One scoring supernet per worker, each with the trained weights.
-	weights, err := sn.MarshalBinary()
-	if err != nil {
-		return err
-	}
+	// One scoring supernet per worker, each with the trained weights
+	// (sn's last checkpoint).
 	scorers := make([]*trainer.Supernet, r.opts.Workers)
 	for i := range scorers {
+		var err error
 		cfg := sn.Config()
 		cfg.Train.Threads = r.opts.Threads
 		if scorers[i], err = trainer.NewSupernet(sn.Bound(), data, cfg); err != nil {
@@ -446,6 +444,7 @@ func (s *Searcher) scoreCandidates(ctx context.Context, r *runner, data *dataset
 	for next < sc.N {
 		want := min(screenChunk, sc.N-next)
 		var cands []space.Candidate
+		var candKeys []string
 		var pending [][]int
 		for round := 0; len(cands) < want && round < 50; round++ {
 			props, err := s.ctl.Propose(history, pending, want-len(cands))
@@ -462,7 +461,7 @@ func (s *Searcher) scoreCandidates(ctx context.Context, r *runner, data *dataset
 					continue
 				}
 				keys[key] = true
-				cands = append(cands, c)
+				cands, candKeys = append(cands, c), append(candKeys, key)
 			}
 		}
 		if len(cands) == 0 {
@@ -479,15 +478,13 @@ func (s *Searcher) scoreCandidates(ctx context.Context, r *runner, data *dataset
 					if err != nil {
 						return err
 					}
-					a := s.cfg.Proxy.Arch(full)
-					a.InChannels, a.Classes, a.DropConnect = data.Channels, data.Classes, 0
-					score, err := scorers[w].Score(gctx, a)
+					score, err := scorers[w].Score(gctx, supernetArch(s.cfg.Proxy, full, data.Channels, data.Classes))
 					if err != nil {
-						return fmt.Errorf("score %s: %w", s.space.Key(c), err)
+						return fmt.Errorf("score %s: %w", candKeys[i], err)
 					}
 					choices, _ := json.Marshal(c)
 					flops := full.FLOPs()
-					rows[i] = store.Screened{Study: r.study.ID, Number: next + i, Key: s.space.Key(c), Choices: choices,
+					rows[i] = store.Screened{Study: r.study.ID, Number: next + i, Key: candKeys[i], Choices: choices,
 						Blocks: space.FormatBlocks(full.Blocks), Params: full.Params(), FLOPs: flops,
 						Score: score, Reward: s.cfg.Reward.Reward(score, flops), Step: step}
 				}
@@ -535,10 +532,8 @@ func (s *Searcher) scoreCandidates(ctx context.Context, r *runner, data *dataset
 		}); err != nil {
 			return err
 		}
-		for _, row := range rows {
-			var c []int
-			_ = json.Unmarshal(row.Choices, &c)
-			history = append(history, controller.Observation{ID: int64(row.Number), Choices: c, Reward: row.Reward})
+		for i, row := range rows {
+			history = append(history, controller.Observation{ID: int64(row.Number), Choices: cands[i], Reward: row.Reward})
 			best = max(best, row.Score)
 		}
 		next += len(rows)

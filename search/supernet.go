@@ -15,10 +15,15 @@ import (
 // SupernetBound returns the largest network of sp at proxy p's width and
 // resolution, for data's channels and classes: the supernet's size.
 func SupernetBound(sp *space.Space, p Proxy, data *dataset.Data) space.Arch {
-	b := p.Arch(sp.Bound())
-	b.InChannels, b.Classes = data.Channels, data.Classes
-	b.DropConnect = 0
-	return b
+	return supernetArch(p, sp.Bound(), data.Channels, data.Classes)
+}
+
+// supernetArch returns full-size network full as a supernet holds it: its
+// proxy for channels and classes, without drop-connect.
+func supernetArch(p Proxy, full space.Arch, channels, classes int) space.Arch {
+	a := p.Arch(full)
+	a.InChannels, a.Classes, a.DropConnect = channels, classes, 0
+	return a
 }
 
 // NewSupernet builds the supernet of sp at proxy p's width and resolution,
@@ -39,10 +44,7 @@ func SupernetMember(sp *space.Space, p Proxy, data *dataset.Data, c space.Candid
 	if err != nil {
 		return space.Arch{}, err
 	}
-	a := p.Arch(full)
-	a.InChannels, a.Classes = data.Channels, data.Classes
-	a.DropConnect = 0
-	return a, nil
+	return supernetArch(p, full, data.Channels, data.Classes), nil
 }
 
 // SupernetSample returns the member of sp trained at step i of a supernet
@@ -81,13 +83,13 @@ func WarmupPaths(sp *space.Space, seed uint64, i, total int, warmup float64) []s
 	r := rand.New(rand.NewPCG(seed, h.Sum64()))
 	dims := sp.Dims()
 	var mixed []int // stages whose kinds are averaged
-	for st := 0; st*dimsPerStage < len(c); st++ {
-		base := st * dimsPerStage
+	for st := 0; st*space.DimsPerStage < len(c); st++ {
+		base := st * space.DimsPerStage
 		if r.Float64() < p {
-			c[base+dimFilters] = len(dims[base+dimFilters].Options) - 1 // filters ascend
+			c[base+space.DimFilters] = len(dims[base+space.DimFilters].Options) - 1 // filters ascend
 		}
 		if r.Float64() < p {
-			c[base+dimLayers] = len(dims[base+dimLayers].Options) - 1 // layers ascend
+			c[base+space.DimLayers] = len(dims[base+space.DimLayers].Options) - 1 // layers ascend
 		}
 		if r.Float64() < p {
 			mixed = append(mixed, st)
@@ -96,80 +98,49 @@ func WarmupPaths(sp *space.Space, seed uint64, i, total int, warmup float64) []s
 	if len(mixed) == 0 {
 		return []space.Candidate{c}
 	}
-	// One member per kind of block: for each mixed stage, its ops by
-	// kind (an MBConv keeps the sampled expansion when the sample is one,
-	// else the largest).
-	kinds := map[int][][]int{} // stage -> kind -> op indices
+	// One member per kind of block: member k takes each mixed stage's
+	// k-th kind (the sample's own first), cycling through a stage with
+	// fewer kinds.
 	out := []space.Candidate{c}
-	most := 1
 	for _, st := range mixed {
-		byKind := opsByKind(sp, c, st)
-		kinds[st] = byKind
-		most = max(most, len(byKind))
-	}
-	for k := 1; k < most; k++ {
-		m := slices.Clone(c)
-		out = append(out, m)
-	}
-	for _, st := range mixed {
-		base := st * dimsPerStage
-		own := c[base+dimOp]
-		// The sample's own kind first, in member 0.
-		var order []int
-		for _, ops := range kinds[st] {
-			op := ops[len(ops)-1] // the largest expansion
-			if slices.Contains(ops, own) {
-				op = own
-				order = append([]int{op}, order...)
-				continue
-			}
-			order = append(order, op)
+		ops := kindOps(sp, c, st)
+		for len(out) < len(ops) {
+			out = append(out, slices.Clone(c))
 		}
-		for k := range out {
-			out[k][base+dimOp] = order[k%len(order)]
+		for k, m := range out {
+			m[st*space.DimsPerStage+space.DimOp] = ops[k%len(ops)]
 		}
 	}
 	return out
 }
 
-// Dimension offsets within a stage of a candidate (space.Dims's order).
-const (
-	dimOp        = 0
-	dimFilters   = 4
-	dimLayers    = 5
-	dimsPerStage = 6
-)
-
-// opsByKind groups stage st's op options by the kind of weights they
-// use (space's ops ascend in expansion within a kind).
-func opsByKind(sp *space.Space, c space.Candidate, st int) [][]int {
-	base := st * dimsPerStage
+// kindOps returns one op option of stage st per kind of weights the
+// stage's ops use: c's own op for its kind, first, and for each other kind
+// its op of the largest expansion.
+func kindOps(sp *space.Space, c space.Candidate, st int) []int {
+	at := st*space.DimsPerStage + space.DimOp
+	own := c[at]
 	var kinds []string
-	var ops [][]int
+	var ops, expand []int
 	m := slices.Clone(c)
-	for o := range sp.Dims()[base+dimOp].Options {
-		m[base+dimOp] = o
+	for o := range sp.Dims()[at].Options {
+		m[at] = o
 		a, err := sp.Decode(m)
 		if err != nil {
 			continue
 		}
-		k := trainer.BlockKind(a.Blocks[st])
+		b := a.Blocks[st]
+		k := trainer.BlockKind(b)
 		i := slices.Index(kinds, k)
-		if i < 0 {
-			kinds = append(kinds, k)
-			ops = append(ops, nil)
-			i = len(kinds) - 1
+		switch {
+		case i < 0:
+			kinds, ops, expand = append(kinds, k), append(ops, o), append(expand, b.Expand)
+		case ops[i] != own && (o == own || b.Expand > expand[i]):
+			ops[i], expand[i] = o, b.Expand
 		}
-		ops[i] = append(ops[i], o)
 	}
-	for _, o := range ops {
-		slices.SortFunc(o, func(a, b int) int {
-			m[base+dimOp] = a
-			x, _ := sp.Decode(m)
-			m[base+dimOp] = b
-			y, _ := sp.Decode(m)
-			return x.Blocks[st].Expand - y.Blocks[st].Expand
-		})
+	if i := slices.Index(ops, own); i > 0 {
+		ops = append([]int{own}, slices.Delete(ops, i, i+1)...)
 	}
 	return ops
 }
@@ -189,9 +160,7 @@ func TrainSupernet(ctx context.Context, sn *trainer.Supernet, sp *space.Space, p
 			if err != nil {
 				return err
 			}
-			a := p.Arch(full)
-			a.InChannels, a.Classes, a.DropConnect = b.InChannels, b.Classes, 0
-			archs = append(archs, a)
+			archs = append(archs, supernetArch(p, full, b.InChannels, b.Classes))
 		}
 		if _, err := sn.StepMean(ctx, archs...); err != nil {
 			return fmt.Errorf("supernet step %d of %d: %w", i+1, total, err)

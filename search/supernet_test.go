@@ -19,20 +19,20 @@ func TestWarmupPaths(t *testing.T) {
 	if len(first) != 3 {
 		t.Fatalf("step 0: %d members, want 3 (conv, sepconv, mbconv)", len(first))
 	}
-	for st := 0; st < len(dims)/dimsPerStage; st++ {
-		base := st * dimsPerStage
+	for st := 0; st < len(dims)/space.DimsPerStage; st++ {
+		base := st * space.DimsPerStage
 		var kinds []string
 		for _, c := range first {
-			if c[base+dimFilters] != len(dims[base+dimFilters].Options)-1 || c[base+dimLayers] != len(dims[base+dimLayers].Options)-1 {
-				t.Errorf("step 0 stage %d: filters %d and layers %d are not the most", st, c[base+dimFilters], c[base+dimLayers])
+			if c[base+space.DimFilters] != len(dims[base+space.DimFilters].Options)-1 || c[base+space.DimLayers] != len(dims[base+space.DimLayers].Options)-1 {
+				t.Errorf("step 0 stage %d: filters %d and layers %d are not the most", st, c[base+space.DimFilters], c[base+space.DimLayers])
 			}
 			a, err := sp.Decode(c)
 			if err != nil {
 				t.Fatal(err)
 			}
 			kinds = append(kinds, trainer.BlockKind(a.Blocks[st]))
-			for d := range dimsPerStage {
-				if d != dimOp && c[base+d] != first[0][base+d] {
+			for d := range space.DimsPerStage {
+				if d != space.DimOp && c[base+d] != first[0][base+d] {
 					t.Errorf("step 0 stage %d: members differ in dimension %d", st, d)
 				}
 			}

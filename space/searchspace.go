@@ -37,6 +37,16 @@ const (
 	dimsPerStage
 )
 
+// Offsets of a stage's dimensions within a Candidate (Dims's order: stage
+// i's dimensions start at i x DimsPerStage), for callers that change one
+// choice of a stage.
+const (
+	DimOp        = dimOp
+	DimFilters   = dimFilters
+	DimLayers    = dimLayers
+	DimsPerStage = dimsPerStage
+)
+
 // Space is a parsed search space. It is immutable and safe for concurrent use.
 type Space struct {
 	file   spaceFile // resolved: every stage has all its choices, no top-level choices
